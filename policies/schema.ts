@@ -1,0 +1,148 @@
+/**
+ * One event schema and one protocol message map, shared by agent, server and dashboard.
+ * Every boundary validates with these (zod); the TypeScript types are inferred from them.
+ */
+import { z } from "zod";
+
+export const CONTROLS = ["software", "network", "media", "p2p", "asset", "agent"] as const;
+export const Control = z.enum(CONTROLS);
+export type Control = z.infer<typeof Control>;
+
+export const EVENT_TYPES = [
+  "software.installed", "software.updated", "software.removed", "software.inventory",
+  "network.attached", "network.changed", "network.connection", "network.listening",
+  "media.inserted", "media.removed", "media.copy_out", "media.scanned", "media.unencrypted",
+  "p2p.installed", "p2p.present", "p2p.running", "p2p.traffic",
+  "asset.snapshot", "asset.hardware_changed", "asset.unregistered",
+  "agent.started", "agent.stopped", "agent.silent", "agent.degraded",
+] as const;
+export const EventType = z.enum(EVENT_TYPES);
+export type EventType = z.infer<typeof EventType>;
+
+export const STATUSES = ["needs_approval", "approved", "violation", "info"] as const;
+export const Status = z.enum(STATUSES);
+export type Status = z.infer<typeof Status>;
+
+export const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
+export const Severity = z.enum(SEVERITIES);
+export type Severity = z.infer<typeof Severity>;
+
+export function controlOf(type: EventType): Control {
+  return type.slice(0, type.indexOf(".")) as Control;
+}
+
+const IsoTime = z.iso.datetime({ offset: true });
+
+/** details: each control's own fields (SPEC.md); unknown extra fields are kept as evidence. */
+export const Details = z.record(z.string(), z.unknown());
+export type Details = z.infer<typeof Details>;
+
+/** An event as the agent observed it (before the server decides its status). */
+export const AgentEvent = z.strictObject({
+  seq: z.number().int().positive(),
+  type: EventType,
+  observedAt: IsoTime,
+  details: Details,
+});
+export type AgentEvent = z.infer<typeof AgentEvent>;
+
+/** What a collector hands to the queue: the queue assigns seq. */
+export type NewEvent = Omit<AgentEvent, "seq" | "observedAt"> & { observedAt?: string };
+
+/** An event as stored and served by the API (SPEC.md GET /api/events). */
+export const StoredEvent = z.object({
+  id: z.number().int(),
+  agentId: z.string(),
+  seq: z.number().int().nullable(),
+  control: Control,
+  type: EventType,
+  articles: z.array(z.string()),
+  severity: Severity,
+  status: Status,
+  observedAt: z.string(),
+  receivedAt: z.string(),
+  details: Details,
+  approvalId: z.string().nullable().optional(),
+  resolution: z.string().nullable().optional(),
+  note: z.string().nullable().optional(),
+  resolvedAt: z.string().nullable().optional(),
+});
+export type StoredEvent = z.infer<typeof StoredEvent>;
+
+// ---------------------------------------------------------------------------------------------
+// Approvals (甲許可)
+export const Scope = z.union([
+  z.strictObject({ all: z.literal(true) }),
+  z.strictObject({ agents: z.array(z.string()).min(1) }),
+  z.strictObject({ tags: z.array(z.string()).min(1) }),
+]);
+export type Scope = z.infer<typeof Scope>;
+
+export const ApprovalInput = z.strictObject({
+  control: Control,
+  match: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  scope: Scope,
+  validFrom: IsoTime,
+  validUntil: IsoTime,
+  reason: z.string().min(1).max(2000),
+}).refine((a) => Date.parse(a.validFrom) < Date.parse(a.validUntil), {
+  message: "validFrom must be before validUntil",
+  path: ["validUntil"],
+});
+export type ApprovalInput = z.infer<typeof ApprovalInput>;
+export type Approval = ApprovalInput & { id: string; createdAt: string };
+
+// ---------------------------------------------------------------------------------------------
+// Agent <-> server protocol: one JSON message per WebSocket frame, discriminated by `t`.
+export const AgentHello = z.strictObject({
+  t: z.literal("hello"),
+  agentId: z.string().min(1),
+  hostname: z.string(),
+  os: z.string(),
+  version: z.string(),
+  policyVersion: z.number().int().nonnegative().nullable(),
+  /** the highest seq the agent has queued (for diagnostics) */
+  lastSeq: z.number().int().nonnegative(),
+});
+export const AgentEventsMsg = z.strictObject({
+  t: z.literal("events"),
+  events: z.array(AgentEvent).min(1).max(5000),
+});
+export const AgentHeartbeat = z.strictObject({ t: z.literal("heartbeat"), at: IsoTime });
+export const AgentBye = z.strictObject({ t: z.literal("bye"), reason: z.string() });
+export const AgentMessage = z.discriminatedUnion("t", [AgentHello, AgentEventsMsg, AgentHeartbeat, AgentBye]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+export const ServerWelcome = z.strictObject({
+  t: z.literal("welcome"),
+  /** the highest seq of this agent the server has durably stored: the agent resumes after it */
+  ackedSeq: z.number().int().nonnegative(),
+  heartbeatSeconds: z.number().positive(),
+  serverTime: IsoTime,
+});
+export const ServerAck = z.strictObject({ t: z.literal("ack"), seq: z.number().int().nonnegative() });
+export const ServerPolicy = z.strictObject({ t: z.literal("policy"), version: z.number().int().positive(), policy: z.unknown() });
+export const ServerHeartbeat = z.strictObject({ t: z.literal("heartbeat"), serverTime: IsoTime });
+export const ServerError = z.strictObject({ t: z.literal("error"), code: z.string(), message: z.string() });
+export const ServerMessage = z.discriminatedUnion("t", [ServerWelcome, ServerAck, ServerPolicy, ServerHeartbeat, ServerError]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** WebSocket close codes used between agent and server. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  tooBig: 1009,
+  unauthorized: 4401,
+  revoked: 4403,
+  badMessage: 4400,
+  replaced: 4409,
+} as const;
+
+/** Largest frame either side accepts. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** Format a zod error as one line per issue: `path: message`. */
+export function formatIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+}
