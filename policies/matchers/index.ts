@@ -1,0 +1,48 @@
+/**
+ * Approval matching: does an approval's `match` cover an event's details? One matcher per control
+ * (software: name glob, version range, publisher, action; network: CIDR, SSID, gateway MAC; …),
+ * with a generic one (each key equals the detail of the same name, strings as globs) as fallback.
+ */
+import type { Control, Details, EventType } from "../schema.js";
+
+export type MatchSpec = Record<string, string | number | boolean>;
+export type Matcher = (match: MatchSpec, details: Details, type: EventType) => boolean;
+
+/** Glob with * and ? (case-insensitive), anchored. */
+export function globToRegExp(glob: string): RegExp {
+  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`, "i");
+}
+
+export function globMatch(glob: string, value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  return globToRegExp(glob).test(String(value));
+}
+
+/** The action an event type stands for (software.installed → install), used by `match.action`. */
+export function actionOf(type: EventType): string {
+  const verb = type.slice(type.indexOf(".") + 1);
+  return ({ installed: "install", updated: "update", removed: "remove", copy_out: "copy_out", inserted: "insert" } as Record<string, string>)[verb] ?? verb;
+}
+
+export const genericMatcher: Matcher = (match, details, type) => {
+  for (const [key, want] of Object.entries(match)) {
+    if (key === "action") {
+      if (String(want) !== actionOf(type)) return false;
+      continue;
+    }
+    const have = details[key];
+    if (typeof want === "string" ? !globMatch(want, have) : have !== want) return false;
+  }
+  return true;
+};
+
+const matchers: Partial<Record<Control, Matcher>> = {};
+
+export function registerMatcher(control: Control, matcher: Matcher): void {
+  matchers[control] = matcher;
+}
+
+export function matcherFor(control: Control): Matcher {
+  return matchers[control] ?? genericMatcher;
+}

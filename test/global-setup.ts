@@ -1,0 +1,15 @@
+/**
+ * Builds dist/ once before the suite: end-to-end tests run the real `kyoka` binary
+ * (node dist/cli/main.js) as child processes.
+ */
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export default function setup(): void {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+}
