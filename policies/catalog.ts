@@ -19,14 +19,20 @@ export const CatalogEntry = z.strictObject({
 });
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
 
-export const Catalog = z.strictObject({
-  controls: z.record(Control, z.strictObject({ articles: z.array(Article).min(1), title: Title })),
-  events: z.record(EventType, CatalogEntry),
+const ControlEntry = z.strictObject({ articles: z.array(Article).min(1), title: Title });
+
+/** Parsed as partial records, so a missing entry gets one short message naming it (below). */
+const CatalogFile = z.strictObject({
+  controls: z.partialRecord(Control, ControlEntry),
+  events: z.partialRecord(EventType, CatalogEntry),
 });
-export type Catalog = z.infer<typeof Catalog>;
+export interface Catalog {
+  controls: Record<Control, z.infer<typeof ControlEntry>>;
+  events: Record<EventType, CatalogEntry>;
+}
 
 export function parseCatalog(text: string): Catalog {
-  const parsed = Catalog.safeParse(parse(text));
+  const parsed = CatalogFile.safeParse(parse(text));
   if (!parsed.success) throw new Error(`catalog.yaml: ${formatIssues(parsed.error)}`);
   const cat = parsed.data;
   const missing = [
@@ -37,7 +43,7 @@ export function parseCatalog(text: string): Catalog {
   for (const [type, e] of Object.entries(cat.events)) {
     if (e.defaultStatus === "approved") throw new Error(`catalog.yaml: ${type}: defaultStatus cannot be approved`);
   }
-  return cat;
+  return cat as Catalog;
 }
 
 let cached: Catalog | undefined;
@@ -47,5 +53,5 @@ export function loadCatalog(): Catalog {
 }
 
 export function catalogEntry(type: EventType): CatalogEntry {
-  return loadCatalog().events[type] as CatalogEntry;
+  return loadCatalog().events[type];
 }

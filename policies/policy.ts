@@ -112,8 +112,8 @@ export function parsePolicyText(text: string): Policy {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
-    const pos = err.linePos?.[0];
-    throw new PolicyError(`line ${pos?.line ?? "?"}: ${err.message.split("\n")[0]}`, pos?.line, pos?.col);
+    const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
+    throw new PolicyError(`line ${pos.line}: ${err.message.split("\n")[0]}`, pos.line, pos.col);
   }
   const raw: unknown = doc.toJS() ?? {};
   const parsed = Policy.safeParse(raw);

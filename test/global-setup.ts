@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 export default function setup(): void {
+  // KYOKA_SKIP_BUILD=1 skips the build (when running a unit-test folder only).
+  if (process.env.KYOKA_SKIP_BUILD === "1") return;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
     cwd: root,

@@ -1,0 +1,63 @@
+/** Config files for `kyoka server --config` and `kyoka agent --config` (YAML), merged under the flags. */
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { z } from "zod";
+import { formatIssues } from "../policies/schema.js";
+
+/** A usage error: printed as one line, exit 2. */
+export class UsageError extends Error {}
+
+export const ServerConfig = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(8080),
+  host: z.string().default("127.0.0.1"),
+  data: z.string().default("./data"),
+  database: z.string().optional(),
+  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+  adminToken: z.string().min(16).optional(),
+  enrollToken: z.string().min(16).optional(),
+  heartbeatSeconds: z.number().positive().optional(),
+});
+export type ServerConfig = z.infer<typeof ServerConfig>;
+
+export const AgentConfig = z.strictObject({
+  server: z.string().regex(/^wss?:\/\/[^/]+/, "must be ws://HOST:PORT or wss://HOST:PORT"),
+  enrollToken: z.string().optional(),
+  stateDir: z.string().default(defaultStateDir()),
+  caFile: z.string().optional(),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+export function defaultStateDir(): string {
+  if (process.platform === "win32") return `${process.env.ProgramData ?? "C:\\ProgramData"}\\kyoka`;
+  if (process.platform === "darwin") return "/Library/Application Support/kyoka";
+  return process.getuid?.() === 0 ? "/var/lib/kyoka" : `${process.env.HOME ?? "."}/.kyoka`;
+}
+
+function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    const value: unknown = parse(text) ?? {};
+    if (typeof value !== "object" || Array.isArray(value)) throw new Error("not a mapping");
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${(err as Error).message.split("\n")[0]}`);
+  }
+}
+
+function defined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** Merge a config file with command-line flags (flags win) and validate. */
+export function resolveConfig<T extends z.ZodTypeAny>(schema: T, file: string | undefined, flags: Record<string, unknown>): z.infer<T> {
+  const merged = { ...readConfigFile(file), ...defined(flags) };
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) throw new UsageError(`${file ? `--config ${file}: ` : ""}${formatIssues(parsed.error)}`);
+  return parsed.data;
+}

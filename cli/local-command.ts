@@ -1,0 +1,51 @@
+/**
+ * `kyoka local`: the main job on one PC — the server on the embedded store, plus this PC's agent
+ * as a child process enrolled against it. Prints the dashboard URL and the admin token's path.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLogger } from "../lib/log.js";
+import { startServer } from "../server/server.js";
+import { onShutdown } from "./shutdown.js";
+
+export interface LocalFlags { port: number; host: string; data: string; stateDir: string }
+
+export async function runLocalCommand(flags: LocalFlags): Promise<void> {
+  const log = createLogger("kyoka-local");
+  const dataDir = resolve(flags.data);
+  const server = await startServer({ port: flags.port, host: flags.host, dataDir, log });
+  const enrollToken = readFileSync(join(dataDir, "enroll-token"), "utf8").trim();
+  const wsUrl = server.url.replace(/^http/, "ws");
+  const cli = fileURLToPath(new URL("./main.js", import.meta.url));
+  let agent: ChildProcess | undefined;
+  let stopping = false;
+  const startAgent = (): void => {
+    agent = spawn(process.execPath, [cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir)], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, KYOKA_ENROLL_TOKEN: enrollToken },
+    });
+    agent.on("exit", (code, signal) => {
+      if (stopping) return;
+      log.error({ code, signal }, "local agent exited: restarting in 5 s");
+      setTimeout(startAgent, 5000).unref();
+    });
+  };
+  startAgent();
+  process.stdout.write(
+    `kyoka is running: ${server.url}/\n` +
+    `  admin token (API, dashboard): ${join(dataDir, "admin-token")}\n` +
+    `  try: curl -H "Authorization: Bearer $(cat ${join(dataDir, "admin-token")})" ${server.url}/api/events\n` +
+    `  stop with Ctrl-C\n`,
+  );
+  onShutdown(log, async () => {
+    stopping = true;
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent!.once("exit", r));
+      agent.kill("SIGTERM");
+      await exited;
+    }
+    await server.close();
+  });
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/**
+ * kyoka — the one binary: `kyoka server`, `kyoka agent`, `kyoka local`, `kyoka snapshot`.
+ * Usage errors print one line naming the flag and exit 2; --help and --version exit 0.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../lib/paths.js";
+import { UsageError } from "./config.js";
+
+const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("must be a port number (0-65535)");
+  return n;
+}
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number");
+  return n;
+}
+
+const program = new Command("kyoka")
+  .description("許可 kyoka — endpoint policy agent and aggregation server for 甲許可 compliance (別記2 情報セキュリティ関連業務特記事項)")
+  .version(version, "-V, --version")
+  .showSuggestionAfterError(true)
+  .exitOverride()
+  .configureOutput({
+    // one line, naming the flag
+    outputError: (str, write) => write(str.split("\n")[0] + "\n"),
+  });
+
+program
+  .command("server")
+  .description("run the aggregation server: agent WebSocket, HTTP API and dashboard on one port")
+  .option("--port <port>", "port to listen on", port)
+  .option("--host <host>", "address to bind")
+  .option("--data <dir>", "data folder (embedded SQLite, admin-token, enroll-token)")
+  .option("--database <url>", "database URL (postgres://…); default: embedded SQLite under --data")
+  .option("--config <file>", "server config file (YAML): port, host, data, database, tls, adminToken, enrollToken")
+  .option("--tls-cert <file>", "TLS certificate (PEM): serve https:// and wss://")
+  .option("--tls-key <file>", "TLS private key (PEM)")
+  .addOption(new Option("--heartbeat-seconds <n>", "override the policy's heartbeat interval").argParser(positive).hideHelp())
+  .action(async (opts) => {
+    const { runServerCommand } = await import("./server-command.js");
+    await runServerCommand(opts);
+  });
+
+program
+  .command("agent")
+  .description("run the endpoint agent daemon until SIGTERM/SIGINT")
+  .option("--server <url>", "server URL: ws://HOST:PORT or wss://HOST:PORT")
+  .option("--enroll-token <token>", "enrollment token (needed once; the credential is then kept in the state dir)")
+  .option("--state-dir <dir>", "credential, durable queue and collector state")
+  .option("--config <file>", "agent config file (YAML): server, enrollToken, stateDir, caFile")
+  .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
+  .action(async (opts) => {
+    const { runAgentCommand } = await import("./agent-command.js");
+    await runAgentCommand(opts);
+  });
+
+program
+  .command("local")
+  .description("the main job on one PC: server on the embedded store plus a local agent enrolled against it")
+  .option("--port <port>", "port to listen on", port, 8080)
+  .option("--host <host>", "address to bind", "127.0.0.1")
+  .option("--data <dir>", "data folder for the server", "./data")
+  .option("--state-dir <dir>", "state folder for the local agent", "./data/agent")
+  .action(async (opts) => {
+    const { runLocalCommand } = await import("./local-command.js");
+    await runLocalCommand(opts);
+  });
+
+program
+  .command("snapshot")
+  .description("one-shot local inventory of every control (software, network, media, processes/P2P, hardware); no server needed")
+  .option("--json", "print one JSON document")
+  .action(async (opts) => {
+    const { runSnapshotCommand } = await import("./snapshot-command.js");
+    await runSnapshotCommand(opts);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help / --version: exit 0; usage errors: exit 2 (the message is already printed)
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`kyoka: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`kyoka: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

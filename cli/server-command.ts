@@ -1,0 +1,36 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { createLogger } from "../lib/log.js";
+import { startServer } from "../server/server.js";
+import { resolveConfig, ServerConfig, UsageError } from "./config.js";
+import { onShutdown } from "./shutdown.js";
+
+export interface ServerFlags {
+  port?: number; host?: string; data?: string; database?: string; config?: string;
+  tlsCert?: string; tlsKey?: string; heartbeatSeconds?: number;
+}
+
+export async function runServerCommand(flags: ServerFlags): Promise<void> {
+  const tlsFlags = flags.tlsCert || flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined;
+  if (tlsFlags && !(tlsFlags.cert && tlsFlags.key)) throw new UsageError("--tls-cert and --tls-key go together");
+  const cfg = resolveConfig(ServerConfig, flags.config, {
+    port: flags.port, host: flags.host, data: flags.data, database: flags.database, tls: tlsFlags,
+    heartbeatSeconds: flags.heartbeatSeconds,
+  });
+  if (cfg.database && !/^sqlite:/.test(cfg.database)) {
+    throw new UsageError(`--database ${cfg.database.replace(/:[^:@/]*@/, ":***@")}: only the embedded SQLite store is available in this version`);
+  }
+  const read = (f: string, flag: string): string => {
+    try { return readFileSync(f, "utf8"); } catch (err) {
+      throw new UsageError(`${flag} ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const tls = cfg.tls ? { cert: read(cfg.tls.cert, "--tls-cert"), key: read(cfg.tls.key, "--tls-key") } : undefined;
+  const log = createLogger("kyoka-server");
+  const server = await startServer({
+    port: cfg.port, host: cfg.host, dataDir: resolve(cfg.data), tls, log,
+    adminToken: cfg.adminToken, enrollToken: cfg.enrollToken, heartbeatSeconds: cfg.heartbeatSeconds,
+  });
+  process.stdout.write(`kyoka server listening on ${server.url}\n`);
+  onShutdown(log, () => server.close());
+}

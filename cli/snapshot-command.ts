@@ -1,0 +1,22 @@
+/** `kyoka snapshot [--json]`: one-shot local inventory from every collector's snapshot source. */
+import { snapshotSources } from "../agent/collectors/index.js";
+
+export async function runSnapshotCommand(flags: { json?: boolean }): Promise<void> {
+  const started = Date.now();
+  const doc: Record<string, unknown> = { takenAt: new Date().toISOString(), errors: [] as unknown[] };
+  const results = await Promise.allSettled(snapshotSources.map(async (s) => [s.name, await s.snapshot()] as const));
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") doc[r.value[0]] = r.value[1];
+    else (doc.errors as unknown[]).push({ source: snapshotSources[i]!.name, message: String(r.reason instanceof Error ? r.reason.message : r.reason) });
+  });
+  doc.durationMs = Date.now() - started;
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+    return;
+  }
+  for (const [key, value] of Object.entries(doc)) {
+    const summary = Array.isArray(value) ? `${value.length} item(s)` : typeof value === "object" && value ? `${Object.keys(value).length} field(s)` : String(value);
+    process.stdout.write(`${key.padEnd(12)} ${summary}\n`);
+  }
+  process.stdout.write("(use --json for the full document)\n");
+}

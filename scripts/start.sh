@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: installs (npm ci) and builds when needed, then runs the server on the embedded
+# SQLite store together with this PC's agent enrolled against it. Flags go to `kyoka local`
+# (--port 8080 --host 127.0.0.1 --data ./data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npx tsc -p tsconfig.json
+exec node dist/cli/main.js local "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (npm + Debian packages) when missing, builds, and
+# runs the whole vitest suite. Extra arguments go to vitest (e.g. a test file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+exec npx vitest run "$@"
