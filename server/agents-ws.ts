@@ -1,0 +1,413 @@
+/**
+ * The agent WebSocket (`/agent`): authentication (`Authorization: Bearer <agentId>:<secret>`),
+ * the protocol (hello → welcome (+ policy), events → ack after commit, heartbeat, bye), one
+ * connection per agent (a new one replaces the old: 4409), online/offline and agent.silent.
+ *
+ * Every message is validated with AgentMessage; a malformed or invalid message gets
+ * `{t:"error"}` and the connection is closed with 4400, nothing of it stored.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
+import type { Logger } from "../lib/log.js";
+import {
+  AgentMessage, CloseCode, formatIssues, MAX_FRAME_BYTES, type ServerMessage, type StoredEvent,
+} from "../policies/schema.js";
+import { evaluate } from "./evaluate.js";
+import type { Ingest } from "./ingest.js";
+import type { ServerMetrics } from "./metrics.js";
+import type { ServerState } from "./state.js";
+import type { AgentCredential, EventRow, Store } from "./store.js";
+import { toStoredEvent } from "./store.js";
+import type { LiveStream } from "./stream.js";
+import { bearer, secretEquals, sha256Hex } from "./tokens.js";
+
+type AgentMessageT = AgentMessage;
+type HelloMsg = Extract<AgentMessageT, { t: "hello" }>;
+type EventsMsg = Extract<AgentMessageT, { t: "events" }>;
+
+interface AgentConn {
+  ws: WebSocket;
+  agent: { id: string; tags: string[] };
+  remote: string;
+  helloDone: boolean;
+  lastSeenMs: number;
+  /** flagged silent while still connected (half-open socket); talking again clears it */
+  silent: boolean;
+  bye: boolean;
+  /** refused or replaced: ignore what else arrives, do not touch the agent's status on close */
+  closing: boolean;
+}
+
+type AuthResult =
+  | { ok: true; cred: AgentCredential }
+  | { ok: false; code: "unauthorized" | "revoked"; closeCode: number; message: string; agentId?: string };
+
+export interface AgentGatewayDeps {
+  store: Store;
+  ingest: Ingest;
+  state: ServerState;
+  stream: LiveStream;
+  metrics: ServerMetrics;
+  log: Logger;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString("utf8");
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  return Buffer.from(data).toString("utf8");
+}
+
+export class AgentGateway {
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Map<string, AgentConn>();
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private timerSeconds = 0;
+  private sweeping = false;
+  private stopping = false;
+
+  constructor(private readonly deps: AgentGatewayDeps) {
+    this.log = deps.log;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: { threshold: 1024 },
+    });
+  }
+
+  get connectedCount(): number {
+    return this.conns.size;
+  }
+
+  /** live status of a connected agent (fresher than the store), undefined when not connected */
+  liveStatus(id: string): { online: boolean; lastSeen: string } | undefined {
+    const c = this.conns.get(id);
+    return c && { online: !c.silent && !c.bye, lastSeen: iso(c.lastSeenMs) };
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const remote = req.socket.remoteAddress ?? "?";
+    this.authenticate(req.headers.authorization).then(
+      (auth) => {
+        if (this.stopping) {
+          socket.destroy();
+          return;
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accepted(ws, auth, remote));
+      },
+      (err: unknown) => {
+        this.log.error({ err, remote }, "agent authentication failed (store error); connection dropped");
+        socket.destroy();
+      },
+    );
+  }
+
+  private async authenticate(header: string | undefined): Promise<AuthResult> {
+    const token = bearer(header);
+    const colon = token?.indexOf(":") ?? -1;
+    if (!token || colon <= 0) {
+      return { ok: false, code: "unauthorized", closeCode: CloseCode.unauthorized, message: "missing credential: Authorization: Bearer <agentId>:<secret>" };
+    }
+    const agentId = token.slice(0, colon);
+    const secret = token.slice(colon + 1);
+    const cred = await this.deps.store.agentCredential(agentId);
+    if (!cred || !secretEquals(sha256Hex(secret), cred.secretHash)) {
+      return { ok: false, code: "unauthorized", closeCode: CloseCode.unauthorized, message: "unknown agent credential", agentId };
+    }
+    if (cred.revokedAt) {
+      return { ok: false, code: "revoked", closeCode: CloseCode.revoked, message: `agent credential revoked at ${cred.revokedAt}`, agentId };
+    }
+    return { ok: true, cred };
+  }
+
+  private accepted(ws: WebSocket, auth: AuthResult, remote: string): void {
+    ws.on("error", (err: Error & { code?: string }) => {
+      const agentId = auth.ok ? auth.cred.id : undefined;
+      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        this.deps.metrics.protocolErrors.inc({ code: "too_big" });
+        this.log.warn({ remote, agentId, err: err.message }, `agent frame larger than ${MAX_FRAME_BYTES} bytes refused (closed 1009)`);
+      } else {
+        this.log.warn({ remote, agentId, err: err.message, code: err.code }, "agent socket error; connection closed");
+      }
+    });
+    if (!auth.ok) {
+      this.deps.metrics.protocolErrors.inc({ code: auth.code });
+      this.log.warn({ remote, agentId: auth.agentId, code: auth.code }, `agent connection refused: ${auth.message} (closed ${auth.closeCode})`);
+      this.sendRaw(ws, { t: "error", code: auth.code, message: auth.message });
+      ws.close(auth.closeCode, auth.code);
+      return;
+    }
+    const id = auth.cred.id;
+    const now = Date.now();
+    const conn: AgentConn = {
+      ws, agent: { id, tags: auth.cred.tags }, remote, helloDone: false, lastSeenMs: now, silent: false, bye: false, closing: false,
+    };
+    const old = this.conns.get(id);
+    if (old) {
+      old.closing = true;
+      this.log.info({ agentId: id, remote, oldRemote: old.remote }, "agent connected again; the older connection is closed (4409)");
+      this.sendRaw(old.ws, { t: "error", code: "replaced", message: "replaced by a newer connection of the same agent" });
+      old.ws.close(CloseCode.replaced, "replaced");
+    }
+    this.conns.set(id, conn);
+    this.deps.metrics.agentsConnected.set(this.conns.size);
+    this.log.info({ agentId: id, remote }, "agent connected");
+    void this.deps.store.setAgentOnline(id, true, iso(now)).catch((err: unknown) => this.log.error({ err, agentId: id }, "cannot record agent online"));
+    this.deps.stream.broadcastAgent({ kind: "agent", id, online: true, lastSeen: iso(now) });
+
+    ws.on("message", (data) => this.onMessage(conn, data));
+    ws.on("close", (code, reason) => this.onClose(conn, code, reason.toString()));
+  }
+
+  private sendRaw(ws: WebSocket, msg: ServerMessage): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  private refuse(conn: AgentConn, code: string, message: string, closeCode: number): void {
+    conn.closing = true;
+    this.deps.metrics.protocolErrors.inc({ code });
+    this.log.warn({ agentId: conn.agent.id, remote: conn.remote, code, message: message.slice(0, 500) },
+      `agent message refused: ${code} (closed ${closeCode})`);
+    this.sendRaw(conn.ws, { t: "error", code, message });
+    conn.ws.close(closeCode, code);
+  }
+
+  private onMessage(conn: AgentConn, data: RawData): void {
+    if (conn.closing) return;
+    conn.lastSeenMs = Date.now();
+    if (conn.silent && !conn.bye) this.backFromSilence(conn);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(rawText(data));
+    } catch (err) {
+      this.refuse(conn, "malformed_json", `message is not valid JSON: ${(err as Error).message}`, CloseCode.badMessage);
+      return;
+    }
+    const parsed = AgentMessage.safeParse(raw);
+    if (!parsed.success) {
+      this.refuse(conn, "invalid_message", `message does not match the protocol schema: ${formatIssues(parsed.error)}`, CloseCode.badMessage);
+      return;
+    }
+    const msg = parsed.data;
+    if (msg.t !== "hello" && msg.t !== "bye" && !conn.helloDone) {
+      this.refuse(conn, "hello_required", `the first message must be hello, got ${msg.t}`, CloseCode.badMessage);
+      return;
+    }
+    switch (msg.t) {
+      case "hello":
+        this.onHello(conn, msg);
+        break;
+      case "events":
+        this.onEvents(conn, msg);
+        break;
+      case "heartbeat":
+        this.sendRaw(conn.ws, { t: "heartbeat", serverTime: new Date().toISOString() });
+        break;
+      case "bye":
+        this.onBye(conn, msg.reason);
+        break;
+    }
+  }
+
+  private onHello(conn: AgentConn, msg: HelloMsg): void {
+    const id = conn.agent.id;
+    if (msg.agentId !== id) {
+      this.refuse(conn, "forged_agent_id", `hello names agent ${msg.agentId} but the credential is agent ${id}`, CloseCode.unauthorized);
+      return;
+    }
+    conn.helloDone = true;
+    const { store, state } = this.deps;
+    const at = new Date().toISOString();
+    void (async () => {
+      await store.agentHello(id, { hostname: msg.hostname, os: msg.os, version: msg.version, policyVersion: msg.policyVersion, at });
+      const ackedSeq = await store.maxSeq(id);
+      if (conn.closing) return;
+      this.sendRaw(conn.ws, { t: "welcome", ackedSeq, heartbeatSeconds: state.heartbeatSeconds(), serverTime: new Date().toISOString() });
+      this.log.info({ agentId: id, remote: conn.remote, version: msg.version, policyVersion: msg.policyVersion, ackedSeq, lastSeq: msg.lastSeq }, "agent hello");
+      if (msg.policyVersion !== state.policy.version) this.sendPolicy(conn);
+    })().catch((err: unknown) => {
+      this.log.error({ err, agentId: id }, "hello failed (store error); connection closed");
+      conn.closing = true;
+      conn.ws.close(1011, "server error");
+    });
+  }
+
+  private onEvents(conn: AgentConn, msg: EventsMsg): void {
+    const now = new Date();
+    const receivedAt = now.toISOString();
+    const { state } = this.deps;
+    const ctx = { agent: conn.agent, policy: state.policy.policy, approvals: state.approvals, now };
+    const rows: EventRow[] = new Array<EventRow>(msg.events.length);
+    let maxSeq = 0;
+    for (let i = 0; i < msg.events.length; i++) {
+      const e = msg.events[i]!;
+      const r = evaluate(e, ctx);
+      if (e.seq > maxSeq) maxSeq = e.seq;
+      rows[i] = {
+        agentId: conn.agent.id, seq: e.seq, control: r.control, type: e.type, articles: r.articles, severity: r.severity,
+        status: r.status, observedAt: e.observedAt, receivedAt, details: e.details, approvalId: r.approvalId,
+      };
+    }
+    this.deps.ingest.submit(rows, (err) => {
+      if (err) {
+        if (conn.ws.readyState === WebSocket.OPEN) {
+          conn.closing = true;
+          conn.ws.close(1011, "storage failure");
+        }
+        return;
+      }
+      this.sendRaw(conn.ws, { t: "ack", seq: maxSeq });
+    });
+  }
+
+  private onBye(conn: AgentConn, reason: string): void {
+    conn.bye = true;
+    const id = conn.agent.id;
+    const at = iso(conn.lastSeenMs);
+    this.log.info({ agentId: id, remote: conn.remote, reason }, "agent said bye; offline");
+    void this.deps.store.markAgentBye(id, at).catch((err: unknown) => this.log.error({ err, agentId: id }, "cannot record bye"));
+    this.deps.stream.broadcastAgent({ kind: "agent", id, online: false, lastSeen: at });
+  }
+
+  private backFromSilence(conn: AgentConn): void {
+    conn.silent = false;
+    const at = iso(conn.lastSeenMs);
+    this.log.info({ agentId: conn.agent.id }, "silent agent talks again; online");
+    void this.deps.store.setAgentOnline(conn.agent.id, true, at).catch((err: unknown) => this.log.error({ err }, "cannot record agent online"));
+    this.deps.stream.broadcastAgent({ kind: "agent", id: conn.agent.id, online: true, lastSeen: at });
+  }
+
+  private onClose(conn: AgentConn, code: number, reason: string): void {
+    const id = conn.agent.id;
+    if (this.conns.get(id) !== conn) return; // replaced
+    this.conns.delete(id);
+    this.deps.metrics.agentsConnected.set(this.conns.size);
+    this.log.info({ agentId: id, remote: conn.remote, code, reason }, "agent disconnected");
+    if (this.stopping || conn.bye) return;
+    const at = iso(conn.lastSeenMs);
+    void this.deps.store.setAgentOnline(id, false, at).catch((err: unknown) => this.log.error({ err, agentId: id }, "cannot record agent offline"));
+    this.deps.stream.broadcastAgent({ kind: "agent", id, online: false, lastSeen: at });
+  }
+
+  private sendPolicy(conn: AgentConn): void {
+    const { version, policy } = this.deps.state.policy;
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    conn.ws.send(JSON.stringify({ t: "policy", version, policy } satisfies ServerMessage), (err) => {
+      if (err) return;
+      // The version delivered is the version in force at the agent (it applies what it receives).
+      void this.deps.store.setAgentPolicyVersion(conn.agent.id, version)
+        .catch((e: unknown) => this.log.error({ err: e, agentId: conn.agent.id }, "cannot record the policy version sent"));
+    });
+  }
+
+  /** Push the policy in force to every connected agent that said hello. */
+  pushPolicy(): void {
+    let n = 0;
+    for (const conn of this.conns.values()) {
+      if (conn.helloDone && !conn.closing) {
+        this.sendPolicy(conn);
+        n++;
+      }
+    }
+    this.log.info({ version: this.deps.state.policy.version, agents: n }, "policy pushed to connected agents");
+    this.schedule();
+  }
+
+  /** Tags changed (PUT /api/agents/:id/tags): later events of a connected agent are evaluated with them. */
+  setTags(id: string, tags: string[]): void {
+    const c = this.conns.get(id);
+    if (c) c.agent.tags = tags;
+  }
+
+  /** Revoked: its connection is closed with 4403. */
+  revoked(id: string): void {
+    const c = this.conns.get(id);
+    if (!c) return;
+    c.closing = true;
+    this.log.warn({ agentId: id, remote: c.remote }, "agent credential revoked; connection closed (4403)");
+    this.sendRaw(c.ws, { t: "error", code: "revoked", message: "agent credential revoked" });
+    c.ws.close(CloseCode.revoked, "revoked");
+  }
+
+  /** Start (or restart, when heartbeatSeconds changed) the silence sweep. */
+  schedule(): void {
+    const seconds = this.deps.state.heartbeatSeconds();
+    if (this.timer && seconds === this.timerSeconds) return;
+    if (this.timer) clearInterval(this.timer);
+    this.timerSeconds = seconds;
+    this.timer = setInterval(() => void this.sweep(), seconds * 1000);
+  }
+
+  /**
+   * Every agent not heard from for 3 heartbeats (and not stopped with bye) gets one agent.silent
+   * event per silence, is marked offline and the change is broadcast.
+   */
+  async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping) return;
+    this.sweeping = true;
+    const { store, state, ingest, stream } = this.deps;
+    try {
+      const hbMs = state.heartbeatSeconds() * 1000;
+      const now = Date.now();
+      const cutoff = now - 3 * hbMs;
+      const live = new Map<string, string>();
+      for (const c of this.conns.values()) if (!c.bye) live.set(c.agent.id, iso(c.lastSeenMs));
+      await store.touchAgents(live);
+      const candidates = await store.silentCandidates(iso(cutoff));
+      const rows: EventRow[] = [];
+      const nowDate = new Date(now);
+      for (const a of candidates) {
+        const conn = this.conns.get(a.id);
+        if (conn && (conn.lastSeenMs >= cutoff || conn.bye)) continue;
+        const lastSeen = a.lastSeen!;
+        const missedHeartbeats = Math.floor((now - Date.parse(lastSeen)) / hbMs);
+        const details = { lastSeen, missedHeartbeats };
+        const r = evaluate({ type: "agent.silent", details }, { agent: { id: a.id, tags: a.tags }, policy: state.policy.policy, approvals: state.approvals, now: nowDate });
+        rows.push({
+          agentId: a.id, seq: null, control: r.control, type: "agent.silent", articles: r.articles, severity: r.severity,
+          status: r.status, observedAt: nowDate.toISOString(), receivedAt: nowDate.toISOString(), details, approvalId: r.approvalId,
+        });
+        await store.markAgentSilent(a.id, nowDate.toISOString());
+        if (conn) conn.silent = true;
+        this.log.warn({ agentId: a.id, hostname: a.hostname, lastSeen, missedHeartbeats }, "agent silent: heartbeats missed; agent.silent recorded, offline");
+        stream.broadcastAgent({ kind: "agent", id: a.id, online: false, lastSeen });
+      }
+      if (rows.length) ingest.submit(rows);
+    } catch (err) {
+      this.log.error({ err }, "silence sweep failed; retried at the next interval");
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Stored events for the stream, built only when someone listens. */
+  static storedEvents(rows: EventRow[], ids: Array<number | null>): StoredEvent[] {
+    const out: StoredEvent[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const id = ids[i];
+      if (id !== null && id !== undefined) out.push(toStoredEvent(id, rows[i]!));
+    }
+    return out;
+  }
+
+  /** Stop the sweep and close every agent connection (1001). */
+  close(): void {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const c of this.conns.values()) {
+      c.closing = true;
+      c.ws.close(CloseCode.goingAway, "server stopping");
+    }
+    this.wss.close();
+  }
+
+  /** Force-close sockets that did not finish the closing handshake. */
+  terminateAll(): void {
+    for (const c of this.conns.values()) c.ws.terminate();
+    for (const ws of this.wss.clients) ws.terminate();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The aggregation server, built and wired in this one place: store, tokens, policy, group-commit
+ * ingest, agent WebSocket, live stream and HTTP API, all on ONE port (http or https; the
+ * WebSockets are upgrades of the same server).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Logger } from "../lib/log.js";
+import { defaultPolicyText, parsePolicyText } from "../policies/policy.js";
+import { AgentGateway } from "./agents-ws.js";
+import { createApiHandler } from "./http.js";
+import { Ingest } from "./ingest.js";
+import { ServerMetrics } from "./metrics.js";
+import { ServerState, type PolicyInForce } from "./state.js";
+import type { Store } from "./store.js";
+import { SqliteStore } from "./store-sqlite.js";
+import { LiveStream } from "./stream.js";
+import { ensureTokens } from "./tokens.js";
+
+export interface ServerOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** PEM text (or a path to a PEM file) of the certificate and key: https + wss */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  log: Logger;
+  /** when given, used instead of `<data>/admin-token` (which is then not written) */
+  adminToken?: string;
+  /** when given, used instead of `<data>/enroll-token` */
+  enrollToken?: string;
+  /** overrides the policy's heartbeatSeconds (tests use small values) */
+  heartbeatSeconds?: number;
+  /** another store (PostgreSQL later); default SQLite `<data>/kyoka.db` */
+  store?: Store;
+  /** SQLite synchronous mode; default FULL (an ack means the events are on disk) */
+  sqliteSynchronous?: "FULL" | "NORMAL";
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  adminToken: string;
+  enrollToken: string;
+  close(): Promise<void>;
+}
+
+function pem(value: string | Buffer): string | Buffer {
+  if (typeof value === "string" && !value.includes("-----BEGIN") && existsSync(value)) return readFileSync(value);
+  return value;
+}
+
+async function loadPolicy(store: Store, log: Logger): Promise<PolicyInForce> {
+  const latest = await store.latestPolicy();
+  if (latest) {
+    try {
+      return { version: latest.version, policy: parsePolicyText(latest.text), text: latest.text };
+    } catch (err) {
+      // Cannot happen for versions this server stored; refuse to guess.
+      throw new Error(`stored policy version ${latest.version} no longer parses: ${(err as Error).message}`);
+    }
+  }
+  const text = defaultPolicyText();
+  const policy = parsePolicyText(text);
+  const version = await store.insertPolicy(text, new Date().toISOString());
+  log.info({ version }, "first start: stored the default policy as version 1");
+  return { version, policy, text };
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log.child({ component: "server" });
+  const tokens = ensureTokens(opts.dataDir, log, { adminToken: opts.adminToken, enrollToken: opts.enrollToken });
+  const sqlite = opts.store ? undefined : new SqliteStore(opts.dataDir, { synchronous: opts.sqliteSynchronous });
+  const store: Store = opts.store ?? sqlite!;
+  try {
+    await store.resetOnline();
+    const state = new ServerState(await loadPolicy(store, log), opts.heartbeatSeconds);
+    state.approvals = (await store.listApprovals(false)).map(({ deletedAt: _deleted, ...a }) => a);
+
+    const metrics = new ServerMetrics();
+    const stream = new LiveStream(tokens.adminToken, log.child({ component: "server:stream" }));
+    const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
+      : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
+    const ingest = new Ingest(writer, {
+      log: log.child({ component: "server:ingest" }),
+      onCommit: ({ rows, ids, inserted, seconds }) => {
+        metrics.ingestBatchSeconds.observe(seconds);
+        metrics.ingestBatchEvents.observe(rows.length);
+        metrics.eventsIngested.inc(inserted);
+        if (inserted < rows.length) metrics.eventsDuplicate.inc(rows.length - inserted);
+        if (stream.hasClients) stream.broadcastEvents(AgentGateway.storedEvents(rows, ids));
+      },
+    });
+    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, log: log.child({ component: "server:agents" }) });
+    const api = createApiHandler({ store, state, gateway, tokens, metrics, log: log.child({ component: "server:http" }) });
+
+    const server: Server = opts.tls
+      ? createHttpsServer({ cert: pem(opts.tls.cert), key: pem(opts.tls.key) }, api)
+      : createHttpServer(api);
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", (err) => log.debug({ err: err.message }, "upgrade socket error"));
+      let url: URL;
+      try {
+        url = new URL(req.url ?? "/", "http://localhost");
+      } catch {
+        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        return;
+      }
+      if (url.pathname === "/agent") gateway.handleUpgrade(req, socket, head);
+      else if (url.pathname === "/api/stream") stream.handleUpgrade(req, socket, head, url);
+      else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    });
+    server.on("clientError", (err, socket) => {
+      log.debug({ err: err.message }, "bad HTTP request");
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => log.error({ err }, "server error"));
+    gateway.schedule();
+
+    const port = (server.address() as AddressInfo).port;
+    const hostForUrl = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+    const url = `${opts.tls ? "https" : "http"}://${hostForUrl}:${port}`;
+    log.info({ url, dataDir: opts.dataDir, policyVersion: state.policy.version, heartbeatSeconds: state.heartbeatSeconds() },
+      `kyoka server listening on ${url} (agents: ${opts.tls ? "wss" : "ws"}://${hostForUrl}:${port}/agent)`);
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        gateway.close();
+        stream.close();
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // give the closing handshakes a moment, then cut what is left
+        const cut = setTimeout(() => {
+          gateway.terminateAll();
+          server.closeAllConnections();
+        }, 1000);
+        await ingest.close();
+        await httpClosed;
+        clearTimeout(cut);
+        await store.close();
+        log.info("kyoka server stopped");
+      })();
+      return closing;
+    };
+    return { url, port, adminToken: tokens.adminToken, enrollToken: tokens.enrollToken, close };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

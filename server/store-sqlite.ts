@@ -1,0 +1,297 @@
+/**
+ * The embedded store: one SQLite file (`<data>/kyoka.db`), WAL, synchronous=FULL by default so an
+ * ack means the events survive a power cut. better-sqlite3 is synchronous; the async Store methods
+ * wrap it, and group commit calls insertEventsSync directly.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { Approval, StoredEvent } from "../policies/schema.js";
+import type {
+  AgentCredential, AgentRecord, ApprovalRecord, EventQuery, EventRow, NewAgent, PolicyRecord, Store, SyncEventWriter,
+} from "./store.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  os TEXT NOT NULL,
+  version TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '[]',
+  enrolled_at TEXT NOT NULL,
+  last_seen TEXT,
+  revoked_at TEXT,
+  policy_version INTEGER,
+  online INTEGER NOT NULL DEFAULT 0,
+  silent_at TEXT,
+  bye_at TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  agent_id TEXT NOT NULL,
+  seq INTEGER,
+  control TEXT NOT NULL,
+  type TEXT NOT NULL,
+  articles TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  details TEXT NOT NULL,
+  approval_id TEXT,
+  resolution TEXT,
+  note TEXT,
+  resolved_at TEXT,
+  UNIQUE (agent_id, seq)
+);
+-- a control filter is a range on type ('software.' ≤ type < 'software/'), so it needs no index of its own
+CREATE INDEX IF NOT EXISTS events_type ON events (type, id);
+CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
+CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, id);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY,
+  control TEXT NOT NULL,
+  match TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  valid_from TEXT NOT NULL,
+  valid_until TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  deleted_at TEXT
+);
+CREATE TABLE IF NOT EXISTS policies (
+  version INTEGER PRIMARY KEY,
+  text TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+`;
+
+interface AgentRow {
+  id: string; secret_hash: string; hostname: string; os: string; version: string; tags: string;
+  enrolled_at: string; last_seen: string | null; revoked_at: string | null; policy_version: number | null;
+  online: number; silent_at: string | null; bye_at: string | null;
+}
+interface EventDbRow {
+  id: number; agent_id: string; seq: number | null; control: string; type: string; articles: string;
+  severity: string; status: string; observed_at: string; received_at: string; details: string;
+  approval_id: string | null; resolution: string | null; note: string | null; resolved_at: string | null;
+}
+interface ApprovalRow {
+  id: string; control: string; match: string; scope: string; valid_from: string; valid_until: string;
+  reason: string; created_at: string; deleted_at: string | null;
+}
+
+function agentFromRow(r: AgentRow): AgentRecord {
+  return {
+    id: r.id, hostname: r.hostname, os: r.os, version: r.version, tags: JSON.parse(r.tags) as string[],
+    enrolledAt: r.enrolled_at, lastSeen: r.last_seen, revokedAt: r.revoked_at, policyVersion: r.policy_version,
+    online: r.online === 1, silentAt: r.silent_at, byeAt: r.bye_at,
+  };
+}
+
+function eventFromRow(r: EventDbRow): StoredEvent {
+  return {
+    id: r.id, agentId: r.agent_id, seq: r.seq, control: r.control as StoredEvent["control"],
+    type: r.type as StoredEvent["type"], articles: JSON.parse(r.articles) as string[],
+    severity: r.severity as StoredEvent["severity"], status: r.status as StoredEvent["status"],
+    observedAt: r.observed_at, receivedAt: r.received_at, details: JSON.parse(r.details) as StoredEvent["details"],
+    approvalId: r.approval_id, resolution: r.resolution, note: r.note, resolvedAt: r.resolved_at,
+  };
+}
+
+function approvalFromRow(r: ApprovalRow): ApprovalRecord {
+  return {
+    id: r.id, control: r.control as Approval["control"], match: JSON.parse(r.match) as Approval["match"],
+    scope: JSON.parse(r.scope) as Approval["scope"], validFrom: r.valid_from, validUntil: r.valid_until,
+    reason: r.reason, createdAt: r.created_at, deletedAt: r.deleted_at,
+  };
+}
+
+export interface SqliteStoreOptions {
+  /** FULL (default): every commit is fsynced before the ack. NORMAL trades the last commits on power loss for speed. */
+  synchronous?: "FULL" | "NORMAL";
+  busyTimeoutMs?: number;
+}
+
+export class SqliteStore implements Store, SyncEventWriter {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly insertStmt: Database.Statement;
+  private readonly insertBatch: (rows: EventRow[]) => Array<number | null>;
+
+  constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
+    mkdirSync(dataDir, { recursive: true });
+    this.path = join(dataDir, "kyoka.db");
+    this.db = new Database(this.path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
+    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec(SCHEMA);
+    this.insertStmt = this.db.prepare(
+      `INSERT OR IGNORE INTO events (agent_id, seq, control, type, articles, severity, status, observed_at, received_at, details, approval_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const stmt = this.insertStmt;
+    // articles are the catalog's arrays (shared per type): serialize each once
+    const articlesJson = new WeakMap<string[], string>();
+    const articlesText = (a: string[]): string => {
+      let t = articlesJson.get(a);
+      if (t === undefined) articlesJson.set(a, (t = JSON.stringify(a)));
+      return t;
+    };
+    this.insertBatch = this.db.transaction((rows: EventRow[]) => {
+      const ids: Array<number | null> = new Array<number | null>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        const res = stmt.run(r.agentId, r.seq, r.control, r.type, articlesText(r.articles), r.severity, r.status,
+          r.observedAt, r.receivedAt, JSON.stringify(r.details), r.approvalId);
+        ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : null;
+      }
+      return ids;
+    });
+  }
+
+  // --- agents ------------------------------------------------------------------------------
+  async createAgent(a: NewAgent): Promise<void> {
+    this.db.prepare(`INSERT INTO agents (id, secret_hash, hostname, os, version, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(a.id, a.secretHash, a.hostname, a.os, a.version, a.enrolledAt);
+  }
+
+  async agentCredential(id: string): Promise<AgentCredential | undefined> {
+    const r = this.db.prepare(`SELECT id, secret_hash, revoked_at, tags FROM agents WHERE id = ?`).get(id) as
+      Pick<AgentRow, "id" | "secret_hash" | "revoked_at" | "tags"> | undefined;
+    return r && { id: r.id, secretHash: r.secret_hash, revokedAt: r.revoked_at, tags: JSON.parse(r.tags) as string[] };
+  }
+
+  async getAgent(id: string): Promise<AgentRecord | undefined> {
+    const r = this.db.prepare(`SELECT * FROM agents WHERE id = ?`).get(id) as AgentRow | undefined;
+    return r && agentFromRow(r);
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return (this.db.prepare(`SELECT * FROM agents ORDER BY hostname, id`).all() as AgentRow[]).map(agentFromRow);
+  }
+
+  async agentHello(id: string, i: { hostname: string; os: string; version: string; policyVersion: number | null; at: string }): Promise<void> {
+    this.db.prepare(`UPDATE agents SET hostname = ?, os = ?, version = ?, policy_version = ?, last_seen = ?, online = 1,
+      silent_at = NULL, bye_at = NULL WHERE id = ?`).run(i.hostname, i.os, i.version, i.policyVersion, i.at, id);
+  }
+
+  async setAgentPolicyVersion(id: string, version: number): Promise<void> {
+    this.db.prepare(`UPDATE agents SET policy_version = ? WHERE id = ?`).run(version, id);
+  }
+
+  async setAgentOnline(id: string, online: boolean, lastSeen: string): Promise<void> {
+    this.db.prepare(`UPDATE agents SET online = ?, last_seen = ?${online ? ", silent_at = NULL" : ""} WHERE id = ?`)
+      .run(online ? 1 : 0, lastSeen, id);
+  }
+
+  async touchAgents(lastSeen: Map<string, string>): Promise<void> {
+    if (lastSeen.size === 0) return;
+    const stmt = this.db.prepare(`UPDATE agents SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)`);
+    this.db.transaction(() => {
+      for (const [id, at] of lastSeen) stmt.run(at, id, at);
+    })();
+  }
+
+  async markAgentBye(id: string, at: string): Promise<void> {
+    this.db.prepare(`UPDATE agents SET bye_at = ?, online = 0, last_seen = ? WHERE id = ?`).run(at, at, id);
+  }
+
+  async silentCandidates(before: string): Promise<AgentRecord[]> {
+    return (this.db.prepare(`SELECT * FROM agents WHERE revoked_at IS NULL AND bye_at IS NULL AND silent_at IS NULL
+      AND last_seen IS NOT NULL AND last_seen < ?`).all(before) as AgentRow[]).map(agentFromRow);
+  }
+
+  async markAgentSilent(id: string, at: string): Promise<void> {
+    this.db.prepare(`UPDATE agents SET silent_at = ?, online = 0 WHERE id = ?`).run(at, id);
+  }
+
+  async revokeAgent(id: string, at: string): Promise<boolean> {
+    const r = this.db.prepare(`UPDATE agents SET revoked_at = COALESCE(revoked_at, ?), online = 0 WHERE id = ?`).run(at, id);
+    return r.changes === 1;
+  }
+
+  async setAgentTags(id: string, tags: string[]): Promise<boolean> {
+    return this.db.prepare(`UPDATE agents SET tags = ? WHERE id = ?`).run(JSON.stringify(tags), id).changes === 1;
+  }
+
+  async resetOnline(): Promise<void> {
+    this.db.prepare(`UPDATE agents SET online = 0 WHERE online <> 0`).run();
+  }
+
+  // --- events ------------------------------------------------------------------------------
+  async maxSeq(agentId: string): Promise<number> {
+    const r = this.db.prepare(`SELECT MAX(seq) AS m FROM events WHERE agent_id = ?`).get(agentId) as { m: number | null };
+    return r.m ?? 0;
+  }
+
+  insertEventsSync(rows: EventRow[]): Array<number | null> {
+    return this.insertBatch(rows);
+  }
+
+  async insertEvents(rows: EventRow[]): Promise<Array<number | null>> {
+    return this.insertBatch(rows);
+  }
+
+  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.control && !q.type) { where.push("type >= ? AND type < ?"); args.push(`${q.control}.`, `${q.control}/`); }
+    if (q.control && q.type) { where.push("control = ?"); args.push(q.control); }
+    if (q.type) { where.push("type = ?"); args.push(q.type); }
+    if (q.agent) { where.push("agent_id = ?"); args.push(q.agent); }
+    if (q.status) { where.push("status = ?"); args.push(q.status); }
+    if (q.since) { where.push("received_at >= ?"); args.push(q.since); }
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
+    args.push(q.limit);
+    return (this.db.prepare(sql).all(...args) as EventDbRow[]).map(eventFromRow);
+  }
+
+  async getEvent(id: number): Promise<StoredEvent | undefined> {
+    const r = this.db.prepare(`SELECT * FROM events WHERE id = ?`).get(id) as EventDbRow | undefined;
+    return r && eventFromRow(r);
+  }
+
+  async resolveEvent(id: number, resolution: string, note: string | null, at: string): Promise<StoredEvent | undefined> {
+    const r = this.db.prepare(`UPDATE events SET resolution = ?, note = ?, resolved_at = ? WHERE id = ?`).run(resolution, note, at, id);
+    if (r.changes !== 1) return undefined;
+    return this.getEvent(id);
+  }
+
+  // --- approvals ---------------------------------------------------------------------------
+  async createApproval(a: Approval): Promise<void> {
+    this.db.prepare(`INSERT INTO approvals (id, control, match, scope, valid_from, valid_until, reason, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(a.id, a.control, JSON.stringify(a.match), JSON.stringify(a.scope),
+      a.validFrom, a.validUntil, a.reason, a.createdAt);
+  }
+
+  async listApprovals(includeDeleted = false): Promise<ApprovalRecord[]> {
+    const sql = `SELECT * FROM approvals ${includeDeleted ? "" : "WHERE deleted_at IS NULL"} ORDER BY created_at, id`;
+    return (this.db.prepare(sql).all() as ApprovalRow[]).map(approvalFromRow);
+  }
+
+  async deleteApproval(id: string, at: string): Promise<boolean> {
+    return this.db.prepare(`UPDATE approvals SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`).run(at, id).changes === 1;
+  }
+
+  // --- policies ----------------------------------------------------------------------------
+  async latestPolicy(): Promise<PolicyRecord | undefined> {
+    const r = this.db.prepare(`SELECT version, text, created_at FROM policies ORDER BY version DESC LIMIT 1`).get() as
+      { version: number; text: string; created_at: string } | undefined;
+    return r && { version: r.version, text: r.text, createdAt: r.created_at };
+  }
+
+  async insertPolicy(text: string, at: string): Promise<number> {
+    const r = this.db.prepare(`INSERT INTO policies (version, text, created_at)
+      VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?) RETURNING version`).get(text, at) as { version: number };
+    return r.version;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

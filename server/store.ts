@@ -1,0 +1,149 @@
+/**
+ * The server's storage contract. SQLite (store-sqlite.ts) is the embedded default; a PostgreSQL
+ * store implements the same interface later. Every method returns a Promise so a networked
+ * database fits; the SQLite ingest path additionally offers a synchronous batch write
+ * (`SyncEventWriter`) because group commit is the hot path.
+ */
+import type { Approval, Control, Details, EventType, Severity, Status, StoredEvent } from "../policies/schema.js";
+
+/** An agent as the API shows it (SPEC.md GET /api/agents). */
+export interface AgentRecord {
+  id: string;
+  hostname: string;
+  os: string;
+  version: string;
+  tags: string[];
+  enrolledAt: string;
+  lastSeen: string | null;
+  revokedAt: string | null;
+  policyVersion: number | null;
+  online: boolean;
+  /** when the current silence was recorded (agent.silent); null while the agent talks */
+  silentAt: string | null;
+  /** when the agent last said bye (a clean stop is not a silence) */
+  byeAt: string | null;
+}
+
+/** What authenticating an agent needs. */
+export interface AgentCredential {
+  id: string;
+  secretHash: string;
+  revokedAt: string | null;
+  tags: string[];
+}
+
+export interface NewAgent {
+  id: string;
+  secretHash: string;
+  hostname: string;
+  os: string;
+  version: string;
+  enrolledAt: string;
+}
+
+/** An event ready to store: status already decided at ingest (evaluate.ts). */
+export interface EventRow {
+  agentId: string;
+  /** null for events the server makes itself (agent.silent) */
+  seq: number | null;
+  control: Control;
+  type: EventType;
+  articles: string[];
+  severity: Severity;
+  status: Status;
+  observedAt: string;
+  receivedAt: string;
+  details: Details;
+  approvalId: string | null;
+}
+
+export interface EventQuery {
+  control?: Control;
+  type?: EventType;
+  agent?: string;
+  status?: Status;
+  /** ISO time: events received at or after it */
+  since?: string;
+  limit: number;
+}
+
+/** An approval as stored: soft-deleted ones keep their record with deletedAt. */
+export type ApprovalRecord = Approval & { deletedAt: string | null };
+
+export interface PolicyRecord {
+  version: number;
+  text: string;
+  createdAt: string;
+}
+
+export interface Store {
+  // agents
+  createAgent(agent: NewAgent): Promise<void>;
+  agentCredential(id: string): Promise<AgentCredential | undefined>;
+  getAgent(id: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
+  /** on hello: what the agent says about itself; clears silence and bye */
+  agentHello(id: string, info: { hostname: string; os: string; version: string; policyVersion: number | null; at: string }): Promise<void>;
+  setAgentPolicyVersion(id: string, version: number): Promise<void>;
+  setAgentOnline(id: string, online: boolean, lastSeen: string): Promise<void>;
+  /** bulk lastSeen update for connected agents (one transaction) */
+  touchAgents(lastSeen: Map<string, string>): Promise<void>;
+  markAgentBye(id: string, at: string): Promise<void>;
+  /** agents not heard from since `before`, not revoked, not stopped with bye, not already flagged */
+  silentCandidates(before: string): Promise<AgentRecord[]>;
+  markAgentSilent(id: string, at: string): Promise<void>;
+  revokeAgent(id: string, at: string): Promise<boolean>;
+  setAgentTags(id: string, tags: string[]): Promise<boolean>;
+  /** offline for every agent (at server start: nobody is connected yet) */
+  resetOnline(): Promise<void>;
+
+  // events
+  /** highest stored seq of the agent, 0 when none */
+  maxSeq(agentId: string): Promise<number>;
+  /** INSERT OR IGNORE in one transaction; per row the new id, or null when (agentId, seq) was already stored */
+  insertEvents(rows: EventRow[]): Promise<Array<number | null>>;
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  getEvent(id: number): Promise<StoredEvent | undefined>;
+  resolveEvent(id: number, resolution: string, note: string | null, at: string): Promise<StoredEvent | undefined>;
+
+  // approvals (甲許可)
+  createApproval(approval: Approval): Promise<void>;
+  listApprovals(includeDeleted?: boolean): Promise<ApprovalRecord[]>;
+  deleteApproval(id: string, at: string): Promise<boolean>;
+
+  // policies
+  latestPolicy(): Promise<PolicyRecord | undefined>;
+  insertPolicy(text: string, at: string): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+/** A store whose batch write can run synchronously (SQLite): group commit uses it when present. */
+export interface SyncEventWriter {
+  insertEventsSync(rows: EventRow[]): Array<number | null>;
+}
+
+export function hasSyncWriter(store: Store): store is Store & SyncEventWriter {
+  return typeof (store as Partial<SyncEventWriter>).insertEventsSync === "function";
+}
+
+/** The API shape of a stored row (SPEC.md GET /api/events). */
+export function toStoredEvent(id: number, row: EventRow): StoredEvent {
+  return {
+    id,
+    agentId: row.agentId,
+    seq: row.seq,
+    control: row.control,
+    type: row.type,
+    articles: row.articles,
+    severity: row.severity,
+    status: row.status,
+    observedAt: row.observedAt,
+    receivedAt: row.receivedAt,
+    details: row.details,
+    approvalId: row.approvalId,
+    resolution: null,
+    note: null,
+    resolvedAt: null,
+  };
+}
