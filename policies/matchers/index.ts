@@ -4,6 +4,8 @@
  * with a generic one (each key equals the detail of the same name, strings as globs) as fallback.
  */
 import type { Control, Details, EventType } from "../schema.js";
+import { matchNetwork } from "./network.js";
+import { matchSoftware } from "./software.js";
 
 export type MatchSpec = Record<string, string | number | boolean>;
 export type Matcher = (match: MatchSpec, details: Details, type: EventType) => boolean;
@@ -39,6 +41,8 @@ export const genericMatcher: Matcher = (match, details, type) => {
 
 /** One line per control that needs more than the generic matcher (its file beside this one). */
 const matchers: Partial<Record<Control, Matcher>> = {
+  network: matchNetwork,
+  software: matchSoftware,
 };
 
 export function matcherFor(control: Control): Matcher {

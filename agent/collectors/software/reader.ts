@@ -1,0 +1,103 @@
+/**
+ * The reader interface between the collector and the OS: each OS file (linux.ts, win32.ts,
+ * darwin.ts) runs commands / reads files and hands the text to the pure parsers.
+ */
+import { execFile } from "node:child_process";
+import type { ParseError, SoftwareItem } from "./types.js";
+
+export interface SourceFailure {
+  source: string;
+  message: string;
+}
+
+export interface InventoryRead {
+  items: SoftwareItem[];
+  /** sources that exist here but could not be read (their last known rows are kept) */
+  failed: SourceFailure[];
+  /** sources read successfully */
+  read: string[];
+  /** bad entries skipped by the parsers (the rest of each source was read) */
+  errors: (ParseError & { source: string })[];
+  /** ids that could not be read this time (a bundle mid-update): their last known rows are kept */
+  keep: string[];
+}
+
+/** A folder to watch for changes; `match` filters the child names that matter (depth 0). */
+export interface WatchTarget {
+  dir: string;
+  match?: (name: string) => boolean;
+}
+
+export interface InventoryReader {
+  read(): Promise<InventoryRead>;
+  watchTargets(): WatchTarget[];
+}
+
+/** A command that is not installed here: not a failure, the source is simply absent. */
+export class MissingTool extends Error {
+  constructor(readonly tool: string) {
+    super(`${tool} is not installed`);
+    this.name = "MissingTool";
+  }
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** exit codes that still mean success (e.g. reg.exe 1 = key absent) */
+  okExitCodes?: number[];
+  /** Windows: pass the arguments to the program as written (needed for `cmd /s /c "…"`) */
+  verbatim?: boolean;
+}
+
+export type Exec = (cmd: string, args: string[], opts?: ExecOptions) => Promise<string>;
+
+/** execFile with a timeout; ENOENT → MissingTool; a non-zero exit → Error with stderr's first line. */
+export const execText: Exec = (cmd, args, opts = {}) =>
+  new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", windowsHide: true, windowsVerbatimArguments: opts.verbatim ?? false }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
+      if (e.code === "ENOENT") return reject(new MissingTool(cmd));
+      if (typeof e.code === "number" && opts.okExitCodes?.includes(e.code)) return resolve(stdout);
+      const why = e.killed ? `timed out after ${opts.timeoutMs ?? 30_000} ms` : `exit ${String(e.code)}: ${String(stderr).trim().split("\n")[0] ?? ""}`;
+      reject(new Error(`${cmd} ${args.join(" ")}: ${why}`));
+    });
+  });
+
+/** Run fn over items with at most `limit` at once. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Collects per-source results into one InventoryRead. */
+export class ReadAccumulator {
+  readonly result: InventoryRead = { items: [], failed: [], read: [], errors: [], keep: [] };
+
+  /** keep the last known row of this id (it could not be read this time) */
+  keep(id: string): void {
+    this.result.keep.push(id);
+  }
+
+  /** Run one source; MissingTool → skipped, any other error → failed (the others go on). */
+  async source(name: string, fn: () => Promise<{ items: SoftwareItem[]; errors: ParseError[] } | undefined>): Promise<void> {
+    try {
+      const r = await fn();
+      if (!r) return; // absent here
+      this.result.items.push(...r.items);
+      for (const e of r.errors) this.result.errors.push({ ...e, source: name });
+      this.result.read.push(name);
+    } catch (err) {
+      if (err instanceof MissingTool) return;
+      this.result.failed.push({ source: name, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
