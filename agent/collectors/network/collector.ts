@@ -1,0 +1,233 @@
+/**
+ * The network collector (別記2 第8 新規接続・変更接続, 第9 乙所有機器の接続).
+ *
+ *  - Attachment: event-driven (`ip monitor`, debounced, then a full re-read) plus a reconciling
+ *    poll every policy.network.pollSeconds that re-reads only when a cheap fingerprint changed
+ *    (or once a minute, for SSID changes that touch no address or route). The state is diffed
+ *    against the last known one in ctx.state → network.attached / network.changed.
+ *  - Connections and listeners (Linux): every pollSeconds the /proc socket tables of every
+ *    network namespace → network.connection (one per process × remote × port per
+ *    connectionWindowSeconds) and network.listening (once per process × port × protocol).
+ */
+import type { Collector, CollectorContext } from "../../collector.js";
+import type { NewEvent } from "../../../policies/schema.js";
+import { parseNsLink, SocketTableReader, type SocketOwner } from "../../os/linux/sockets.js";
+import { readlinkSync } from "node:fs";
+import {
+  connectionEvent, connectionKey, destinationApproved, diffAttachment, listeningApproved, listeningEvent, listeningKey,
+  listeningNeedsOwner, outboundConnections, toAttachmentMap, type AttachmentMap, type ScannedSocket,
+} from "./evaluate.js";
+import { LinuxAttachmentReader } from "./linux.js";
+import { Win32AttachmentReader } from "./win32.js";
+import { DarwinAttachmentReader } from "./darwin.js";
+import type { AttachmentReader } from "./types.js";
+
+export const STATE_ATTACHMENT = "attachment";
+export const STATE_CONNECTIONS = "connections";
+export const STATE_LISTENING = "listening";
+
+/** The attachment reader for this OS. */
+export function defaultAttachmentReader(platform: NodeJS.Platform = process.platform): AttachmentReader {
+  if (platform === "win32") return new Win32AttachmentReader();
+  if (platform === "darwin") return new DarwinAttachmentReader();
+  return new LinuxAttachmentReader();
+}
+
+export interface NetworkCollectorOptions {
+  attachment?: AttachmentReader;
+  /** the socket source; null turns connection/listener monitoring off (default: Linux only) */
+  sockets?: SocketTableReader | null;
+  /** quiet time after an `ip monitor` line before the re-read */
+  debounceMs?: number;
+  /** a full attachment re-read at least this often even when the fingerprint is unchanged */
+  fullReadMs?: number;
+  /** a full socket-table read at least this often even when the kernel's counters are unchanged */
+  socketFullReadMs?: number;
+  now?: () => number;
+}
+
+export class NetworkCollector implements Collector {
+  readonly name = "network";
+  private readonly opts: NetworkCollectorOptions;
+  private ctx: CollectorContext | undefined;
+  private reader: AttachmentReader | undefined;
+  private sockets: SocketTableReader | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private stopWatch: (() => void) | undefined;
+  private stopped = true;
+  private lastFingerprint: string | undefined;
+  private lastFullRead = 0;
+  private attachRunning: Promise<void> | undefined;
+  private attachAgain = false;
+  private connections = new Map<string, number>();
+  private listening = new Set<string>();
+  private ownNetns: number | undefined;
+  private lastSocketPolicy: unknown;
+  /** owners were left pending (scan rate limit): read the tables again next cycle */
+  private socketsPending = false;
+
+  constructor(opts: NetworkCollectorOptions = {}) {
+    this.opts = opts;
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  async start(ctx: CollectorContext): Promise<void> {
+    this.ctx = ctx;
+    this.stopped = false;
+    this.reader = this.opts.attachment ?? defaultAttachmentReader();
+    this.sockets = this.opts.sockets !== undefined ? this.opts.sockets : process.platform === "linux" ? new SocketTableReader() : null;
+    if (!this.sockets) ctx.log.info("connection and listening-port monitoring is available on Linux only; watching attachment only");
+    try {
+      this.ownNetns = parseNsLink(readlinkSync("/proc/self/ns/net"));
+    } catch {
+      this.ownNetns = undefined;
+    }
+    this.connections = new Map(Object.entries(ctx.state.get<Record<string, number>>(STATE_CONNECTIONS) ?? {}));
+    this.listening = new Set(ctx.state.get<string[]>(STATE_LISTENING) ?? []);
+
+    await this.attachmentCycle(true);
+    await this.socketCycle();
+    if (this.reader.watch) {
+      this.stopWatch = this.reader.watch(
+        () => this.scheduleAttachment(),
+        (err) => ctx.log.warn({ err }, "network change monitor failed; the reconciling poll continues"),
+      );
+    }
+    this.schedulePoll();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    await this.attachRunning;
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    const seconds = this.ctx!.policy().network.pollSeconds;
+    this.timer = setTimeout(() => {
+      void this.poll().finally(() => this.schedulePoll());
+    }, seconds * 1000);
+  }
+
+  private scheduleAttachment(): void {
+    if (this.stopped) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.attachmentCycle(true);
+    }, this.opts.debounceMs ?? 300);
+  }
+
+  /** One reconciling poll: attachment (if it may have changed) and sockets. */
+  async poll(): Promise<void> {
+    await this.attachmentCycle(false);
+    await this.socketCycle();
+  }
+
+  /** Re-read the attachment and raise events for what changed. Runs one at a time. */
+  async attachmentCycle(force: boolean): Promise<void> {
+    if (this.attachRunning) {
+      if (force) this.attachAgain = true;
+      return this.attachRunning;
+    }
+    this.attachRunning = (async () => {
+      do {
+        const again = force || this.attachAgain;
+        this.attachAgain = false;
+        force = false;
+        await this.readAttachment(again);
+      } while (this.attachAgain && !this.stopped);
+    })().finally(() => { this.attachRunning = undefined; });
+    return this.attachRunning;
+  }
+
+  private async readAttachment(force: boolean): Promise<void> {
+    const ctx = this.ctx!;
+    const fp = this.reader!.fingerprint?.();
+    const stale = this.now() - this.lastFullRead >= (this.opts.fullReadMs ?? 60_000);
+    if (!force && !stale && fp !== undefined && fp === this.lastFingerprint) return;
+    let states;
+    try {
+      states = await this.reader!.read();
+    } catch (err) {
+      ctx.log.warn({ err }, "reading the network attachment failed; will retry at the next poll");
+      return;
+    }
+    this.lastFingerprint = fp;
+    this.lastFullRead = this.now();
+    const prev = ctx.state.get<AttachmentMap>(STATE_ATTACHMENT) ?? {};
+    const next = toAttachmentMap(states);
+    const events = diffAttachment(prev, states, ctx.policy().network);
+    if (events.length) await ctx.emit(...events);
+    if (JSON.stringify(prev) !== JSON.stringify(next)) await ctx.state.set(STATE_ATTACHMENT, next);
+  }
+
+  /** Read every namespace's sockets; raise connection and listening events. */
+  async socketCycle(): Promise<void> {
+    if (!this.sockets || this.stopped) return;
+    const ctx = this.ctx!;
+    const net = ctx.policy().network;
+    let all: ScannedSocket[] | undefined;
+    try {
+      // a new policy re-evaluates everything; otherwise read the tables only when the kernel's
+      // socket counters moved (or every socketFullReadMs)
+      const policyChanged = this.lastSocketPolicy !== net;
+      this.lastSocketPolicy = net;
+      all = policyChanged || this.socketsPending ? this.sockets.read() : this.sockets.readIfChanged(this.opts.socketFullReadMs ?? 30_000);
+      if (!all) return;
+    } catch (err) {
+      ctx.log.warn({ err }, "reading the socket tables failed; will retry at the next poll");
+      return;
+    }
+    const now = this.now();
+    const windowMs = net.connectionWindowSeconds * 1000;
+
+    // candidates first (cheap), owners only for them (cached by inode)
+    const outbound = outboundConnections(all).filter((s) => !destinationApproved(net, s.remoteAddress, s.remotePort));
+    const listeners = all.filter((s) => (s.protocol === "tcp" ? s.state === "LISTEN" : s.state === "CLOSE" && s.remotePort === 0 && s.localPort !== 0));
+    const listenCandidates = listeners.filter((s) => listeningNeedsOwner(net, s) || !listeningApproved(net, s, undefined));
+    const owners: Map<number, SocketOwner> = outbound.length || listenCandidates.length
+      ? this.sockets.owners.resolve([...outbound, ...listenCandidates].map((s) => s.inode))
+      : new Map();
+
+    // sockets whose owner lookup was deferred are judged next cycle, with their owner
+    const pending = this.sockets.owners.pending;
+    this.socketsPending = pending.size > 0;
+
+    const events: NewEvent[] = [];
+    let connChanged = false;
+    for (const [k, at] of this.connections) if (now - at >= windowMs) { this.connections.delete(k); connChanged = true; }
+    for (const s of outbound) {
+      if (pending.has(s.inode)) continue;
+      const owner = owners.get(s.inode);
+      const key = connectionKey(owner, s);
+      const last = this.connections.get(key);
+      if (last !== undefined && now - last < windowMs) continue;
+      this.connections.set(key, now);
+      connChanged = true;
+      events.push(connectionEvent(s, owner, this.ownNetns));
+    }
+    let listenChanged = false;
+    for (const s of listenCandidates) {
+      if (pending.has(s.inode)) continue;
+      const owner = owners.get(s.inode);
+      if (listeningApproved(net, s, owner)) continue;
+      const key = listeningKey(owner, s);
+      if (this.listening.has(key)) continue;
+      this.listening.add(key);
+      listenChanged = true;
+      events.push(listeningEvent(s, owner, this.ownNetns));
+    }
+    if (events.length) await ctx.emit(...events);
+    if (connChanged) await ctx.state.set(STATE_CONNECTIONS, Object.fromEntries(this.connections));
+    if (listenChanged) await ctx.state.set(STATE_LISTENING, [...this.listening]);
+  }
+}
