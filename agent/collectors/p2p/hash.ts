@@ -1,0 +1,83 @@
+/**
+ * Executable identity: SHA-256 (streamed) and the signature markers found inside, in one read.
+ * Cached by (dev, inode, size, mtime), so an unchanged executable is never read twice.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { ExecutableIdentity } from "./match.js";
+
+export type ExecutableKind = "elf" | "pe" | "macho" | "script" | "other";
+
+export interface HashedExecutable extends ExecutableIdentity {
+  size: number;
+  kind: ExecutableKind;
+}
+
+export function kindOf(head: Buffer): ExecutableKind {
+  if (head.length >= 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46) return "elf";
+  if (head.length >= 2 && head[0] === 0x4d && head[1] === 0x5a) return "pe";
+  if (head.length >= 4) {
+    const be = head.readUInt32BE(0);
+    if ([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe].includes(be)) return "macho";
+  }
+  if (head.length >= 2 && head[0] === 0x23 && head[1] === 0x21) return "script";
+  return "other";
+}
+
+/**
+ * Hash a file and look for markers inside it (only in binaries: ELF, PE, Mach-O). Streams with an
+ * overlap so a marker split across chunks is still found.
+ */
+export async function hashAndScan(path: string, markers: readonly Buffer[]): Promise<HashedExecutable> {
+  const hash = createHash("sha256");
+  const found = new Set<number>();
+  const overlap = Math.max(0, ...markers.map((m) => m.length)) - 1;
+  let tail = Buffer.alloc(0);
+  let kind: ExecutableKind | undefined;
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    kind ??= kindOf(chunk);
+    if (kind === "script" || kind === "other" || found.size === markers.length) continue;
+    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    markers.forEach((m, i) => {
+      if (!found.has(i) && window.indexOf(m) >= 0) found.add(i);
+    });
+    tail = overlap > 0 ? Buffer.from(window.subarray(Math.max(0, window.length - overlap))) : Buffer.alloc(0);
+  }
+  return { sha256: hash.digest("hex"), markers: [...found].sort((a, b) => a - b), size, kind: kind ?? "other" };
+}
+
+/** Hashes by (dev, inode, size, mtime); bounded (oldest entries dropped first). */
+export class ExecutableHasher {
+  private readonly cache = new Map<string, HashedExecutable>();
+  /** files hashed (cache misses) since construction: for tests and diagnostics */
+  hashed = 0;
+
+  constructor(private readonly markers: readonly Buffer[], private readonly maxEntries = 4096, private readonly maxBytes = 512 * 1024 * 1024) {}
+
+  /**
+   * Identify the file at `path` (for a process, /proc/<pid>/exe: it reaches the binary even in
+   * another mount namespace or after it was deleted). Undefined when unreadable or too big.
+   */
+  async identify(path: string): Promise<HashedExecutable | undefined> {
+    let st;
+    try { st = await stat(path, { bigint: true }); } catch { return undefined; }
+    if (!st.isFile() || st.size > BigInt(this.maxBytes)) return undefined;
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    let result: HashedExecutable;
+    try { result = await hashAndScan(path, this.markers); } catch { return undefined; }
+    this.hashed++;
+    this.cache.set(key, result);
+    if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    return result;
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * P2P collector (ファイル交換ソフトの検知 — 個人情報取扱特記事項 第12 第9項, 別記2 第17).
+ *
+ * Every policy.p2p.scanSeconds it looks from four angles and emits an event the first time it
+ * sees each thing:
+ *   p2p.installed — an installed package matching a family's package globs (once per package)
+ *   p2p.present   — a P2P executable in presentPaths, by name or by hash/contents (once per file version)
+ *   p2p.running   — a process identified by name, path, hash or contents (once per (pid, exe))
+ *   p2p.traffic   — a socket on a well-known P2P port, or a listening socket of an identified client
+ * With policy.p2p.response = terminate, an identified process is killed (SIGTERM, then SIGKILL
+ * after a grace period) and the running event records `response: terminated | terminate_failed`.
+ */
+import type { Collector, CollectorContext } from "../../collector.js";
+import type { Logger } from "../../../lib/log.js";
+import type { NewEvent } from "../../../policies/schema.js";
+import { ExecutableHasher } from "./hash.js";
+import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchInstalled, matchProcess, portProtocols } from "./match.js";
+import type { SocketEntry } from "./parse.js";
+import type { P2pPlatform } from "./platform.js";
+import { expandPaths, homeDirs, PresentWalker } from "./present.js";
+import { loadSignatures, type Signatures } from "./signatures.js";
+import type { OwnedSocket } from "./sockets.js";
+
+export { matchInstalled, matchProcess, matchFile } from "./match.js";
+export { loadSignatures, parseSignatures, withHashes } from "./signatures.js";
+
+export interface TerminateResult {
+  response: "terminated" | "terminate_failed";
+  signal?: "SIGTERM" | "SIGKILL";
+  error?: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** SIGTERM, wait up to graceMs, then SIGKILL; confirm the process (pid, startTime) is gone. */
+export async function terminateProcess(pid: number, startTime: number | undefined, isAlive: (pid: number, st?: number) => boolean, graceMs: number): Promise<TerminateResult> {
+  if (pid <= 1 || pid === process.pid) return { response: "terminate_failed", error: "refusing to signal this pid" };
+  const waitGone = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!isAlive(pid, startTime)) return true;
+      await sleep(50);
+    }
+    return !isAlive(pid, startTime);
+  };
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ESRCH") return { response: "terminated", signal: "SIGTERM" };
+    return { response: "terminate_failed", error: `SIGTERM: ${code ?? String(err)}` };
+  }
+  if (await waitGone(graceMs)) return { response: "terminated", signal: "SIGTERM" };
+  try {
+    if (isAlive(pid, startTime)) process.kill(pid, "SIGKILL");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ESRCH") return { response: "terminate_failed", error: `SIGKILL: ${code ?? String(err)}` };
+  }
+  if (await waitGone(2000)) return { response: "terminated", signal: "SIGKILL" };
+  return { response: "terminate_failed", error: "still running after SIGKILL" };
+}
+
+export interface P2pCollectorOptions {
+  platform?: P2pPlatform;
+  signatures?: Signatures;
+  /** SIGTERM → SIGKILL grace (default 3 s) */
+  terminateGraceMs?: number;
+  /** rest between two full passes over presentPaths (default 10 min) */
+  presentRestMs?: number;
+  /** home folders for ~ in presentPaths (default /home/* and /root, /Users/*, C:\Users\*) */
+  homeDirs?: () => Promise<string[]>;
+}
+
+export interface ScanStats {
+  processes: number;
+  newProcesses: number;
+  hashed: number;
+  presentFiles: number;
+  events: number;
+}
+
+const STATE_KEYS = { running: "running", installed: "installed", present: "present", traffic: "traffic" } as const;
+
+export class P2pCollector implements Collector {
+  readonly name = "p2p";
+  private ctx?: CollectorContext;
+  private log?: Logger;
+  private timer?: NodeJS.Timeout;
+  private stopped = true;
+  private running?: Promise<unknown>;
+  private platform?: P2pPlatform;
+  private sigs?: Signatures;
+  private hasher?: ExecutableHasher;
+  private walker?: PresentWalker;
+  /** processes already evaluated: key (pid:start:exe:name) → the finding, or null when innocent */
+  private evaluated = new Map<string, Finding | null>();
+  /** what was already reported (persisted, so a restart reports only what is new) */
+  private reported: Record<keyof typeof STATE_KEYS, Set<string>> = {
+    running: new Set(), installed: new Set(), present: new Set(), traffic: new Set(),
+  };
+  /** (path) → size:mtime of executables already hashed by the present walk */
+  private presentSeen = new Map<string, string>();
+
+  constructor(private readonly opts: P2pCollectorOptions = {}) {}
+
+  async start(ctx: CollectorContext): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    this.platform = this.opts.platform ?? await defaultPlatform();
+    this.sigs = this.opts.signatures ?? loadSignatures();
+    this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes));
+    this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000);
+    for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
+      this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
+    }
+    this.stopped = false;
+    this.schedule(0);
+    this.log.info({ families: this.sigs.families.length, os: this.platform.os }, "p2p collector started");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.scanOnce().then(
+        () => this.schedule(this.ctx!.policy().p2p.scanSeconds * 1000),
+        (err: unknown) => this.ctx!.fail(err),
+      );
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One scan cycle over all four angles (also used by tests and `kyoka snapshot`). */
+  async scanOnce(): Promise<ScanStats> {
+    const ctx = this.ctx, platform = this.platform, sigs = this.sigs;
+    if (!ctx || !platform || !sigs) throw new Error("p2p collector: scanOnce before start");
+    const policy = ctx.policy().p2p;
+    const hashedBefore = this.hasher!.hashed;
+    const events: NewEvent[] = [];
+    const changed = new Set<keyof typeof STATE_KEYS>();
+
+    // installed
+    try {
+      const items = await platform.installed();
+      if (items) this.checkInstalled(items, events, changed);
+    } catch (err) {
+      this.log!.warn({ err }, "p2p: reading installed software failed; the other checks go on");
+    }
+
+    // running
+    const procs = await platform.listProcesses();
+    const { identified, newProcesses } = await this.checkRunning(procs, policy.response, events, changed);
+
+    // traffic
+    if (platform.sockets) {
+      try {
+        await this.checkTraffic(procs, identified, events, changed);
+      } catch (err) {
+        this.log!.warn({ err }, "p2p: reading sockets failed; the other checks go on");
+      }
+    }
+
+    // present on disk
+    let presentFiles = 0;
+    try {
+      presentFiles = await this.checkPresent(policy.presentPaths, policy.presentMaxFiles, events, changed);
+    } catch (err) {
+      this.log!.warn({ err }, "p2p: walking presentPaths failed; the other checks go on");
+    }
+
+    if (events.length) await ctx.emit(...events);
+    for (const k of changed) await ctx.state.set(`p2p.${k}`, [...this.reported[k]]);
+    return { processes: procs.length, newProcesses, hashed: this.hasher!.hashed - hashedBefore, presentFiles, events: events.length };
+  }
+
+  private checkInstalled(items: InstalledItem[], events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): void {
+    const now = new Set<string>();
+    for (const f of matchInstalled(items, this.sigs!)) {
+      const key = `${f.source}:${f.name}`;
+      now.add(key);
+      if (this.reported.installed.has(key)) continue;
+      this.reported.installed.add(key);
+      changed.add("installed");
+      events.push({ type: "p2p.installed", details: details(f) });
+      this.log!.warn({ family: f.family, name: f.name, version: f.version }, "p2p software installed");
+    }
+    // removed packages: forget them, so a reinstall is reported again
+    for (const key of this.reported.installed) if (!now.has(key)) { this.reported.installed.delete(key); changed.add("installed"); }
+  }
+
+  private async checkRunning(procs: ProcessInfo[], response: "alert" | "terminate", events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): Promise<{ identified: Map<number, Finding>; newProcesses: number }> {
+    const identified = new Map<number, Finding>();
+    const alive = new Set<string>();
+    const evaluatedNow = new Map<string, Finding | null>();
+    let newProcesses = 0;
+    for (const p of procs) {
+      const key = `${p.pid}:${p.startTime ?? ""}:${p.exe ?? ""}:${p.name}`;
+      let finding = this.evaluated.get(key);
+      if (finding === undefined) {
+        newProcesses++;
+        const exePath = this.platform!.executableOf(p);
+        const exe = exePath ? await this.hasher!.identify(exePath) : undefined;
+        // It exec'd meanwhile (e.g. `ip netns exec` becoming the client): look again next cycle.
+        if (exePath && this.platform!.executableChanged?.(p)) continue;
+        finding = matchProcess(p, this.platform!.os, this.sigs!, exe) ?? null;
+      }
+      evaluatedNow.set(key, finding);
+      if (!finding) continue;
+      identified.set(p.pid, finding);
+      const runKey = `${p.pid}:${p.startTime ?? ""}:${p.exe ?? ""}`;
+      alive.add(runKey);
+      if (this.reported.running.has(runKey)) continue;
+      this.reported.running.add(runKey);
+      changed.add("running");
+      const d: Record<string, unknown> = details(finding);
+      if (response === "terminate" && finding.confidence !== "low") {
+        const result = await terminateProcess(p.pid, p.startTime, (pid, st) => this.platform!.isAlive(pid, st), this.opts.terminateGraceMs ?? 3000);
+        Object.assign(d, result);
+        this.log!.warn({ pid: p.pid, family: finding.family, ...result }, "p2p process terminated per policy");
+      } else {
+        this.log!.warn({ pid: p.pid, family: finding.family, confidence: finding.confidence }, "p2p software running");
+      }
+      events.push({ type: "p2p.running", details: d });
+    }
+    this.evaluated = evaluatedNow;
+    // stopped processes: forget them (nothing is emitted)
+    for (const key of this.reported.running) if (!alive.has(key)) { this.reported.running.delete(key); changed.add("running"); }
+    return { identified, newProcesses };
+  }
+
+  private async checkTraffic(procs: ProcessInfo[], identified: Map<number, Finding>, events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): Promise<void> {
+    const sigs = this.sigs!;
+    const onP2pPort = (s: SocketEntry): number | undefined => {
+      if (s.state === "listen" || (s.transport === "udp" && s.state === "unconnected" && s.remotePort === 0)) {
+        return portProtocols(sigs, s.localPort, s.transport).length ? s.localPort : undefined;
+      }
+      if (s.state === "established" || s.state === "connecting") {
+        return portProtocols(sigs, s.remotePort, s.transport).length ? s.remotePort : undefined;
+      }
+      return undefined;
+    };
+    const sockets = await this.platform!.sockets!.read({
+      processes: procs,
+      want: (s) => onP2pPort(s) !== undefined,
+      allOf: new Set(identified.keys()),
+    });
+    const byPid = new Map<string, { pid?: number; netns: string; socks: OwnedSocket[] }>();
+    for (const s of sockets) {
+      const k = `${s.netns}:${s.pid ?? "?"}`;
+      const g = byPid.get(k) ?? { ...(s.pid !== undefined ? { pid: s.pid } : {}), netns: s.netns, socks: [] };
+      g.socks.push(s);
+      byPid.set(k, g);
+    }
+    const procByPid = new Map(procs.map((p) => [p.pid, p]));
+    const alive = new Set<string>();
+    for (const g of byPid.values()) {
+      const proc = g.pid !== undefined ? procByPid.get(g.pid) : undefined;
+      const known = g.pid !== undefined ? identified.get(g.pid) : undefined;
+      const fresh: { s: OwnedSocket; port: number; p2p: boolean }[] = [];
+      for (const s of g.socks) {
+        const p2pPort = onP2pPort(s);
+        const port = p2pPort ?? s.localPort;
+        const key = `${g.netns}:${g.pid ?? "?"}:${proc?.startTime ?? ""}:${s.transport}:${s.state === "listen" || s.state === "unconnected" ? "local" : "remote"}:${port}`;
+        alive.add(key);
+        if (this.reported.traffic.has(key)) continue;
+        this.reported.traffic.add(key);
+        changed.add("traffic");
+        fresh.push({ s, port, p2p: p2pPort !== undefined });
+      }
+      if (fresh.length === 0) continue;
+      const evidence: string[] = [];
+      const protocols = new Set<string>();
+      for (const { s, port, p2p } of fresh) {
+        const protos = portProtocols(sigs, port, s.transport);
+        for (const pr of protos) protocols.add(pr.protocol);
+        const where = s.state === "listen" || s.state === "unconnected"
+          ? `${s.transport} ${s.state === "listen" ? "listening on" : "bound to"} ${s.localAddress}:${s.localPort}`
+          : `${s.transport} ${s.state} to ${s.remoteAddress}:${s.remotePort}`;
+        evidence.push(p2p
+          ? `${where} (well-known ${protos.map((x) => sigs.protocolTitles[x.protocol] ?? x.protocol).join("/")} port${protos.flatMap((x) => x.families).length ? `: ${[...new Set(protos.flatMap((x) => x.families.map((f) => f.family)))].join(", ")}` : ""})`
+          : `${where} (socket of an identified client)`);
+      }
+      const anyP2pPort = fresh.some((f) => f.p2p);
+      let family: string, familyId: string, confidence: Finding["confidence"];
+      if (known) {
+        family = known.family; familyId = known.familyId;
+        confidence = known.confidence === "low" ? (anyP2pPort ? "medium" : "low") : "high";
+        evidence.unshift(`process identified as ${known.family} (${known.confidence})`);
+      } else {
+        const proto = [...protocols][0] ?? "bittorrent";
+        const portFamilies = [...new Set(fresh.flatMap((f) => portProtocols(sigs, f.port, f.s.transport).flatMap((x) => x.families)))];
+        family = portFamilies.length === 1 ? portFamilies[0]!.family : `${sigs.protocolTitles[proto] ?? proto} (by port)`;
+        familyId = portFamilies.length === 1 ? portFamilies[0]!.id : proto;
+        confidence = "low";
+        evidence.push("only the port matches: the process is not a known P2P client");
+      }
+      const d: Record<string, unknown> = {
+        family, familyId, name: proc?.name ?? "(unknown)", evidence, confidence,
+        ports: [...new Set(fresh.map((f) => f.port))].sort((a, b) => a - b),
+        sockets: fresh.map(({ s }) => ({ transport: s.transport, state: s.state, localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort })),
+        netns: g.netns,
+        ...(g.pid !== undefined ? { pid: g.pid } : {}),
+        ...(proc?.exe ? { path: proc.exe } : {}),
+        ...(known?.sha256 ? { sha256: known.sha256 } : {}),
+        ...(proc?.cmdline.length ? { cmdline: proc.cmdline.join(" ").slice(0, 2000) } : {}),
+      };
+      events.push({ type: "p2p.traffic", details: d });
+      this.log!.warn({ pid: g.pid, family, ports: d.ports, confidence }, "p2p traffic");
+    }
+    for (const key of this.reported.traffic) if (!alive.has(key)) { this.reported.traffic.delete(key); changed.add("traffic"); }
+  }
+
+  private async checkPresent(paths: string[], maxFiles: number, events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): Promise<number> {
+    const homes = await (this.opts.homeDirs ?? (() => homeDirs()))();
+    const roots = expandPaths(paths, homes);
+    const { files } = await this.walker!.step(roots, maxFiles);
+    const os = this.platform!.os;
+    for (const f of files) {
+      const version = `${f.size}:${Math.trunc(f.mtimeMs)}`;
+      const reportKey = `${f.path}:${version}`;
+      if (this.reported.present.has(reportKey)) continue;
+      let finding = matchFile(f.path, os, this.sigs!);
+      // Hash executables (any execute bit, or a Windows/mac binary name) not hashed in this version yet.
+      const candidate = f.executable || /\.(exe|appimage|bin|app)$/i.test(f.path);
+      if (candidate && f.size >= 1024 && f.size <= 512 * 1024 * 1024 && this.presentSeen.get(f.path) !== version) {
+        this.presentSeen.set(f.path, version);
+        const exe = await this.hasher!.identify(f.path);
+        if (exe && exe.kind !== "other" && exe.kind !== "script") finding = matchFile(f.path, os, this.sigs!, exe) ?? finding;
+        else if (exe && finding) finding = { ...finding, sha256: exe.sha256 };
+      }
+      if (!finding) continue;
+      this.reported.present.add(reportKey);
+      changed.add("present");
+      events.push({ type: "p2p.present", details: { ...details(finding), size: f.size, mtime: new Date(f.mtimeMs).toISOString() } });
+      this.log!.warn({ path: f.path, family: finding.family }, "p2p executable present");
+    }
+    if (this.walker!.hugeDirs.length) this.log!.debug({ dirs: this.walker!.hugeDirs }, "p2p: skipped huge folders");
+    return files.length;
+  }
+}
+
+function details(f: Finding): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(f)) if (v !== undefined) d[k] = v;
+  return d;
+}
+
+async function defaultPlatform(): Promise<P2pPlatform> {
+  switch (process.platform) {
+    case "win32": return new (await import("./win32.js")).Win32P2pPlatform();
+    case "darwin": return new (await import("./darwin.js")).DarwinP2pPlatform();
+    default: return new (await import("./linux.js")).LinuxP2pPlatform();
+  }
+}
+
+/**
+ * `kyoka snapshot`: one scan from all four angles, no server. Returns the findings as the events'
+ * details (installed, present — first `presentMaxFiles` entries only — running, traffic).
+ */
+export class P2pSnapshotSource {
+  readonly name = "p2p";
+
+  constructor(private readonly opts: P2pCollectorOptions & { policy?: () => import("../../../policies/policy.js").Policy } = {}) {}
+
+  async snapshot(): Promise<unknown> {
+    const { pino } = await import("pino");
+    const { parsePolicyText, defaultPolicyText } = await import("../../../policies/policy.js");
+    const policy = this.opts.policy?.() ?? parsePolicyText(defaultPolicyText());
+    const events: NewEvent[] = [];
+    const state = new Map<string, unknown>();
+    const collector = new P2pCollector(this.opts);
+    const ctx: CollectorContext = {
+      log: pino({ level: "silent" }),
+      state: { get: <T>(k: string) => state.get(k) as T | undefined, set: async (k, v) => { state.set(k, v); } },
+      agentId: "",
+      emit: async (...e) => { events.push(...e); },
+      // alert only: a snapshot never terminates anything
+      policy: () => ({ ...policy, p2p: { ...policy.p2p, response: "alert" } }),
+      onPolicy: () => () => undefined,
+      fail: (err) => { throw err; },
+    };
+    await collector.start(ctx);
+    await collector.stop();
+    await collector.scanOnce();
+    return events.map((e) => ({ type: e.type, ...e.details }));
+  }
+}

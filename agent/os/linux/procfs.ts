@@ -1,0 +1,157 @@
+/**
+ * Linux process listing straight from /proc (no command spawned): /proc/<pid>/stat, cmdline, exe.
+ * A process that exits while being read is skipped; unreadable fields are left out.
+ */
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from "node:fs";
+
+export interface LinuxProcess {
+  pid: number;
+  ppid: number;
+  /** comm: the kernel's name for the process, at most 15 characters */
+  name: string;
+  cmdline: string[];
+  /** readlink /proc/<pid>/exe — absent for kernel threads and processes we may not inspect */
+  exe?: string;
+  uid: number;
+  /** field 22 of stat: start time in clock ticks since boot; (pid, startTime) identifies a process */
+  startTime: number;
+  /** kernel threads have no cmdline and no exe */
+  kernelThread: boolean;
+}
+
+/** Parse /proc/<pid>/stat: the comm is in parentheses and may itself hold spaces and ')'. */
+export function parseProcStat(text: string): { pid: number; name: string; state: string; ppid: number; startTime: number } | undefined {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text.slice(close + 2).split(" ");
+  // rest[0] = state (field 3), rest[1] = ppid (field 4), rest[19] = starttime (field 22)
+  const ppid = Number(rest[1]);
+  const startTime = Number(rest[19]);
+  if (!Number.isInteger(pid) || !Number.isInteger(ppid)) return undefined;
+  return { pid, name: text.slice(open + 1, close), state: rest[0] ?? "?", ppid, startTime: Number.isFinite(startTime) ? startTime : 0 };
+}
+
+/** Parse /proc/<pid>/cmdline (NUL-separated; a trailing NUL; setproctitle may use spaces instead). */
+export function parseCmdline(buf: Buffer | string): string[] {
+  const s = typeof buf === "string" ? buf : buf.toString("utf8");
+  if (!s) return [];
+  const parts = s.split("\0");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts;
+}
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** Read a small procfs file with open/read/close into a reused buffer (procfs reports size 0). */
+function readProcFile(path: string): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    let len = 0;
+    for (;;) {
+      if (len === scratch.length) {
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger, 0, 0, len);
+        scratch = bigger;
+      }
+      const n = readSync(fd, scratch, len, scratch.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    return scratch.subarray(0, len);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Lists processes cheaply, pass after pass. A process already seen whose /proc/<pid>/exe link is
+ * unchanged is taken from the last pass (one readlink per process: no stat/cmdline read); every
+ * `fullEvery`-th pass re-reads everything (catches a renamed comm and a recycled pid running the
+ * same executable — pids wrap far slower than that on a 64-bit kernel).
+ */
+export class ProcessLister {
+  private known = new Map<number, LinuxProcess>();
+  private pass = 0;
+
+  constructor(private readonly procRoot = "/proc", private readonly fullEvery = 15) {}
+
+  list(opts: { includeKernelThreads?: boolean } = {}): LinuxProcess[] {
+    const root = this.procRoot;
+    const full = this.pass++ % this.fullEvery === 0;
+    const out: LinuxProcess[] = [];
+    const next = new Map<number, LinuxProcess>();
+    for (const entry of readdirSync(root)) {
+      const c = entry.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const pid = Number(entry);
+      const dir = `${root}/${entry}`;
+      let exe: string | undefined;
+      try { exe = readlinkSync(`${dir}/exe`); } catch { /* kernel thread, exited, or not permitted */ }
+      const prev = this.known.get(pid);
+      let p: LinuxProcess | undefined;
+      if (!full && prev && prev.exe === exe) p = prev;
+      else {
+        let stat: ReturnType<typeof parseProcStat>;
+        try { stat = parseProcStat(readProcFile(`${dir}/stat`).toString("latin1")); } catch { continue; /* exited */ }
+        if (!stat) continue;
+        if (prev && prev.startTime === stat.startTime && prev.name === stat.name && prev.exe === exe) p = prev;
+        else {
+          let cmdline: string[] = [];
+          try { cmdline = parseCmdline(readProcFile(`${dir}/cmdline`)); } catch { /* exited or hidden */ }
+          let uid: number;
+          try { uid = statSync(dir).uid; } catch { continue; }
+          p = {
+            pid, ppid: stat.ppid, name: stat.name, cmdline, ...(exe !== undefined ? { exe } : {}),
+            uid, startTime: stat.startTime, kernelThread: exe === undefined && cmdline.length === 0,
+          };
+        }
+      }
+      next.set(pid, p);
+      if (!p.kernelThread || opts.includeKernelThreads) out.push(p);
+    }
+    this.known = next;
+    return out;
+  }
+}
+
+/** Every process visible in /proc (sync on purpose: procfs is in memory; see ProcessLister). */
+export function listProcesses(opts: { procRoot?: string; includeKernelThreads?: boolean } = {}): LinuxProcess[] {
+  return new ProcessLister(opts.procRoot).list(opts);
+}
+
+/** The network namespace of a process ("net:[4026531840]" → "4026531840"), or undefined. */
+export function netNamespaceOf(pid: number, procRoot = "/proc"): string | undefined {
+  try {
+    const link = readlinkSync(`${procRoot}/${pid}/ns/net`);
+    const m = /\[(\d+)\]/.exec(link);
+    return m ? m[1] : link;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Socket inodes held open by a process (readlink of each /proc/<pid>/fd/* → "socket:[N]"). */
+export function socketInodesOf(pid: number, procRoot = "/proc"): Set<number> {
+  const out = new Set<number>();
+  let fds: string[];
+  try { fds = readdirSync(`${procRoot}/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    let link: string;
+    try { link = readlinkSync(`${procRoot}/${pid}/fd/${fd}`); } catch { continue; }
+    if (link.startsWith("socket:[")) out.add(Number(link.slice(8, -1)));
+  }
+  return out;
+}
+
+/** Is (pid, startTime) still the same running process? */
+export function isAlive(pid: number, startTime: number | undefined, procRoot = "/proc"): boolean {
+  try {
+    const s = parseProcStat(readFileSync(`${procRoot}/${pid}/stat`, "utf8"));
+    if (!s || s.state === "Z" || s.state === "X") return false;
+    return startTime === undefined || s.startTime === startTime;
+  } catch {
+    return false;
+  }
+}
