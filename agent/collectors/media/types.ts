@@ -1,0 +1,96 @@
+/**
+ * Removable media (別記2 第2 持ち出し, 第3, 第11 取り入れ時のウイルスチェック; 第12 第8項, 第10項(2) 暗号化):
+ * the shapes shared by the parsers, the OS readers and the collector.
+ */
+
+/** How a medium's contents are protected, as far as the agent can tell. */
+export type EncryptionKind = "luks1" | "luks2" | "luks" | "bitlocker" | "apfs" | "dm-crypt" | "filevault" | null;
+
+/**
+ * One removable medium as the agent sees it: a volume (a partition, or a whole disk without a
+ * partition table) on a removable disk. Identity fields come from the disk it lives on.
+ */
+export interface Medium {
+  /** stable while the medium stays attached (device + disk sequence / volume uuid) */
+  key: string;
+  /** OS path of the volume: /dev/sdb1, /dev/loop3, /dev/disk4s1, E: */
+  device: string;
+  /** the whole disk the volume lives on (/dev/sdb, /dev/disk4, \\.\PhysicalDrive2) */
+  disk: string | null;
+  /** USB vendor id, 4 lowercase hex digits (idVendor) */
+  vendorId: string | null;
+  /** USB product id, 4 lowercase hex digits (idProduct) */
+  productId: string | null;
+  serial: string | null;
+  vendor: string | null;
+  model: string | null;
+  label: string | null;
+  fsType: string | null;
+  uuid: string | null;
+  /** bytes */
+  size: number | null;
+  /** where it is mounted, or null when it is attached but not mounted */
+  mount: string | null;
+  /** the mount is read-only right now */
+  mountReadOnly: boolean;
+  /** usb, ata, nvme, mmc, loop, virtio, sas… as far as known */
+  bus: string | null;
+  /** true: encrypted; false: a plain filesystem; null: could not tell */
+  encrypted: boolean | null;
+  encryption: EncryptionKind;
+  /** mounted through FUSE (exfat-fuse, ntfs-3g): remounting read-only may not be supported */
+  fuse: boolean;
+}
+
+/** What an OS reader returns for the collector to diff. */
+export interface MediaReader {
+  /** removable media attached now (mounted or not) */
+  list(opts: { treatAsRemovable: readonly string[] }): Promise<Medium[]>;
+  /**
+   * A cheap text that changes whenever list() could change (Linux: mountinfo + partitions).
+   * Without it the collector lists every cycle.
+   */
+  changeToken?(): Promise<string>;
+  /** Start an OS notification source that calls onChange on device events; returns a stopper. */
+  watch?(onChange: () => void): () => void;
+  /** Make the mount read-only (or writable again) until the scan is clean. */
+  setReadOnly?(medium: Medium, readOnly: boolean): Promise<ReadOnlyChange>;
+}
+
+export type ReadOnlyChange =
+  | { ok: true; method: string }
+  | { ok: false; reason: "not-supported" | "failed"; detail: string };
+
+/**
+ * What happened to readOnlyUntilScanned for one medium, reported in media.scanned:
+ * off (policy off), enforced (read-only, scan pending), released (clean scan → writable again),
+ * kept (scan not clean → stays read-only), already (mounted read-only by someone else),
+ * not-supported (this OS/filesystem cannot be remounted), failed (the remount was refused).
+ */
+export type ReadOnlyState = "off" | "enforced" | "released" | "kept" | "already" | "not-supported" | "failed";
+
+export type ScanResultKind = "clean" | "infected" | "failed" | "scanner-missing";
+
+export interface InfectedFile {
+  path: string;
+  signature: string;
+}
+
+export interface ScanOutcome {
+  result: ScanResultKind;
+  signatures: string[];
+  infectedFiles: InfectedFile[];
+  /** clamscan | clamdscan | null when none was found */
+  scanner: string | null;
+  durationMs: number;
+  scannedFiles: number | null;
+  /** why it failed, for result failed / scanner-missing */
+  error?: string;
+}
+
+/** One file written onto a medium (持ち出し). sha256 is null when it could not be read back. */
+export interface CopiedFile {
+  path: string;
+  size: number;
+  sha256: string | null;
+}
