@@ -1,10 +1,26 @@
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
-import { createLogger } from "../lib/log.js";
+import type { CollectorFactory } from "../agent/collector.js";
+import { collectorFactories } from "../agent/collectors/index.js";
+import { createLogger, type Logger } from "../lib/log.js";
 import { AgentConfig, resolveConfig, UsageError } from "./config.js";
 import { onShutdown } from "./shutdown.js";
 
-export interface AgentFlags { server?: string; enrollToken?: string; stateDir?: string; config?: string; ca?: string }
+export interface AgentFlags {
+  server?: string; enrollToken?: string; stateDir?: string; config?: string; ca?: string;
+  collectors?: string; selftestEvents?: number;
+}
+
+/** `--collectors a,b` → those factories from the registry; `none` → no collectors. */
+export function selectCollectors(list: string | undefined): Record<string, CollectorFactory> | undefined {
+  if (list === undefined) return undefined;
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s && s !== "none");
+  const unknown = names.filter((n) => !collectorFactories[n]);
+  if (unknown.length) {
+    throw new UsageError(`--collectors: unknown collector ${unknown.join(", ")} (known: ${Object.keys(collectorFactories).join(", ")}, none)`);
+  }
+  return Object.fromEntries(names.map((n) => [n, collectorFactories[n]!]));
+}
 
 export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   if (!flags.server && !flags.config) throw new UsageError("--server ws(s)://HOST:PORT is required");
@@ -12,11 +28,24 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     server: flags.server, enrollToken: flags.enrollToken ?? process.env.KYOKA_ENROLL_TOKEN,
     stateDir: flags.stateDir, caFile: flags.ca,
   });
+  const collectors = selectCollectors(flags.collectors);
   const log = createLogger("kyoka-agent");
   const agent = new Agent({
     server: cfg.server, enrollToken: cfg.enrollToken, stateDir: resolve(cfg.stateDir),
-    caFile: cfg.caFile ? resolve(cfg.caFile) : undefined, log,
+    caFile: cfg.caFile ? resolve(cfg.caFile) : undefined, log, collectors,
   });
   onShutdown(log, () => agent.stop("signal"));
   await agent.start();
+  if (flags.selftestEvents) await queueSelftestEvents(agent, flags.selftestEvents, log);
+}
+
+/** N synthetic agent.selftest events {n: 1..N}, appended 500 at a time (each batch fsynced). */
+async function queueSelftestEvents(agent: Agent, count: number, log: Logger): Promise<void> {
+  const runId = new Date().toISOString();
+  for (let from = 1; from <= count; from += 500) {
+    const batch = [];
+    for (let n = from; n < Math.min(count + 1, from + 500); n++) batch.push({ type: "agent.selftest" as const, details: { n, runId } });
+    await agent.emit(batch);
+  }
+  log.info({ count, runId }, "selftest events queued");
 }

@@ -56,6 +56,8 @@ program
   .option("--state-dir <dir>", "credential, durable queue and collector state")
   .option("--config <file>", "agent config file (YAML): server, enrollToken, stateDir, caFile")
   .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
+  .option("--collectors <list>", "run only these collectors (comma-separated names, or none); default: all that the policy enables")
+  .option("--selftest-events <n>", "queue N synthetic agent.selftest events at start (delivery and load checks)", (v) => Math.floor(positive(v)))
   .action(async (opts) => {
     const { runAgentCommand } = await import("./agent-command.js");
     await runAgentCommand(opts);

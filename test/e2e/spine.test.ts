@@ -4,7 +4,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { removeDir, startAgent, startServer, tempDir, waitFor, freePort, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent { id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string; status: string; observedAt: string; receivedAt: string; details: Record<string, unknown> }
@@ -13,7 +13,15 @@ interface ApiAgent { id: string; hostname: string; os: string; online: boolean; 
 const dirs: string[] = [];
 const procs: Proc[] = [];
 function dir(): string { const d = tempDir(); dirs.push(d); return d; }
-function track<T extends Proc>(p: T): T { procs.push(p); return p; }
+function track<T extends Proc>(p: T): T {
+  procs.push(p);
+  // on failure, show what the processes said: the logs are the evidence
+  onTestFailed(() => {
+    const tail = (s: string): string => s.split("\n").slice(-25).map((l) => l.slice(0, 400)).join("\n");
+    process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
+  });
+  return p;
+}
 
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill("SIGKILL")));
@@ -83,7 +91,7 @@ describe("agent ⇄ server", () => {
     await again.kill();
   });
 
-  it("kill -9 of the server while the agent sends 10,000 events: all stored exactly once after restart", async () => {
+  it("kill -9 of the server while the agent sends 10,000 events: all stored exactly once after restart", { timeout: 180_000 }, async () => {
     const dataDir = dir();
     const port = await freePort();
     let server = track(await startServer({ dataDir, port }));
@@ -104,7 +112,7 @@ describe("agent ⇄ server", () => {
     expect(agent.child.exitCode).toBeNull();
   });
 
-  it("server down, 10,000 events queued, kill -9 of the agent, both restarted: all delivered exactly once", async () => {
+  it("server down, 10,000 events queued, kill -9 of the agent, both restarted: all delivered exactly once", { timeout: 180_000 }, async () => {
     const dataDir = dir();
     const stateDir = dir();
     const port = await freePort();
@@ -112,6 +120,8 @@ describe("agent ⇄ server", () => {
     // enroll first
     let agent = track(startAgent({ server: server.wsUrl, stateDir, enrollToken: server.enrollToken, extra: quiet }));
     const agentId = await agentIdOf(server);
+    // enrolled and running (credential kept) once its agent.started has arrived
+    await waitFor(async () => (await server.api<ApiEvent[]>("/api/events?type=agent.started")).body.length === 1, "agent.started");
     await agent.kill("SIGTERM");
     await server.kill("SIGTERM");
 
