@@ -1,0 +1,70 @@
+/** Shared bits of the bench scripts: run the real binary, read a process's RSS and CPU from /proc. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = fileURLToPath(new URL("..", import.meta.url));
+export const cli = join(root, "dist/cli/main.js");
+const CLK_TCK = 100;
+
+export function tmp(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** user+system CPU seconds used so far by a process */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface Server { child: ChildProcess; url: string; adminToken: string; enrollToken: string; stop(): Promise<void> }
+
+export async function startServer(extra: string[] = []): Promise<Server> {
+  const data = tmp("kyoka-bench-");
+  const child = spawn(process.execPath, [cli, "server", "--port", "0", "--data", data, ...extra], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
+  });
+  let out = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+  return {
+    child, url,
+    adminToken: readFileSync(join(data, "admin-token"), "utf8").trim(),
+    enrollToken: readFileSync(join(data, "enroll-token"), "utf8").trim(),
+    stop: async () => {
+      const done = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await done;
+    },
+  };
+}
+
+export async function enroll(server: Server, hostname: string): Promise<{ agentId: string; secret: string }> {
+  const res = await fetch(`${server.url}/api/enroll`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token: server.enrollToken, hostname, os: "linux", version: "bench" }),
+  });
+  if (res.status !== 201) throw new Error(`enroll: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { agentId: string; secret: string };
+}
