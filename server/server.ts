@@ -80,11 +80,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     state.approvals = (await store.listApprovals(false)).map(({ deletedAt: _deleted, ...a }) => a);
 
     const metrics = new ServerMetrics();
-    const stream = new LiveStream(tokens.adminToken, log.child({ component: "server:stream" }));
+    const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }));
     const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
       : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
     const ingest = new Ingest(writer, {
-      log: log.child({ component: "server:ingest" }),
+      log: opts.log.child({ component: "server:ingest" }),
       onCommit: ({ rows, ids, inserted, seconds }) => {
         metrics.ingestBatchSeconds.observe(seconds);
         metrics.ingestBatchEvents.observe(rows.length);
@@ -93,8 +93,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (stream.hasClients) stream.broadcastEvents(AgentGateway.storedEvents(rows, ids));
       },
     });
-    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, log: log.child({ component: "server:agents" }) });
-    const api = createApiHandler({ store, state, gateway, tokens, metrics, log: log.child({ component: "server:http" }) });
+    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, log: opts.log.child({ component: "server:agents" }) });
+    const api = createApiHandler({ store, state, gateway, tokens, metrics, log: opts.log.child({ component: "server:http" }) });
 
     const server: Server = opts.tls
       ? createHttpsServer({ cert: pem(opts.tls.cert), key: pem(opts.tls.key) }, api)
