@@ -2,7 +2,7 @@
  * macOS parsers (no I/O): `diskutil list -plist external physical`, `diskutil info -plist <id>`,
  * `diskutil apfs list -plist`, and `ioreg -r -c IOUSBHostDevice -l -a` style USB identity.
  */
-import { asArray, asBool, asDict, asNumber, asString, parsePlist, type PlistValue } from "./plist.js";
+import { asArray, asBool, asDict, asNumber, asString, parsePlistXml as parsePlist, type PlistValue } from "../../../lib/plist.js";
 import { normaliseUsbId } from "./parse-linux.js";
 import type { EncryptionKind, Medium } from "./types.js";
 

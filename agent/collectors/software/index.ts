@@ -9,6 +9,6 @@ export type { InventoryRead, InventoryReader, WatchTarget, SourceFailure } from 
 export { parseDpkgStatus, parseRpmQa, parseSnapList, parseFlatpakList, RPM_QUERYFORMAT, FLATPAK_COLUMNS } from "./parse-linux.js";
 export { parseRegQuery, parseUninstallJson, parseAppxJson, locateUninstallKey, publisherFromDn } from "./parse-win32.js";
 export { parseInfoPlist, parsePkgutilPkgs, parsePkgutilInfo } from "./parse-darwin.js";
-export { parsePlistXml, PlistError, type PlistValue } from "./plist.js";
+export { parsePlistXml, PlistError, type PlistValue } from "../../../lib/plist.js";
 export { diffInventory, changeToEvent, inventoryEvent, detailsOf, INVENTORY_MAX_BYTES, type Change, type StoredInventory } from "./diff.js";
 export type { SoftwareItem, SoftwareSource, ParseResult, ParseError } from "./types.js";

@@ -11,7 +11,7 @@
  *   and on some systems `groups: …`); several --pkg-info outputs may be concatenated.
  */
 import { basename } from "node:path";
-import { parsePlistXml, type PlistValue } from "./plist.js";
+import { parsePlistXml, type PlistValue } from "../../../lib/plist.js";
 import { compact, uniqueIds, type ParseError, type ParseResult, type SoftwareItem } from "./types.js";
 
 const str = (v: PlistValue | undefined): string | undefined => (typeof v === "string" && v.trim() ? v.trim() : undefined);

@@ -31,7 +31,7 @@ import {
   parseUsbDeviceId,
   parseUsbstorId,
 } from "../../../agent/collectors/media/parse-win32.js";
-import { parsePlist } from "../../../agent/collectors/media/plist.js";
+import { parsePlistXml as parsePlist } from "../../../lib/plist.js";
 
 const fx = (os: string, name: string) => readFileSync(join(import.meta.dirname, "../../fixtures", os, "media", name), "utf8");
 

@@ -160,3 +160,20 @@ export function parsePlistXml(xml: string): PlistValue {
   if (p < toks.length) throw new PlistError(`trailing content at offset ${toks[p]!.at}`);
   return root;
 }
+
+// Typed accessors for reading parsed plists without casts (null when absent or of another type).
+export function asDict(v: PlistValue | undefined): { [key: string]: PlistValue } | null {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date) ? v : null;
+}
+export function asArray(v: PlistValue | undefined): PlistValue[] {
+  return Array.isArray(v) ? v : [];
+}
+export function asString(v: PlistValue | undefined): string | null {
+  return typeof v === "string" && v.trim() !== "" ? v : null;
+}
+export function asNumber(v: PlistValue | undefined): number | null {
+  return typeof v === "number" ? v : null;
+}
+export function asBool(v: PlistValue | undefined): boolean | null {
+  return typeof v === "boolean" ? v : null;
+}
