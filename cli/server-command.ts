@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createLogger } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { resolveConfig, ServerConfig, UsageError } from "./config.js";
@@ -32,5 +32,8 @@ export async function runServerCommand(flags: ServerFlags): Promise<void> {
     adminToken: cfg.adminToken, enrollToken: cfg.enrollToken, heartbeatSeconds: cfg.heartbeatSeconds,
   });
   process.stdout.write(`kyoka server listening on ${server.url}\n`);
+  const dataDir = resolve(cfg.data);
+  if (!cfg.adminToken) process.stdout.write(`  admin token:      ${join(dataDir, "admin-token")}\n`);
+  if (!cfg.enrollToken) process.stdout.write(`  enrollment token: ${join(dataDir, "enroll-token")}\n`);
   onShutdown(log, () => server.close());
 }
