@@ -164,6 +164,7 @@ export class EventQueue {
         }
       }
 
+      await this.loadShed();
       const names = await readdir(this.dir);
       for (const name of names) {
         if (name.endsWith(".tmp")) await unlink(join(this.dir, name)).catch(() => undefined);
@@ -345,10 +346,34 @@ export class EventQueue {
     }
     this.mergeShed(batchShed);
     if (batchShed.events) this.log.warn({ shedEvents: batchShed.events, shedBytes: batchShed.bytes, byType: batchShed.byType }, "queue full: shed events");
-    if (lines.length === 0) return [];
-
-    await this.write(lines, out);
+    if (lines.length) await this.write(lines, out);
+    // the unreported counts survive a restart (after the report itself is on disk)
+    if (batchShed.events || reportAccepted) await this.persistShed();
     return out;
+  }
+
+  private get shedFile(): string {
+    return join(this.dir, "shed.json");
+  }
+
+  private async persistShed(): Promise<void> {
+    if (this.shedUnreported.events === 0) await unlink(this.shedFile).catch(() => undefined);
+    else await writeFileAtomic(this.shedFile, JSON.stringify(this.shedUnreported));
+  }
+
+  private async loadShed(): Promise<void> {
+    try {
+      const raw = JSON.parse(await readFile(this.shedFile, "utf8")) as Partial<ShedCounts>;
+      if (typeof raw.events === "number" && raw.events > 0) {
+        const s = this.shedUnreported;
+        s.events = raw.events;
+        s.bytes = typeof raw.bytes === "number" ? raw.bytes : 0;
+        s.importantRefused = typeof raw.importantRefused === "number" ? raw.importantRefused : 0;
+        s.byType = raw.byType && typeof raw.byType === "object" ? { ...raw.byType } : {};
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn({ err: (err as Error).message }, "queue shed counts unreadable: starting from zero");
+    }
   }
 
   private mergeShed(batch: ShedCounts): void {

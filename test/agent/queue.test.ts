@@ -260,4 +260,30 @@ describe("EventQueue when full", () => {
     pending = await q.pending(0, 1000, 1 << 20);
     expect(pending.filter((e) => e.type === "agent.degraded")).toEqual([]);
   });
+
+  it("keeps unreported shed counts across a restart and reports them after it", async () => {
+    const q = await openQueue(opts);
+    const accepted: number[] = [];
+    for (let i = 1; i <= 40; i++) {
+      const out = await q.append([important(i, pad)]);
+      if (out.length) accepted.push(out[0]!.seq);
+    }
+    await q.append([routine(100, pad), routine(101, pad), routine(102, pad)]);
+    const shed = q.stats().shed.events;
+    expect(shed).toBeGreaterThanOrEqual(3);
+    await q.close();
+
+    const q2 = await openQueue(opts);
+    await q2.ack(accepted[4]!);
+    const reports = (await q2.pending(0, 1000, 1 << 20)).filter((e) => e.type === "agent.degraded");
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.details).toMatchObject({ reason: "queue_shed", shedEvents: shed, byType: { "asset.snapshot": 3 } });
+
+    // once the report is queued, a third opening does not report again
+    await q2.close();
+    const q3 = await openQueue(opts);
+    await q3.ack(reports[0]!.seq);
+    await q3.append([routine(300)]);
+    expect((await q3.pending(0, 1000, 1 << 20)).filter((e) => e.type === "agent.degraded")).toEqual([]);
+  });
 });
