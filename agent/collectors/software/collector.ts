@@ -7,15 +7,16 @@
  *   `removed` for every difference from the last known inventory in ctx.state — so changes made
  *   while the agent was stopped are reported once at the next start. State is written after the
  *   events are queued, so nothing is reported twice.
- * - Event-driven: the package database folders are watched (chokidar, filtered by file name,
- *   debounced); a reconciling rescan runs every policy.software.rescanSeconds.
+ * - Event-driven: the package database folders are watched (chokidar's events and the folders'
+ *   raw fs.watch notifications, filtered by file name, debounced); a reconciling rescan runs every
+ *   policy.software.rescanSeconds.
  * - Partial results over failure: a source that fails (rpm erroring) is logged by name and its
  *   last known rows are kept; the others are reported.
  * - dpkg packages caught half-way (half-installed, unpacked, half-configured) usually mean dpkg is
  *   still running: the collector re-reads a few times before it commits them (with `state`).
  */
 import { stat } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { Collector, CollectorContext } from "../../collector.js";
 import { changeToEvent, diffInventory, inventoryEvent, toRecord, type StoredInventory } from "./diff.js";
@@ -169,6 +170,18 @@ export class SoftwareCollector implements Collector {
     this.watcher = watcher;
     watcher.on("all", (_event, p) => {
       if (relevant(p)) this.trigger();
+    });
+    // chokidar's own change events miss replacements of a file by rename: its per-file watch
+    // follows the inode, and dpkg keeps the old one as status-old (link) before renaming
+    // status-new over status — installs went unseen until the periodic rescan
+    // (test/collectors/software/watch.test.ts, bench/software-latency.ts). The raw fs.watch
+    // notifications of the watched folder name every entry renamed or written in it: they
+    // trigger a re-read too (debounced, so one dpkg run is one read).
+    watcher.on("raw", (_event, name, details) => {
+      const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (typeof watched !== "string") return;
+      const p = byDir.has(watched) ? (name ? join(watched, name) : undefined) : watched;
+      if (p !== undefined && relevant(p)) this.trigger();
     });
     watcher.on("error", (err) => ctx.log.warn({ err }, "software: package database watcher error; the periodic rescan still runs"));
     await new Promise<void>((resolve) => {

@@ -3,60 +3,32 @@
  * collector (LinuxSoftwareReader, chokidar watching /var/lib/dpkg) reporting them. Needs root
  * (CI runs as root); it fails, not skips, without it.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SoftwareCollector } from "../../../agent/collectors/software/index.js";
 import type { NewEvent } from "../../../policies/schema.js";
+import { buildDeb, dpkg as runDpkg, requireRoot, uniquePackageName } from "../../helpers/dpkg.js";
 import { fakeContext, FakeStateStore, waitFor } from "./helpers.js";
 
-const pkg = `kyoka-test-${Math.random().toString(36).slice(2, 10)}`;
+const pkg = uniquePackageName("kyoka-test");
 let dir: string;
 const debs: Record<string, string> = {};
 
-function buildDeb(version: string): string {
-  const root = join(dir, `${pkg}_${version}`);
-  mkdirSync(join(root, "DEBIAN"), { recursive: true });
-  mkdirSync(join(root, "usr", "share", "doc", pkg), { recursive: true });
-  writeFileSync(join(root, "usr", "share", "doc", pkg, "README"), `kyoka test package ${version}\n`);
-  writeFileSync(join(root, "DEBIAN", "control"), [
-    `Package: ${pkg}`, `Version: ${version}`, "Architecture: all", "Maintainer: Kyoka Test <test@example.invalid>",
-    "Section: misc", "Priority: optional", `Description: kyoka software collector test package ${version}`, "",
-  ].join("\n"));
-  const out = join(dir, `${pkg}_${version}_all.deb`);
-  execFileSync("dpkg-deb", ["--build", "--root-owner-group", root, out], { stdio: "pipe" });
-  return out;
-}
-
-/** dpkg, retried while another dpkg (another test) holds the lock. */
+/** dpkg, retried while another dpkg (another test file) holds the lock (test/helpers/dpkg.ts). */
 async function dpkg(...args: string[]): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      execFileSync("dpkg", args, { stdio: "pipe" });
-      return;
-    } catch (err) {
-      const stderr = String((err as { stderr?: Buffer }).stderr ?? "");
-      if (attempt < 60 && /lock/i.test(stderr)) {
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
-      }
-      throw new Error(`dpkg ${args.join(" ")} failed: ${stderr}`);
-    }
-  }
+  await runDpkg(args);
 }
 
 const mine = (events: NewEvent[]): NewEvent[] => events.filter((e) => e.details.name === pkg);
 
 describe("software collector on the live system (dpkg)", () => {
-  beforeAll(() => {
-    if (typeof process.getuid !== "function" || process.getuid() !== 0) {
-      throw new Error("live-dpkg.test.ts must run as root (it installs and removes real .deb packages with dpkg)");
-    }
+  beforeAll(async () => {
+    requireRoot("live-dpkg.test.ts");
     dir = mkdtempSync(join(tmpdir(), "kyoka-sw-"));
-    debs["1.0"] = buildDeb("1.0");
-    debs["2.0"] = buildDeb("2.0");
+    debs["1.0"] = await buildDeb(dir, { name: pkg, version: "1.0" });
+    debs["2.0"] = await buildDeb(dir, { name: pkg, version: "2.0" });
   });
 
   afterAll(async () => {
