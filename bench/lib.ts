@@ -68,3 +68,31 @@ export async function enroll(server: Server, hostname: string): Promise<{ agentI
   if (res.status !== 201) throw new Error(`enroll: ${res.status} ${await res.text()}`);
   return (await res.json()) as { agentId: string; secret: string };
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `fn` every `everyMs` until it returns a value (not undefined); throws after `timeoutMs`. */
+export async function until<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** GET a JSON path of the server's API with the admin token (throws on a status other than 200). */
+export function apiGetter(server: Server): <T>(path: string) => Promise<T> {
+  return async <T>(path: string): Promise<T> => {
+    const res = await fetch(server.url + path, { headers: { authorization: `Bearer ${server.adminToken}` } });
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+    return (await res.json()) as T;
+  };
+}
+
+/** n, min, p50, p95, max of a sample (rounded), for the latency benches. */
+export function latencySummary(xs: number[]): { n: number; min: number; p50: number; p95: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, min: Math.round(s[0]!), p50: Math.round(percentile(s, 50)), p95: Math.round(percentile(s, 95)), max: Math.round(s[s.length - 1]!) };
+}

@@ -4,12 +4,22 @@ import { snapshotSources } from "../agent/collectors/index.js";
 export async function runSnapshotCommand(flags: { json?: boolean }): Promise<void> {
   const started = Date.now();
   const doc: Record<string, unknown> = { takenAt: new Date().toISOString(), errors: [] as unknown[] };
-  const results = await Promise.allSettled(snapshotSources.map(async (s) => [s.name, await s.snapshot()] as const));
+  // per source: how long it took (wall, ms; the sources run concurrently)
+  const sourceDurationMs: Record<string, number> = {};
+  const results = await Promise.allSettled(snapshotSources.map(async (s) => {
+    const t0 = performance.now();
+    try {
+      return [s.name, await s.snapshot()] as const;
+    } finally {
+      sourceDurationMs[s.name] = Math.round(performance.now() - t0);
+    }
+  }));
   results.forEach((r, i) => {
     if (r.status === "fulfilled") doc[r.value[0]] = r.value[1];
     else (doc.errors as unknown[]).push({ source: snapshotSources[i]!.name, message: String(r.reason instanceof Error ? r.reason.message : r.reason) });
   });
   doc.durationMs = Date.now() - started;
+  doc.sourceDurationMs = sourceDurationMs;
   if (flags.json) {
     process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
     return;

@@ -73,7 +73,8 @@ export const MediaPolicy = z.strictObject({
     /** a custom signature folder or file (clamscan -d) */
     databasePath: z.string().optional(),
   }).prefault({}),
-  pollSeconds: Seconds.default(2),
+  /** mountinfo/partitions poll where udev does not kick the collector: insertion latency ≤ this + ~0.1 s (bench/results/media.md) */
+  pollSeconds: Seconds.default(1),
 });
 
 export const AssetPolicy = z.strictObject({

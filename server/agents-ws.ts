@@ -15,6 +15,7 @@ import {
 } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
 import type { Ingest } from "./ingest.js";
+import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerState } from "./state.js";
 import type { AgentCredential, EventRow, Store } from "./store.js";
@@ -50,6 +51,8 @@ export interface AgentGatewayDeps {
   stream: LiveStream;
   metrics: ServerMetrics;
   log: Logger;
+  /** the media ledger (媒体台帳): annotates media events (registered, serialConflict) before evaluate */
+  media?: Pick<MediaLedger, "annotate">;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -257,11 +260,12 @@ export class AgentGateway {
     let maxSeq = 0;
     for (let i = 0; i < msg.events.length; i++) {
       const e = msg.events[i]!;
-      const r = evaluate(e, ctx);
+      const details = this.deps.media ? this.deps.media.annotate(e.type, e.details, conn.agent.id, e.observedAt) : e.details;
+      const r = evaluate({ type: e.type, details }, ctx);
       if (e.seq > maxSeq) maxSeq = e.seq;
       rows[i] = {
         agentId: conn.agent.id, seq: e.seq, control: r.control, type: e.type, articles: r.articles, severity: r.severity,
-        status: r.status, observedAt: e.observedAt, receivedAt, details: e.details, approvalId: r.approvalId,
+        status: r.status, observedAt: e.observedAt, receivedAt, details, approvalId: r.approvalId,
       };
     }
     this.deps.ingest.submit(rows, (err) => {

@@ -62,10 +62,17 @@ export function evaluate(event: { type: EventType; details: Details }, ctx: Eval
   } else if (type === "media.scanned" && details.result === "infected") {
     status = "violation";
     severity = "critical";
+  } else if (type === "media.inserted" && (details.registered === false || details.serialConflict === true)) {
+    // not in the media ledger (媒体台帳): a private or unknown medium (個人情報取扱特記事項 第12 第8項);
+    // details.registered / serialConflict are set by the server (server/media-ledger.ts)
+    status = "needs_approval";
+    severity = details.serialConflict === true ? "high" : "medium";
   }
+  // one serial on two different media: an approval matched by serial cannot tell them apart
+  const serialConflict = control === "media" && details.serialConflict === true;
 
   // Approvals (甲許可): only what the catalog says an approval can clear, and never a violation.
-  if (entry.clearable && (status === "needs_approval" || status === "info")) {
+  if (entry.clearable && !serialConflict && (status === "needs_approval" || status === "info")) {
     const matcher = matcherFor(control);
     for (const approval of ctx.approvals) {
       if (approval.control !== control) continue;

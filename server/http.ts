@@ -10,6 +10,8 @@ import type { Logger } from "../lib/log.js";
 import { parsePolicyText, PolicyError } from "../policies/policy.js";
 import { ApprovalInput, Control, EventType, formatIssues, Status, type Approval } from "../policies/schema.js";
 import type { AgentGateway } from "./agents-ws.js";
+import type { AssetLedger } from "./assets.js";
+import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerState } from "./state.js";
 import type { AgentRecord, ApprovalRecord, Store } from "./store.js";
@@ -25,6 +27,10 @@ export interface ApiDeps {
   tokens: Tokens;
   metrics: ServerMetrics;
   log: Logger;
+  /** the PC ledger (台帳) routes, server/assets.ts */
+  assets?: AssetLedger;
+  /** the media ledger (媒体台帳) routes, server/media-ledger.ts */
+  media?: MediaLedger;
 }
 
 export class HttpError extends Error {
@@ -65,7 +71,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Read the body as text, refusing more than MAX_BODY_BYTES with 413. */
-function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readRawBody(req)).toString("utf8");
+}
+
+/** Read the body as bytes (e.g. a Shift_JIS CSV), refusing more than MAX_BODY_BYTES with 413. */
+export function readRawBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > MAX_BODY_BYTES) {
@@ -89,7 +100,7 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("end", () => {
       if (done) return;
       done = true;
-      resolve(Buffer.concat(chunks).toString("utf8"));
+      resolve(Buffer.concat(chunks));
     });
     req.on("error", (err) => {
       if (done) return;
@@ -196,6 +207,12 @@ const API_INDEX = {
     "GET /api/policy",
     "PUT /api/policy (YAML or JSON)",
     "GET /api/stream (WebSocket; ?token= or bearer)",
+    "GET /api/assets (the ledger 台帳 joined with the live inventory; unregistered agents)",
+    "POST /api/assets/import[?mode=upsert] (text/csv: UTF-8, UTF-8 BOM or Shift_JIS; default replaces the ledger)",
+    "GET /api/assets/export (text/csv, UTF-8 with BOM)",
+    "GET /api/media (the media ledger 媒体台帳)",
+    "POST /api/media {serial, vendorId?, productId?, label?, owner, note?}",
+    "DELETE /api/media/:id",
     "GET /metrics (Prometheus; bearer)",
     "WebSocket /agent (Bearer <agentId>:<secret>)",
   ],
@@ -297,6 +314,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     log.info({ approvalId: id }, "approval deleted (no longer in force)");
     send(res, 204, null);
   });
+
+  // --- PC ledger (台帳): server/assets.ts ------------------------------------------------------
+  for (const r of deps.assets?.routes() ?? []) route(r.method, r.path, true, r.handler);
+
+  // --- media ledger (媒体台帳): server/media-ledger.ts ------------------------------------------
+  for (const r of deps.media?.routes() ?? []) route(r.method, r.path, true, r.handler);
 
   // --- policy --------------------------------------------------------------------------------
   route("GET", "/api/policy", true, async ({ res }) => {

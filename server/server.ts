@@ -11,8 +11,10 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "../lib/log.js";
 import { defaultPolicyText, parsePolicyText } from "../policies/policy.js";
 import { AgentGateway } from "./agents-ws.js";
+import { AssetLedger } from "./assets.js";
 import { createApiHandler } from "./http.js";
 import { Ingest } from "./ingest.js";
+import { MediaLedger } from "./media-ledger.js";
 import { ServerMetrics } from "./metrics.js";
 import { ServerState, type PolicyInForce } from "./state.js";
 import type { Store } from "./store.js";
@@ -83,6 +85,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }));
     const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
       : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
+    // the PC ledger (台帳); its server-made asset.unregistered events go through the same group commit
+    const assets = new AssetLedger({
+      store, state, log: opts.log.child({ component: "server:assets" }),
+      submit: (rows) => new Promise<void>((resolve, reject) => ingest.submit(rows, (err) => (err ? reject(err) : resolve()))),
+      liveStatus: (id) => gateway.liveStatus(id),
+    });
     const ingest = new Ingest(writer, {
       log: opts.log.child({ component: "server:ingest" }),
       onCommit: ({ rows, ids, inserted, seconds }) => {
@@ -91,10 +99,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         metrics.eventsIngested.inc(inserted);
         if (inserted < rows.length) metrics.eventsDuplicate.inc(rows.length - inserted);
         if (stream.hasClients) stream.broadcastEvents(AgentGateway.storedEvents(rows, ids));
+        assets.onCommitted(rows, ids);
       },
     });
-    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, log: opts.log.child({ component: "server:agents" }) });
-    const api = createApiHandler({ store, state, gateway, tokens, metrics, log: opts.log.child({ component: "server:http" }) });
+    // the media ledger (媒体台帳): media events are annotated (registered, serialConflict) before evaluate
+    const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
+    await media.load();
+    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, log: opts.log.child({ component: "server:agents" }) });
+    const api = createApiHandler({ store, state, gateway, tokens, metrics, assets, media, log: opts.log.child({ component: "server:http" }) });
 
     const server: Server = opts.tls
       ? createHttpsServer({ cert: pem(opts.tls.cert), key: pem(opts.tls.key) }, api)

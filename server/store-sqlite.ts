@@ -6,7 +6,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { Approval, StoredEvent } from "../policies/schema.js";
+import type { Approval, EventType, StoredEvent } from "../policies/schema.js";
+import type { LedgerEntry } from "./ledger/entry.js";
+import type { MediaRecord } from "./media-ledger.js";
 import type {
   AgentCredential, AgentRecord, ApprovalRecord, EventQuery, EventRow, NewAgent, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
@@ -59,6 +61,31 @@ CREATE TABLE IF NOT EXISTS approvals (
   valid_until TEXT NOT NULL,
   reason TEXT NOT NULL,
   created_at TEXT NOT NULL,
+  deleted_at TEXT
+);
+-- the PC ledger (台帳), server/assets.ts; position keeps the order of the imported file
+CREATE TABLE IF NOT EXISTS ledger (
+  asset_no TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  hostname TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  macs TEXT NOT NULL,
+  location TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  registered_at TEXT NOT NULL,
+  note TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+-- the media ledger (媒体台帳), server/media-ledger.ts; deleted records keep their row (deleted_at)
+CREATE TABLE IF NOT EXISTS media_ledger (
+  id TEXT PRIMARY KEY,
+  serial TEXT NOT NULL,
+  vendor_id TEXT,
+  product_id TEXT,
+  label TEXT,
+  owner TEXT NOT NULL,
+  note TEXT,
+  registered_at TEXT NOT NULL,
   deleted_at TEXT
 );
 CREATE TABLE IF NOT EXISTS policies (
@@ -289,6 +316,57 @@ export class SqliteStore implements Store, SyncEventWriter {
     const r = this.db.prepare(`INSERT INTO policies (version, text, created_at)
       VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM policies), ?, ?) RETURNING version`).get(text, at) as { version: number };
     return r.version;
+  }
+
+  // --- ledger (台帳) --------------------------------------------------------------------------
+  async listLedger(): Promise<LedgerEntry[]> {
+    const rows = this.db.prepare(`SELECT * FROM ledger ORDER BY position, asset_no`).all() as Array<{
+      asset_no: string; hostname: string; serial: string; macs: string; location: string; owner: string; registered_at: string; note: string;
+    }>;
+    return rows.map((r) => ({
+      assetNo: r.asset_no, hostname: r.hostname, serial: r.serial, macs: JSON.parse(r.macs) as string[], location: r.location,
+      owner: r.owner, registeredAt: r.registered_at, note: r.note,
+    }));
+  }
+
+  async saveLedger(entries: LedgerEntry[], mode: "replace" | "upsert", at: string): Promise<void> {
+    this.db.transaction(() => {
+      if (mode === "replace") this.db.prepare(`DELETE FROM ledger`).run();
+      const next = (this.db.prepare(`SELECT COALESCE(MAX(position), 0) AS p FROM ledger`).get() as { p: number }).p;
+      const stmt = this.db.prepare(`INSERT INTO ledger (asset_no, position, hostname, serial, macs, location, owner, registered_at, note, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (asset_no) DO UPDATE SET hostname = excluded.hostname, serial = excluded.serial, macs = excluded.macs,
+          location = excluded.location, owner = excluded.owner, registered_at = excluded.registered_at, note = excluded.note,
+          updated_at = excluded.updated_at`);
+      entries.forEach((e, i) => stmt.run(e.assetNo, next + i + 1, e.hostname, e.serial, JSON.stringify(e.macs), e.location, e.owner,
+        e.registeredAt, e.note, at));
+    })();
+  }
+
+  async latestEventPerAgent(type: EventType): Promise<StoredEvent[]> {
+    return (this.db.prepare(`SELECT * FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE type = ? GROUP BY agent_id)`)
+      .all(type) as EventDbRow[]).map(eventFromRow);
+  }
+
+  // --- media ledger (媒体台帳) ------------------------------------------------------------------
+  async listRegisteredMedia(): Promise<MediaRecord[]> {
+    const rows = this.db.prepare(`SELECT * FROM media_ledger WHERE deleted_at IS NULL ORDER BY registered_at, id`).all() as Array<{
+      id: string; serial: string; vendor_id: string | null; product_id: string | null; label: string | null; owner: string; note: string | null;
+      registered_at: string;
+    }>;
+    return rows.map((r) => ({
+      id: r.id, serial: r.serial, vendorId: r.vendor_id, productId: r.product_id, label: r.label, owner: r.owner, note: r.note,
+      registeredAt: r.registered_at,
+    }));
+  }
+
+  async registerMedium(m: MediaRecord): Promise<void> {
+    this.db.prepare(`INSERT INTO media_ledger (id, serial, vendor_id, product_id, label, owner, note, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(m.id, m.serial, m.vendorId, m.productId, m.label, m.owner, m.note, m.registeredAt);
+  }
+
+  async deleteRegisteredMedium(id: string, at: string): Promise<boolean> {
+    return this.db.prepare(`UPDATE media_ledger SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`).run(at, id).changes === 1;
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,8 @@
  * (`SyncEventWriter`) because group commit is the hot path.
  */
 import type { Approval, Control, Details, EventType, Severity, Status, StoredEvent } from "../policies/schema.js";
+import type { LedgerEntry } from "./ledger/entry.js";
+import type { MediaRecord } from "./media-ledger.js";
 
 /** An agent as the API shows it (SPEC.md GET /api/agents). */
 export interface AgentRecord {
@@ -114,6 +116,21 @@ export interface Store {
   // policies
   latestPolicy(): Promise<PolicyRecord | undefined>;
   insertPolicy(text: string, at: string): Promise<number>;
+
+  // PC ledger (台帳): server/assets.ts
+  /** the ledger in file order */
+  listLedger(): Promise<LedgerEntry[]>;
+  /** replace: the ledger becomes `entries`; upsert: entries replace those with the same assetNo, others stay */
+  saveLedger(entries: LedgerEntry[], mode: "replace" | "upsert", at: string): Promise<void>;
+  /** the newest event of `type` of each agent */
+  latestEventPerAgent(type: EventType): Promise<StoredEvent[]>;
+
+  // media ledger (媒体台帳): server/media-ledger.ts
+  /** registered media not deleted, oldest first */
+  listRegisteredMedia(): Promise<MediaRecord[]>;
+  registerMedium(medium: MediaRecord): Promise<void>;
+  /** soft delete; false when unknown or already deleted */
+  deleteRegisteredMedium(id: string, at: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

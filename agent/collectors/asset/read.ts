@@ -5,9 +5,11 @@
  * `errors` and the rest are kept (partial results over failure).
  *
  * Deliberately not called: processes() (a command per process), graphics(), fsSize() — not
- * hardware identity, and slow.
+ * hardware identity, and slow. On Linux the NICs come from /sys/class/net (linux.ts), not from
+ * systeminformation's networkInterfaces(), which runs a command per interface.
  */
 import si from "systeminformation";
+import { readLinuxNics } from "./linux.js";
 import { SOURCES, type RawInventory, type Source, type SourceError } from "./inventory.js";
 
 /** a single call that takes longer than this is given up (Windows WMI can hang) */
@@ -20,7 +22,7 @@ const calls: Record<Source, () => Promise<unknown>> = {
   cpu: () => si.cpu(),
   memLayout: () => si.memLayout(),
   diskLayout: () => si.diskLayout(),
-  networkInterfaces: () => si.networkInterfaces(),
+  networkInterfaces: () => (process.platform === "linux" ? readLinuxNics() : si.networkInterfaces()),
   osInfo: () => si.osInfo(),
   uuid: () => si.uuid(),
   users: () => si.users(),

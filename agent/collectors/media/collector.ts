@@ -55,8 +55,20 @@ interface Tracked {
   batch: number;
 }
 
+/**
+ * The serial the server's media ledger (媒体台帳) and approvals (match.serial) compare: the
+ * device's own serial (USB iSerial, disk serial), else the filesystem UUID / volume serial number
+ * (loop images, card readers and sticks that report no serial). `serialSource` says which:
+ * "device" or "volume" (a volume serial changes when the medium is reformatted).
+ */
+export function ledgerSerial(m: Medium): { serial: string | null; serialSource: "device" | "volume" | null } {
+  if (m.serial) return { serial: m.serial, serialSource: "device" };
+  if (m.uuid) return { serial: m.uuid, serialSource: "volume" };
+  return { serial: null, serialSource: null };
+}
+
 function identity(m: Medium): Record<string, unknown> {
-  return { device: m.device, vendorId: m.vendorId, productId: m.productId, serial: m.serial, label: m.label };
+  return { device: m.device, vendorId: m.vendorId, productId: m.productId, ...ledgerSerial(m), label: m.label };
 }
 
 export class MediaCollector implements Collector {
@@ -234,7 +246,7 @@ export class MediaCollector implements Collector {
 
   private async announce(t: Tracked): Promise<void> {
     const m = t.medium;
-    this.log!.info({ device: m.device, vendorId: m.vendorId, productId: m.productId, serial: m.serial, mount: m.mount }, "removable medium inserted");
+    this.log!.info({ device: m.device, vendorId: m.vendorId, productId: m.productId, ...ledgerSerial(m), mount: m.mount }, "removable medium inserted");
     this.queue({
       type: "media.inserted",
       details: {
@@ -242,7 +254,7 @@ export class MediaCollector implements Collector {
         disk: m.disk,
         vendorId: m.vendorId,
         productId: m.productId,
-        serial: m.serial,
+        ...ledgerSerial(m),
         vendor: m.vendor,
         model: m.model,
         label: m.label,
@@ -322,7 +334,7 @@ export class MediaCollector implements Collector {
         device: m.device,
         vendorId: m.vendorId,
         productId: m.productId,
-        serial: m.serial,
+        ...ledgerSerial(m),
         label: m.label,
         mount,
         files,

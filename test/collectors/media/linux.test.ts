@@ -87,6 +87,9 @@ describe("media collector on Linux (live, loop devices)", () => {
       // a file present at insertion is not copy-out
       const inserted = await waitFor("media.inserted (exfat)", () => eventsOf(ctx, "media.inserted", dev)[0]);
       expect(inserted.details).toMatchObject({ device: dev, fsType: "exfat", label: "KYOKAEX", mount: dir, bus: "loop", encrypted: false, size: 64 * 1024 * 1024 });
+      // no USB serial on a loop device: the volume serial (filesystem UUID) stands in for it
+      expect(inserted.details).toMatchObject({ serial: inserted.details.uuid, serialSource: "volume", vendorId: null });
+      expect(inserted.details.uuid).toMatch(/^[0-9A-F]{4}-[0-9A-F]{4}$/);
       await waitFor("media.unencrypted", () => eventsOf(ctx, "media.unencrypted", dev)[0]);
 
       const files: Record<string, Buffer> = {
