@@ -1,25 +1,27 @@
 /**
- * macOS reading for the P2P collector: two `ps` calls per cycle for all processes, and
- * system_profiler (applications) + brew (formulae and casks) every few minutes.
+ * macOS reading for the P2P collector: two `ps` calls per cycle for all processes; installed
+ * software from the software collector's reader (application bundles, pkgutil receipts) plus
+ * Homebrew formulae and casks (`brew list --versions`, which that reader does not cover).
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import type { InstalledItem, ProcessInfo } from "./match.js";
-import { parseBrewList, parseDarwinApps, parseDarwinPs } from "./parse.js";
-import type { P2pPlatform } from "./platform.js";
+import { execText } from "../software/reader.js";
+import { DarwinSoftwareReader } from "../software/darwin.js";
+import { InstalledSoftware } from "./installed.js";
+import type { ProcessInfo } from "./match.js";
+import { parseBrewList, parseDarwinPs } from "./parse.js";
+import { CommandP2pPlatform } from "./platform.js";
 
-const run = promisify(execFile);
+const out = (cmd: string, args: string[]) => execText(cmd, args, { timeoutMs: 120_000 });
 
-async function out(cmd: string, args: string[]): Promise<string> {
-  const { stdout } = await run(cmd, args, { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
-  return stdout;
-}
-
-export class DarwinP2pPlatform implements P2pPlatform {
+export class DarwinP2pPlatform extends CommandP2pPlatform {
   readonly os = "darwin" as const;
-  private lastInstalled = 0;
 
-  constructor(private readonly installedEveryMs = 300_000) {}
+  constructor(installedEveryMs = 300_000) {
+    super(new InstalledSoftware({
+      reader: new DarwinSoftwareReader(),
+      maxAgeMs: installedEveryMs,
+      extra: async () => parseBrewList(await out("brew", ["list", "--versions"])),
+    }));
+  }
 
   async listProcesses(): Promise<ProcessInfo[]> {
     const [list, args] = await Promise.all([
@@ -27,22 +29,5 @@ export class DarwinP2pPlatform implements P2pPlatform {
       out("ps", ["-axww", "-o", "pid,comm,args"]),
     ]);
     return parseDarwinPs(list, args);
-  }
-
-  executableOf(p: ProcessInfo): string | undefined {
-    return p.exe;
-  }
-
-  async installed(): Promise<InstalledItem[] | undefined> {
-    if (Date.now() - this.lastInstalled < this.installedEveryMs) return undefined;
-    this.lastInstalled = Date.now();
-    const items: InstalledItem[] = [];
-    try { items.push(...parseDarwinApps(await out("system_profiler", ["SPApplicationsDataType", "-json"]))); } catch { /* partial */ }
-    try { items.push(...parseBrewList(await out("brew", ["list", "--versions"]))); } catch { /* no brew */ }
-    return items;
-  }
-
-  isAlive(pid: number): boolean {
-    try { process.kill(pid, 0); return true; } catch { return false; }
   }
 }

@@ -15,11 +15,10 @@ import type { Logger } from "../../../lib/log.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import { ExecutableHasher } from "./hash.js";
 import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchInstalled, matchProcess, portProtocols } from "./match.js";
-import type { SocketEntry } from "./parse.js";
-import type { P2pPlatform } from "./platform.js";
+import { isConnected, isListening, type SocketEntry } from "../../os/linux/sockets.js";
+import type { OwnedSocket, P2pPlatform } from "./platform.js";
 import { expandPaths, homeDirs, PresentWalker } from "./present.js";
 import { loadSignatures, type Signatures } from "./signatures.js";
-import type { OwnedSocket } from "./sockets.js";
 
 export { matchInstalled, matchProcess, matchFile } from "./match.js";
 export { loadSignatures, parseSignatures, withHashes } from "./signatures.js";
@@ -70,6 +69,8 @@ export interface P2pCollectorOptions {
   presentRestMs?: number;
   /** home folders for ~ in presentPaths (default /home/* and /root, /Users/*, C:\Users\*) */
   homeDirs?: () => Promise<string[]>;
+  /** executables larger than this are not hashed/scanned for markers (default 512 MiB) */
+  hashMaxBytes?: number;
 }
 
 export interface ScanStats {
@@ -89,6 +90,8 @@ export class P2pCollector implements Collector {
   private timer?: NodeJS.Timeout;
   private stopped = true;
   private running?: Promise<unknown>;
+  /** the presentPaths walk running in the background (see scanOnce) */
+  private presentRun?: Promise<void>;
   private platform?: P2pPlatform;
   private sigs?: Signatures;
   private hasher?: ExecutableHasher;
@@ -109,7 +112,7 @@ export class P2pCollector implements Collector {
     this.log = ctx.log;
     this.platform = this.opts.platform ?? await defaultPlatform();
     this.sigs = this.opts.signatures ?? loadSignatures();
-    this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes));
+    this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes), undefined, this.opts.hashMaxBytes);
     this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000);
     for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
@@ -124,12 +127,13 @@ export class P2pCollector implements Collector {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+    await this.presentRun;
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.scanOnce().then(
+      this.running = this.scanOnce({ present: "background" }).then(
         () => this.schedule(this.ctx!.policy().p2p.scanSeconds * 1000),
         (err: unknown) => this.ctx!.fail(err),
       );
@@ -137,8 +141,13 @@ export class P2pCollector implements Collector {
     this.timer.unref?.();
   }
 
-  /** One scan cycle over all four angles (also used by tests and `kyoka snapshot`). */
-  async scanOnce(): Promise<ScanStats> {
+  /**
+   * One scan cycle over all four angles (also used by tests and `kyoka snapshot`). The walk of
+   * presentPaths can take long (a first pass hashes every executable under the homes): on the
+   * timer it runs in the background (`present: "background"`, at most one walk at a time), so
+   * it never delays seeing a client start; by default the call waits for it.
+   */
+  async scanOnce(opts: { present?: "wait" | "background" } = {}): Promise<ScanStats> {
     const ctx = this.ctx, platform = this.platform, sigs = this.sigs;
     if (!ctx || !platform || !sigs) throw new Error("p2p collector: scanOnce before start");
     const policy = ctx.policy().p2p;
@@ -167,17 +176,37 @@ export class P2pCollector implements Collector {
       }
     }
 
+    if (events.length) await ctx.emit(...events);
+    for (const k of changed) await ctx.state.set(`p2p.${k}`, [...this.reported[k]]);
+
     // present on disk
     let presentFiles = 0;
+    if (opts.present === "background") {
+      this.presentRun ??= this.presentStep(policy.presentPaths, policy.presentMaxFiles)
+        .then(() => undefined, (err: unknown) => this.ctx!.fail(err))
+        .finally(() => { this.presentRun = undefined; });
+    } else {
+      await this.presentRun;
+      const r = await this.presentStep(policy.presentPaths, policy.presentMaxFiles);
+      presentFiles = r.files;
+      events.push(...r.events);
+    }
+    return { processes: procs.length, newProcesses, hashed: this.hasher!.hashed - hashedBefore, presentFiles, events: events.length };
+  }
+
+  /** One step of the presentPaths walk, its events emitted and its state saved. */
+  private async presentStep(paths: string[], maxFiles: number): Promise<{ files: number; events: NewEvent[] }> {
+    const events: NewEvent[] = [];
+    const changed = new Set<keyof typeof STATE_KEYS>();
+    let files = 0;
     try {
-      presentFiles = await this.checkPresent(policy.presentPaths, policy.presentMaxFiles, events, changed);
+      files = await this.checkPresent(paths, maxFiles, events, changed);
     } catch (err) {
       this.log!.warn({ err }, "p2p: walking presentPaths failed; the other checks go on");
     }
-
-    if (events.length) await ctx.emit(...events);
-    for (const k of changed) await ctx.state.set(`p2p.${k}`, [...this.reported[k]]);
-    return { processes: procs.length, newProcesses, hashed: this.hasher!.hashed - hashedBefore, presentFiles, events: events.length };
+    if (events.length) await this.ctx!.emit(...events);
+    for (const k of changed) await this.ctx!.state.set(`p2p.${k}`, [...this.reported[k]]);
+    return { files, events };
   }
 
   private checkInstalled(items: InstalledItem[], events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): void {
@@ -238,11 +267,12 @@ export class P2pCollector implements Collector {
   private async checkTraffic(procs: ProcessInfo[], identified: Map<number, Finding>, events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): Promise<void> {
     const sigs = this.sigs!;
     const onP2pPort = (s: SocketEntry): number | undefined => {
-      if (s.state === "listen" || (s.transport === "udp" && s.state === "unconnected" && s.remotePort === 0)) {
-        return portProtocols(sigs, s.localPort, s.transport).length ? s.localPort : undefined;
+      const kind = socketKind(s);
+      if (kind === "listen" || kind === "unconnected") {
+        return portProtocols(sigs, s.localPort, s.protocol).length ? s.localPort : undefined;
       }
-      if (s.state === "established" || s.state === "connecting") {
-        return portProtocols(sigs, s.remotePort, s.transport).length ? s.remotePort : undefined;
+      if (kind === "established" || kind === "connecting") {
+        return portProtocols(sigs, s.remotePort, s.protocol).length ? s.remotePort : undefined;
       }
       return undefined;
     };
@@ -251,7 +281,7 @@ export class P2pCollector implements Collector {
       want: (s) => onP2pPort(s) !== undefined,
       allOf: new Set(identified.keys()),
     });
-    const byPid = new Map<string, { pid?: number; netns: string; socks: OwnedSocket[] }>();
+    const byPid = new Map<string, { pid?: number; netns: number; socks: OwnedSocket[] }>();
     for (const s of sockets) {
       const k = `${s.netns}:${s.pid ?? "?"}`;
       const g = byPid.get(k) ?? { ...(s.pid !== undefined ? { pid: s.pid } : {}), netns: s.netns, socks: [] };
@@ -267,7 +297,8 @@ export class P2pCollector implements Collector {
       for (const s of g.socks) {
         const p2pPort = onP2pPort(s);
         const port = p2pPort ?? s.localPort;
-        const key = `${g.netns}:${g.pid ?? "?"}:${proc?.startTime ?? ""}:${s.transport}:${s.state === "listen" || s.state === "unconnected" ? "local" : "remote"}:${port}`;
+        const kind = socketKind(s);
+        const key = `${g.netns}:${g.pid ?? "?"}:${proc?.startTime ?? ""}:${s.protocol}:${kind === "listen" || kind === "unconnected" ? "local" : "remote"}:${port}`;
         alive.add(key);
         if (this.reported.traffic.has(key)) continue;
         this.reported.traffic.add(key);
@@ -278,11 +309,12 @@ export class P2pCollector implements Collector {
       const evidence: string[] = [];
       const protocols = new Set<string>();
       for (const { s, port, p2p } of fresh) {
-        const protos = portProtocols(sigs, port, s.transport);
+        const protos = portProtocols(sigs, port, s.protocol);
         for (const pr of protos) protocols.add(pr.protocol);
-        const where = s.state === "listen" || s.state === "unconnected"
-          ? `${s.transport} ${s.state === "listen" ? "listening on" : "bound to"} ${s.localAddress}:${s.localPort}`
-          : `${s.transport} ${s.state} to ${s.remoteAddress}:${s.remotePort}`;
+        const kind = socketKind(s);
+        const where = kind === "listen" || kind === "unconnected"
+          ? `${s.protocol} ${kind === "listen" ? "listening on" : "bound to"} ${s.localAddress}:${s.localPort}`
+          : `${s.protocol} ${kind ?? s.state.toLowerCase()} to ${s.remoteAddress}:${s.remotePort}`;
         evidence.push(p2p
           ? `${where} (well-known ${protos.map((x) => sigs.protocolTitles[x.protocol] ?? x.protocol).join("/")} port${protos.flatMap((x) => x.families).length ? `: ${[...new Set(protos.flatMap((x) => x.families.map((f) => f.family)))].join(", ")}` : ""})`
           : `${where} (socket of an identified client)`);
@@ -295,7 +327,7 @@ export class P2pCollector implements Collector {
         evidence.unshift(`process identified as ${known.family} (${known.confidence})`);
       } else {
         const proto = [...protocols][0] ?? "bittorrent";
-        const portFamilies = [...new Set(fresh.flatMap((f) => portProtocols(sigs, f.port, f.s.transport).flatMap((x) => x.families)))];
+        const portFamilies = [...new Set(fresh.flatMap((f) => portProtocols(sigs, f.port, f.s.protocol).flatMap((x) => x.families)))];
         family = portFamilies.length === 1 ? portFamilies[0]!.family : `${sigs.protocolTitles[proto] ?? proto} (by port)`;
         familyId = portFamilies.length === 1 ? portFamilies[0]!.id : proto;
         confidence = "low";
@@ -304,8 +336,8 @@ export class P2pCollector implements Collector {
       const d: Record<string, unknown> = {
         family, familyId, name: proc?.name ?? "(unknown)", evidence, confidence,
         ports: [...new Set(fresh.map((f) => f.port))].sort((a, b) => a - b),
-        sockets: fresh.map(({ s }) => ({ transport: s.transport, state: s.state, localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort })),
-        netns: g.netns,
+        sockets: fresh.map(({ s }) => ({ transport: s.protocol, state: socketKind(s) ?? s.state.toLowerCase(), localAddress: s.localAddress, localPort: s.localPort, remoteAddress: s.remoteAddress, remotePort: s.remotePort })),
+        netns: String(g.netns),
         ...(g.pid !== undefined ? { pid: g.pid } : {}),
         ...(proc?.exe ? { path: proc.exe } : {}),
         ...(known?.sha256 ? { sha256: known.sha256 } : {}),
@@ -346,6 +378,14 @@ export class P2pCollector implements Collector {
   }
 }
 
+/** What a socket is doing, in the words of the traffic event; undefined for closing ones. */
+function socketKind(s: SocketEntry): "listen" | "unconnected" | "established" | "connecting" | undefined {
+  if (isListening(s)) return s.protocol === "tcp" ? "listen" : "unconnected";
+  if (isConnected(s)) return "established";
+  if (s.protocol === "tcp" && (s.state === "SYN_SENT" || s.state === "SYN_RECV")) return "connecting";
+  return undefined;
+}
+
 function details(f: Finding): Record<string, unknown> {
   const d: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(f)) if (v !== undefined) d[k] = v;
@@ -362,8 +402,21 @@ async function defaultPlatform(): Promise<P2pPlatform> {
 
 /**
  * `kyoka snapshot`: one scan from all four angles, no server. Returns the findings as the events'
- * details (installed, present — first `presentMaxFiles` entries only — running, traffic).
+ * details (installed, present, running, traffic).
+ *
+ * A one-shot snapshot has no hash cache to lean on, so it takes a quick profile by default
+ * (measured: the full profile took ≈3 s on the development machine, ≈0.9 s of it reading every
+ * running executable — node alone is 99 MB — for hashes and markers, ≈1.1 s walking 18,000 files
+ * under ~): executables up to SNAPSHOT_HASH_MAX_BYTES are hashed and scanned for markers (a
+ * renamed small client such as transmission-daemon, 0.6 MB, is still recognised; a larger one,
+ * e.g. qbittorrent-nox at 9.6 MB, only by package, name, path and command line — the agent's
+ * scans hash everything), and the presentPaths walk visits the first
+ * SNAPSHOT_PRESENT_MAX_FILES entries (Downloads and Desktop first). The agent's own scans are not
+ * limited this way.
  */
+export const SNAPSHOT_HASH_MAX_BYTES = 4 * 1024 * 1024;
+export const SNAPSHOT_PRESENT_MAX_FILES = 2000;
+
 export class P2pSnapshotSource {
   readonly name = "p2p";
 
@@ -375,14 +428,15 @@ export class P2pSnapshotSource {
     const policy = this.opts.policy?.() ?? parsePolicyText(defaultPolicyText());
     const events: NewEvent[] = [];
     const state = new Map<string, unknown>();
-    const collector = new P2pCollector(this.opts);
+    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, ...this.opts });
+    const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
     const ctx: CollectorContext = {
       log: pino({ level: "silent" }),
       state: { get: <T>(k: string) => state.get(k) as T | undefined, set: async (k, v) => { state.set(k, v); } },
       agentId: "",
       emit: async (...e) => { events.push(...e); },
       // alert only: a snapshot never terminates anything
-      policy: () => ({ ...policy, p2p: { ...policy.p2p, response: "alert" } }),
+      policy: () => ({ ...policy, p2p: { ...policy.p2p, response: "alert", presentMaxFiles } }),
       onPolicy: () => () => undefined,
       fail: (err) => { throw err; },
     };

@@ -1,52 +1,91 @@
 /**
- * Linux reading for the P2P collector: /proc for processes (agent/os/linux/procfs.ts), the dpkg
- * status file for installed packages, /proc/<pid>/net/* per network namespace for sockets.
+ * Linux reading for the P2P collector: /proc for processes (agent/os/linux/procfs.ts), the software
+ * collector's readers for installed packages (dpkg, rpm, snap, flatpak: installed.ts), and the
+ * shared socket tables of every network namespace (agent/os/linux/sockets.ts).
  */
 import { readlinkSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
 import { isAlive, ProcessLister } from "../../os/linux/procfs.js";
+import { isConnected, isListening, SocketOwners, SocketTableReader, type NamespacedSocket } from "../../os/linux/sockets.js";
+import { LinuxSoftwareReader } from "../software/linux.js";
+import type { InventoryReader } from "../software/reader.js";
+import { InstalledSoftware } from "./installed.js";
 import type { InstalledItem, ProcessInfo } from "./match.js";
-import { parseDpkgStatus } from "./parse.js";
-import type { P2pPlatform } from "./platform.js";
-import { ProcNetSocketSource, type SocketSource } from "./sockets.js";
+import type { OwnedSocket, P2pPlatform, SocketQuery, SocketSource } from "./platform.js";
 
-/** Installed packages from the dpkg status file, re-read only when it changes. */
-export class DpkgStatusReader {
-  private lastKey = "";
+/**
+ * Sockets for the P2P checks from the shared reader. A process in another network namespace has
+ * its sockets in /proc/<pid>/net/*, not in the host's /proc/net/*: the reader reads each
+ * namespace's tables once, when a process started, exec'd or exited, when a namespace's socket
+ * counters moved, or every `maxAgeMs`.
+ * Owners are resolved only for the sockets asked about; a process that is new or exec'd since the
+ * last read has its namespace looked up again at once (`ip netns exec` does setns, then exec).
+ */
+export class SharedSocketSource implements SocketSource {
+  readonly tables: SocketTableReader;
+  private rows: NamespacedSocket[] = [];
+  /** pid → start time and exe at the last read */
+  private seenAs = new Map<number, string>();
 
-  constructor(private readonly path = "/var/lib/dpkg/status") {}
+  constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000) {
+    // owners of new sockets on P2P ports are looked up at most once a second; the rest wait a cycle
+    this.tables = new SocketTableReader({ procRoot, owners: new SocketOwners({ procRoot, minScanIntervalMs: 1000 }) });
+  }
 
-  async read(): Promise<InstalledItem[] | undefined> {
-    let key: string;
-    try {
-      const st = await stat(this.path);
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      if (this.lastKey === "absent") return undefined;
-      this.lastKey = "absent";
-      return []; // not a dpkg system
+  async read(q: SocketQuery): Promise<OwnedSocket[]> {
+    const now = new Map<number, string>();
+    const moved: number[] = [];
+    for (const p of q.processes) {
+      const k = `${p.startTime ?? ""}:${p.exe ?? ""}`;
+      now.set(p.pid, k);
+      if (this.seenAs.get(p.pid) !== k) moved.push(p.pid);
     }
-    if (key === this.lastKey) return undefined;
-    const items = parseDpkgStatus(await readFile(this.path, "utf8"));
-    this.lastKey = key;
-    return items;
+    const exited = [...this.seenAs.keys()].some((pid) => !now.has(pid));
+    this.seenAs = now;
+    this.tables.forget(moved);
+    // A process that started, exec'd or exited can swap sockets behind equal counters (a client
+    // restarted on the same ports): then the tables are read again whatever the counters say.
+    this.rows = moved.length || exited ? this.tables.read() : this.tables.readIfChanged(this.maxAgeMs) ?? this.rows;
+
+    const owners = this.tables.owners;
+    const out: OwnedSocket[] = [];
+    const taken = new Set<number>();
+    // every listening/bound socket of an identified client
+    if (q.allOf.size) {
+      const ownerOf = new Map<number, number>();
+      for (const pid of q.allOf) for (const ino of owners.socketsOf(pid)) ownerOf.set(ino, pid);
+      for (const r of this.rows) {
+        const pid = r.inode !== 0 ? ownerOf.get(r.inode) : undefined;
+        if (pid === undefined || !(isListening(r) || q.want(r))) continue;
+        taken.add(r.inode);
+        out.push({ ...r, pid });
+      }
+    }
+    // sockets on well-known P2P ports, whoever owns them
+    const wanted = this.rows.filter((r) => !taken.has(r.inode) && q.want(r));
+    if (wanted.length === 0) return out;
+    const found = owners.resolve(wanted.map((r) => r.inode));
+    for (const r of wanted) {
+      const owner = found.get(r.inode);
+      if (!owner && owners.pending.has(r.inode)) continue; // its owner is looked up next cycle
+      out.push(owner ? { ...r, pid: owner.pid } : { ...r });
+    }
+    return out;
   }
 }
 
 export class LinuxP2pPlatform implements P2pPlatform {
   readonly os = "linux" as const;
   readonly sockets: SocketSource;
-  private readonly dpkg: DpkgStatusReader;
-
-  constructor(opts: { procRoot?: string; dpkgStatus?: string; sockets?: SocketSource } = {}) {
-    this.procRoot = opts.procRoot ?? "/proc";
-    this.lister = new ProcessLister(this.procRoot);
-    this.dpkg = new DpkgStatusReader(opts.dpkgStatus);
-    this.sockets = opts.sockets ?? new ProcNetSocketSource(this.procRoot);
-  }
-
   private readonly procRoot: string;
   private readonly lister: ProcessLister;
+  private readonly software: InstalledSoftware;
+
+  constructor(opts: { procRoot?: string; software?: InventoryReader; sockets?: SocketSource } = {}) {
+    this.procRoot = opts.procRoot ?? "/proc";
+    this.lister = new ProcessLister(this.procRoot);
+    this.software = new InstalledSoftware({ reader: opts.software ?? new LinuxSoftwareReader() });
+    this.sockets = opts.sockets ?? new SharedSocketSource(this.procRoot);
+  }
 
   async listProcesses(): Promise<ProcessInfo[]> {
     return this.lister.list().filter((p) => p.pid !== process.pid);
@@ -61,7 +100,7 @@ export class LinuxP2pPlatform implements P2pPlatform {
   }
 
   installed(): Promise<InstalledItem[] | undefined> {
-    return this.dpkg.read();
+    return this.software.read();
   }
 
   isAlive(pid: number, startTime?: number): boolean {

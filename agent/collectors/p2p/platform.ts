@@ -1,10 +1,31 @@
 /**
  * What the P2P collector needs from the OS: one reader per platform (linux.ts, win32.ts,
- * darwin.ts). Readers do the I/O; the parsing and matching are pure (parse.ts, match.ts).
+ * darwin.ts). Readers do the I/O; the parsing and matching are pure (parse.ts, match.ts), and the
+ * installed software and the socket tables come from the shared readers (installed.ts →
+ * agent/collectors/software, agent/os/linux/sockets.ts).
  */
+import type { NamespacedSocket, SocketEntry } from "../../os/linux/sockets.js";
+import type { InstalledSoftware } from "./installed.js";
 import type { InstalledItem, ProcessInfo } from "./match.js";
 import type { Os } from "./signatures.js";
-import type { SocketSource } from "./sockets.js";
+
+/** A socket with its network namespace and, when found, the owning process. */
+export interface OwnedSocket extends NamespacedSocket {
+  pid?: number;
+}
+
+export interface SocketQuery {
+  /** every process of this cycle (exe/startTime tell a process that exec'd or was replaced) */
+  processes: readonly { pid: number; exe?: string; startTime?: number }[];
+  /** sockets of interest (e.g. on a well-known P2P port): owners are resolved for these */
+  want: (s: SocketEntry) => boolean;
+  /** processes whose every listening/bound socket is wanted too */
+  allOf: ReadonlySet<number>;
+}
+
+export interface SocketSource {
+  read(q: SocketQuery): Promise<OwnedSocket[]>;
+}
 
 export interface P2pPlatform {
   readonly os: Os;
@@ -18,12 +39,36 @@ export interface P2pPlatform {
    */
   executableChanged?(p: ProcessInfo): boolean;
   /**
-   * Installed software, or `undefined` when unchanged since the last call (e.g. the dpkg status
-   * file has the same mtime): cheap to call every cycle.
+   * Installed software, or `undefined` when unchanged since the last call: cheap to call every
+   * cycle (see installed.ts).
    */
   installed(): Promise<InstalledItem[] | undefined>;
   /** sockets and their owners; absent where not supported yet */
   readonly sockets?: SocketSource;
   /** is the process (pid, startTime) still the one we saw? */
   isAlive(pid: number, startTime?: number): boolean;
+}
+
+/**
+ * What Windows and macOS readers share: executables are hashed at the path the process list
+ * gives, installed software comes from the software collector's reader (installed.ts), and a
+ * process exists while signal 0 can reach it. Subclasses list the processes.
+ */
+export abstract class CommandP2pPlatform implements P2pPlatform {
+  abstract readonly os: Os;
+  abstract listProcesses(): Promise<ProcessInfo[]>;
+
+  constructor(private readonly software: InstalledSoftware) {}
+
+  executableOf(p: ProcessInfo): string | undefined {
+    return p.exe;
+  }
+
+  installed(): Promise<InstalledItem[] | undefined> {
+    return this.software.read();
+  }
+
+  isAlive(pid: number): boolean {
+    try { process.kill(pid, 0); return true; } catch { return false; }
+  }
 }

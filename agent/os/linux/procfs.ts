@@ -2,7 +2,8 @@
  * Linux process listing straight from /proc (no command spawned): /proc/<pid>/stat, cmdline, exe.
  * A process that exits while being read is skipped; unreadable fields are left out.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { readProcBuffer } from "./proc-read.js";
 
 export interface LinuxProcess {
   pid: number;
@@ -42,29 +43,6 @@ export function parseCmdline(buf: Buffer | string): string[] {
   return parts;
 }
 
-let scratch = Buffer.allocUnsafe(64 * 1024);
-
-/** Read a small procfs file with open/read/close into a reused buffer (procfs reports size 0). */
-function readProcFile(path: string): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    let len = 0;
-    for (;;) {
-      if (len === scratch.length) {
-        const bigger = Buffer.allocUnsafe(scratch.length * 2);
-        scratch.copy(bigger, 0, 0, len);
-        scratch = bigger;
-      }
-      const n = readSync(fd, scratch, len, scratch.length - len, null);
-      if (n === 0) break;
-      len += n;
-    }
-    return scratch.subarray(0, len);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Lists processes cheaply, pass after pass. A process already seen whose /proc/<pid>/exe link is
  * unchanged is taken from the last pass (one readlink per process: no stat/cmdline read); every
@@ -94,12 +72,12 @@ export class ProcessLister {
       if (!full && prev && prev.exe === exe) p = prev;
       else {
         let stat: ReturnType<typeof parseProcStat>;
-        try { stat = parseProcStat(readProcFile(`${dir}/stat`).toString("latin1")); } catch { continue; /* exited */ }
+        try { stat = parseProcStat(readProcBuffer(`${dir}/stat`).toString("latin1")); } catch { continue; /* exited */ }
         if (!stat) continue;
         if (prev && prev.startTime === stat.startTime && prev.name === stat.name && prev.exe === exe) p = prev;
         else {
           let cmdline: string[] = [];
-          try { cmdline = parseCmdline(readProcFile(`${dir}/cmdline`)); } catch { /* exited or hidden */ }
+          try { cmdline = parseCmdline(readProcBuffer(`${dir}/cmdline`)); } catch { /* exited or hidden */ }
           let uid: number;
           try { uid = statSync(dir).uid; } catch { continue; }
           p = {
@@ -119,30 +97,6 @@ export class ProcessLister {
 /** Every process visible in /proc (sync on purpose: procfs is in memory; see ProcessLister). */
 export function listProcesses(opts: { procRoot?: string; includeKernelThreads?: boolean } = {}): LinuxProcess[] {
   return new ProcessLister(opts.procRoot).list(opts);
-}
-
-/** The network namespace of a process ("net:[4026531840]" → "4026531840"), or undefined. */
-export function netNamespaceOf(pid: number, procRoot = "/proc"): string | undefined {
-  try {
-    const link = readlinkSync(`${procRoot}/${pid}/ns/net`);
-    const m = /\[(\d+)\]/.exec(link);
-    return m ? m[1] : link;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Socket inodes held open by a process (readlink of each /proc/<pid>/fd/* → "socket:[N]"). */
-export function socketInodesOf(pid: number, procRoot = "/proc"): Set<number> {
-  const out = new Set<number>();
-  let fds: string[];
-  try { fds = readdirSync(`${procRoot}/${pid}/fd`); } catch { return out; }
-  for (const fd of fds) {
-    let link: string;
-    try { link = readlinkSync(`${procRoot}/${pid}/fd/${fd}`); } catch { continue; }
-    if (link.startsWith("socket:[")) out.add(Number(link.slice(8, -1)));
-  }
-  return out;
 }
 
 /** Is (pid, startTime) still the same running process? */

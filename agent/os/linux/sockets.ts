@@ -8,18 +8,20 @@
  *  - `readSocketTables(pid?)` — the four tables of one namespace (/proc/<pid>/net/*; default: ours).
  *  - `SocketOwners` — socket inode → owning process (pid, comm, exe, user) by scanning
  *    /proc/<pid>/fd for `socket:[inode]` links. Cached; a scan happens only when the caller asks
- *    about an inode it has never resolved, and then first over the processes that already owned
- *    sockets (most new sockets come from the same few processes), the full /proc only if needed.
+ *    about an inode it has never resolved, and then first over the processes that started since
+ *    the last listing, then over the processes that already owned sockets (most new sockets come
+ *    from new processes or the same few busy ones), the full /proc only if needed.
  *  - `SocketTableReader` — all of the above in one call: every namespace's sockets, deduplicated.
  *
  * Everything here reads procfs synchronously: procfs reads are served from kernel memory (they do
  * not wait on a disk), and the synchronous calls cost a fraction of their promise equivalents,
  * which matters when 5,000 sockets are read every two seconds.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { formatIp } from "../../../lib/net/ip.js";
+import { readProcFile } from "./proc-read.js";
 
 export type SocketProtocol = "tcp" | "udp";
 
@@ -171,31 +173,11 @@ export function isConnected(s: SocketEntry): boolean {
   return s.state === "ESTABLISHED" && s.remotePort !== 0;
 }
 
-let readBuffer = Buffer.allocUnsafe(256 * 1024);
-
 /**
- * Read a procfs file in as few read(2) calls as possible: seq_file tables such as /proc/net/tcp
- * are regenerated per call, so large reads cost the kernel less than readFileSync's small ones.
+ * Read a procfs file in as few read(2) calls as possible (see proc-read.ts); re-exported here for
+ * the callers that import it from this module.
  */
-export function readProcFile(path: string): string {
-  const fd = openSync(path, "r");
-  try {
-    let len = 0;
-    for (;;) {
-      if (len === readBuffer.length) {
-        const bigger = Buffer.allocUnsafe(readBuffer.length * 2);
-        readBuffer.copy(bigger, 0, 0, len);
-        readBuffer = bigger;
-      }
-      const n = readSync(fd, readBuffer, len, readBuffer.length - len, null);
-      if (n === 0) break;
-      len += n;
-    }
-    return readBuffer.toString("latin1", 0, len);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { readProcFile };
 
 const TABLES: ReadonlyArray<readonly [string, SocketProtocol, 4 | 6]> = [
   ["tcp", "tcp", 4], ["tcp6", "tcp", 6], ["udp", "udp", 4], ["udp6", "udp", 6],
@@ -332,16 +314,23 @@ export class SocketOwners {
   private usersMtime = 0;
   private readonly minScanIntervalMs: number;
   private lastScan = -Infinity;
+  /** the pids of the last /proc listing (undefined before the first full scan) */
+  private listedPids: Set<number> | undefined;
+  /** at most this many new processes are scanned outside the rate limit per call */
+  static readonly FRESH_PID_LIMIT = 256;
   /** inodes asked about while a scan was not yet allowed (see minScanIntervalMs) */
   readonly pending = new Set<number>();
   /** counters, for diagnostics and benchmarks */
-  readonly stats = { scans: 0, fullScans: 0, fdsRead: 0 };
+  readonly stats = { scans: 0, fullScans: 0, freshScans: 0, fdsRead: 0 };
 
   /**
    * `minScanIntervalMs` (default 5 s) bounds how often /proc/<pid>/fd is scanned: a scan reads one
    * link per open file on the machine, so on a busy machine new connections would otherwise cost
    * a scan each. Inodes asked about in between are left out of the answer and listed in
-   * `pending` until the next allowed scan.
+   * `pending` until the next allowed scan. Processes that appeared since the last /proc listing
+   * are scanned outside that limit (at most FRESH_PID_LIMIT per call): they are few, and a new
+   * connection very often comes from a new process (a new process that connects only after such
+   * a listing waits for the limit like any other).
    */
   constructor(opts: { procRoot?: string; passwdPath?: string; minScanIntervalMs?: number } = {}) {
     this.procRoot = opts.procRoot ?? "/proc";
@@ -354,6 +343,18 @@ export class SocketOwners {
     const want = [...new Set(inodes)].filter((i) => i !== 0);
     let unknown = want.filter((i) => !this.inodePid.has(i) && !this.unowned.has(i));
     this.pending.clear();
+    if (unknown.length && this.listedPids) {
+      // processes that appeared since the last listing first, not rate limited: a new connection
+      // very often comes from a new process, and scanning only those costs a few readlinks
+      const pids = listPids(this.procRoot);
+      const fresh = pids.filter((p) => !this.listedPids!.has(p));
+      this.listedPids = new Set(pids);
+      if (fresh.length) {
+        this.stats.freshScans++;
+        this.scan(fresh.slice(-SocketOwners.FRESH_PID_LIMIT));
+        unknown = unknown.filter((i) => !this.inodePid.has(i));
+      }
+    }
     if (unknown.length && Date.now() - this.lastScan < this.minScanIntervalMs) {
       for (const i of unknown) this.pending.add(i);
       unknown = [];
@@ -368,7 +369,9 @@ export class SocketOwners {
       }
       if (unknown.length) {
         this.stats.fullScans++;
-        this.scan(listPids(this.procRoot));
+        const pids = listPids(this.procRoot);
+        this.listedPids = new Set(pids);
+        this.scan(pids);
         for (const i of unknown) if (!this.inodePid.has(i)) this.unowned.add(i);
       }
     }
@@ -395,26 +398,41 @@ export class SocketOwners {
     for (const i of this.unowned) if (!live.has(i)) this.unowned.delete(i);
   }
 
+  /**
+   * The socket inodes one process holds open now (one listing of its /proc/<pid>/fd, not rate
+   * limited: meant for the few processes a caller already has reason to look at). What it finds
+   * is remembered, so `resolve` answers for those inodes without another scan.
+   */
+  socketsOf(pid: number): Set<number> {
+    this.stats.scans++;
+    return this.scanPid(pid);
+  }
+
   private scan(pids: number[]): void {
     this.stats.scans++;
-    for (const pid of pids) {
-      const fdDir = join(this.procRoot, String(pid), "fd");
-      let fds: string[];
-      try {
-        fds = readdirSync(fdDir);
-      } catch {
-        continue; // exited or not permitted
-      }
-      for (const fd of fds) {
-        const link = safeReadlink(join(fdDir, fd));
-        this.stats.fdsRead++;
-        // socket:[12345]
-        if (link === undefined || !link.startsWith("socket:[")) continue;
-        const inode = Number(link.slice(8, -1));
-        if (!this.inodePid.has(inode)) this.inodePid.set(inode, pid);
-        this.unowned.delete(inode);
-      }
+    for (const pid of pids) this.scanPid(pid);
+  }
+
+  private scanPid(pid: number): Set<number> {
+    const found = new Set<number>();
+    const fdDir = join(this.procRoot, String(pid), "fd");
+    let fds: string[];
+    try {
+      fds = readdirSync(fdDir);
+    } catch {
+      return found; // exited or not permitted
     }
+    for (const fd of fds) {
+      const link = safeReadlink(join(fdDir, fd));
+      this.stats.fdsRead++;
+      // socket:[12345]
+      if (link === undefined || !link.startsWith("socket:[")) continue;
+      const inode = Number(link.slice(8, -1));
+      found.add(inode);
+      if (!this.inodePid.has(inode)) this.inodePid.set(inode, pid);
+      this.unowned.delete(inode);
+    }
+    return found;
   }
 
   private describe(pid: number): SocketOwner | undefined {
@@ -491,6 +509,15 @@ export class SocketTableReader {
     this.procRoot = opts.procRoot ?? "/proc";
     this.allNamespaces = opts.allNamespaces ?? true;
     this.owners = opts.owners ?? new SocketOwners({ procRoot: this.procRoot });
+  }
+
+  /**
+   * Forget the namespaces cached for these pids: the next read looks their /proc/<pid>/ns/net up
+   * again. For a caller that knows a process changed (it exec'd — `ip netns exec` does setns, then
+   * exec) and does not want to wait for the 30 s re-check.
+   */
+  forget(pids: Iterable<number>): void {
+    for (const pid of pids) this.nsCache.delete(pid);
   }
 
   /** Namespaces seen (pid → namespace links are re-checked every 30 s: setns/unshare move pids). */

@@ -4,6 +4,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pino } from "pino";
 import type { CollectorContext, StateStore } from "../../../agent/collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
@@ -37,6 +40,38 @@ export function ensureAptPackages(pkgs: string[]): void {
   }
   const still = missing.filter((p) => !installed(p));
   if (still.length) throw new Error(`apt-get could not install ${still.join(", ")}`);
+}
+
+/**
+ * Test files that start real P2P clients (the live collector test, the e2e test) take turns: each
+ * one's agent or collector sees every process on the machine, so another file's client would show
+ * up in its "nothing new" checks, and a `response: terminate` collector would kill it. A lock
+ * folder in the temp dir, holding the owner's pid; a lock whose owner is gone is taken over.
+ * Returns the release function.
+ */
+export async function lockP2pClients(timeoutMs = 110_000): Promise<() => void> {
+  const dir = join(tmpdir(), "kyoka-p2p-clients.lock");
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "pid"), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let stale = false;
+    try {
+      const owner = Number(readFileSync(join(dir, "pid"), "utf8"));
+      try { process.kill(owner, 0); } catch { stale = true; }
+    } catch {
+      // no pid yet: stale only if the folder is old (its owner died between mkdir and write)
+      try { stale = Date.now() - statSync(dir).mtimeMs > 30_000; } catch { /* just released */ }
+    }
+    if (stale) { rmSync(dir, { recursive: true, force: true }); continue; }
+    if (Date.now() > until) throw new Error(`another test has held ${dir} for ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** A network namespace with nothing but loopback; every process started in it is killed on close. */

@@ -3,6 +3,7 @@
  * started ONLY inside a network namespace holding nothing but loopback; a renamed copy of a
  * client; a plain process on a BitTorrent port; terminate; portable executables on disk.
  */
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,12 +14,13 @@ import { loadSignatures, type Signatures } from "../../../agent/collectors/p2p/s
 import { isAlive } from "../../../agent/os/linux/procfs.js";
 import { parsePolicyText } from "../../../policies/policy.js";
 import type { NewEvent } from "../../../policies/schema.js";
-import { ensureAptPackages, eventually, fakeContext, IsolatedNetns, type MemoryState, requireRoot } from "./live-helpers.js";
+import { ensureAptPackages, eventually, fakeContext, IsolatedNetns, lockP2pClients, type MemoryState, requireRoot } from "./live-helpers.js";
 
 const QBT = "/usr/bin/qbittorrent-nox";
 const TRD = "/usr/bin/transmission-daemon";
 
 let netns: IsolatedNetns;
+let unlock: (() => void) | undefined;
 let dir: string;
 let sigs: Signatures;
 const sha = async (path: string) => createHash("sha256").update(await readFile(path)).digest("hex");
@@ -50,6 +52,7 @@ async function startQbittorrent(binary: string, name: string, webPort: number, p
 beforeAll(async () => {
   requireRoot();
   ensureAptPackages(["qbittorrent-nox", "transmission-daemon"]);
+  unlock = await lockP2pClients();
   dir = await mkdtemp(join(tmpdir(), "kyoka-p2p-live-"));
   await mkdir(join(dir, "home"), { recursive: true });
   // Known hashes of the clients we can obtain: computed from the installed binaries, not hard-coded.
@@ -60,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await netns?.close();
+  unlock?.();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -143,6 +147,27 @@ describe("P2pCollector on Linux (live, isolated netns)", () => {
     expect(ctx2.events.filter((e) => [trd.pid, copy.pid, plain.pid].includes(e.details.pid as number))).toEqual([]);
 
     for (const p of [trd, copy, plain]) await netns.kill(p);
+  });
+
+  it("a client restarted on the same ports between two scans: its sockets are the new process's", async () => {
+    const { ctx, collector } = collectorWith("p2p: { presentPaths: [] }");
+    await collector.start(ctx);
+    await collector.stop();
+    const listening = (port: number) => eventually(async () =>
+      (execFileSync("ip", ["netns", "exec", netns.name, "ss", "-Hltn", `sport = :${port}`], { encoding: "utf8" }).trim() ? true : undefined), `a listener on ${port}`);
+    const first = await startTransmission(TRD, "again1", 19093, 53001);
+    await listening(53001);
+    await eventually(async () => { await collector.scanOnce(); return ofPid(ctx.events, "p2p.traffic", first.pid)[0]; }, "the first client's traffic");
+    // killed and started again with the same ports before the next scan: equal socket counts
+    await netns.kill(first);
+    const second = await startTransmission(TRD, "again2", 19093, 53001);
+    await listening(53001);
+    const t = await eventually(async () => { await collector.scanOnce(); return ofPid(ctx.events, "p2p.traffic", second.pid)[0]; }, "the second client's traffic");
+    expect(t.details).toMatchObject({ family: "Transmission", confidence: "high" });
+    expect(t.details.ports).toContain(53001);
+    // nothing reported for a socket without its owner (the dead client's inode)
+    expect(ctx.events.filter((e) => e.type === "p2p.traffic" && e.details.pid === undefined)).toEqual([]);
+    await netns.kill(second);
   });
 
   it("response: terminate kills a detected client (renamed copy) and records it", async () => {

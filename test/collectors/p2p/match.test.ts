@@ -10,16 +10,30 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExecutableHasher, hashAndScan } from "../../../agent/collectors/p2p/hash.js";
 import { matchFile, matchInstalled, matchProcess, portProtocols, type ProcessInfo } from "../../../agent/collectors/p2p/match.js";
-import {
-  parseBrewList, parseDarwinApps, parseDarwinPs, parseDpkgStatus, parseProcNet, parseWin32Processes,
-  parseWin32Uninstall, splitWindowsCommandLine,
-} from "../../../agent/collectors/p2p/parse.js";
+import { parseBrewList, parseDarwinPs, parseWin32Processes, splitWindowsCommandLine } from "../../../agent/collectors/p2p/parse.js";
+import { parseDpkgStatus } from "../../../agent/collectors/software/parse-linux.js";
+import { parseInfoPlist } from "../../../agent/collectors/software/parse-darwin.js";
+import { parseRegQuery } from "../../../agent/collectors/software/parse-win32.js";
+import { isListening, parseProcNetSockets } from "../../../agent/os/linux/sockets.js";
 import { loadSignatures, parseSignatures, SignatureError } from "../../../agent/collectors/p2p/signatures.js";
 import { parseCmdline, parseProcStat } from "../../../agent/os/linux/procfs.js";
 
 const fixtures = join(import.meta.dirname, "../../fixtures");
 const fx = (os: string, name: string) => readFileSync(join(fixtures, os, "p2p", name), "utf8");
 const sigs = loadSignatures();
+
+/**
+ * macOS applications as the software collector reads them (one Info.plist per bundle), made from
+ * the names and versions in a system_profiler-format fixture.
+ */
+function appsAsBundles(json: string) {
+  const apps = (JSON.parse(json) as { SPApplicationsDataType: { _name: string; version?: string }[] }).SPApplicationsDataType;
+  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  return apps.flatMap((a) => parseInfoPlist(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>CFBundleName</key><string>${esc(a._name)}</string>` +
+    `<key>CFBundleShortVersionString</key><string>${esc(a.version ?? "")}</string></dict></plist>`,
+    `/Applications/${a._name}.app`).items);
+}
 
 describe("signatures", () => {
   it("loads every family the control requires", () => {
@@ -78,8 +92,8 @@ describe("Windows", () => {
     expect(found[0]!.path).toBe("C:\\Users\\tanaka\\Desktop\\winny\\Winny.exe");
   });
 
-  it("detects installed µTorrent, BitComet, qBittorrent by DisplayName", () => {
-    const items = parseWin32Uninstall(fx("win32", "uninstall.json"));
+  it("detects installed µTorrent, BitComet, qBittorrent by DisplayName (the software collector's registry rows)", () => {
+    const items = parseRegQuery(fx("win32", "reg-query-uninstall.txt")).items;
     expect(items).toHaveLength(5);
     expect(matchInstalled(items, sigs).map((f) => f.family)).toEqual(["µTorrent", "BitComet", "qBittorrent"]);
   });
@@ -88,7 +102,9 @@ describe("Windows", () => {
     const procs = parseWin32Processes(fx("win32", "developer-processes.json"));
     expect(procs.length).toBeGreaterThan(20);
     expect(procs.map((p) => matchProcess(p, "win32", sigs)).filter((f) => f)).toEqual([]);
-    expect(matchInstalled(parseWin32Uninstall(fx("win32", "developer-uninstall.json")), sigs)).toEqual([]);
+    const installed = parseRegQuery(fx("win32", "developer-reg-query-uninstall.txt")).items;
+    expect(installed.length).toBeGreaterThan(15);
+    expect(matchInstalled(installed, sigs)).toEqual([]);
   });
 });
 
@@ -105,7 +121,7 @@ describe("macOS", () => {
     const procs = parseDarwinPs(fx("darwin", "ps-list.txt"), fx("darwin", "ps-args.txt"));
     expect(procs.map((p) => matchProcess(p, "darwin", sigs)).filter((f) => f).map((f) => f!.family))
       .toEqual(["Transmission", "µTorrent", "eMule/aMule"]);
-    expect(matchInstalled(parseDarwinApps(fx("darwin", "apps.json")), sigs).map((f) => f.family)).toEqual(["Transmission", "µTorrent"]);
+    expect(matchInstalled(appsAsBundles(fx("darwin", "apps.json")), sigs).map((f) => f.family)).toEqual(["Transmission", "µTorrent"]);
     const brew = matchInstalled(parseBrewList(fx("darwin", "brew.txt")), sigs);
     expect(brew.map((f) => [f.family, f.confidence])).toEqual([["aria2", "low"], ["qBittorrent", "high"]]);
   });
@@ -114,7 +130,7 @@ describe("macOS", () => {
     const procs = parseDarwinPs(fx("darwin", "developer-ps-list.txt"), fx("darwin", "developer-ps-args.txt"));
     expect(procs.length).toBeGreaterThan(15);
     expect(procs.map((p) => matchProcess(p, "darwin", sigs)).filter((f) => f)).toEqual([]);
-    expect(matchInstalled(parseDarwinApps(fx("darwin", "developer-apps.json")), sigs)).toEqual([]);
+    expect(matchInstalled(appsAsBundles(fx("darwin", "developer-apps.json")), sigs)).toEqual([]);
   });
 });
 
@@ -134,23 +150,24 @@ describe("Linux", () => {
     expect(matchProcess(proc({ name: "aria2c", cmdline: ["aria2c", "--enable-dht=true", "ubuntu.torrent"] }), "linux", sigs)?.confidence).toBe("high");
   });
 
-  it("parses dpkg status and matches installed clients only", () => {
-    const items = parseDpkgStatus(fx("linux", "dpkg-status.txt"));
+  it("matches installed clients only in the software collector's dpkg rows", () => {
+    const items = parseDpkgStatus(fx("linux", "dpkg-status.txt")).items;
     expect(items.map((i) => i.name)).toEqual(["bash", "qbittorrent-nox", "libtorrent-rasterbar2.0", "amule-daemon", "transmission-common"]);
     expect(matchInstalled(items, sigs).map((f) => [f.family, f.name, f.version])).toEqual([
       ["qBittorrent", "qbittorrent-nox", "4.5.2-3+deb12u1"], ["eMule/aMule", "amule-daemon", "1:2.3.3-3"],
     ]);
   });
 
-  it("parses /proc/net tables (IPv4, IPv6, UDP)", () => {
-    const tcp = parseProcNet(fx("linux", "proc-net-tcp.txt"), "tcp");
-    expect(tcp[0]).toMatchObject({ localAddress: "127.0.0.1", localPort: 0x6448, state: "listen", inode: 6428 });
-    expect(tcp.find((s) => s.inode === 91234)).toMatchObject({ localAddress: "10.0.0.5", remoteAddress: "203.0.113.7", remotePort: 6881, state: "established" });
-    const tcp6 = parseProcNet(fx("linux", "proc-net-tcp6.txt"), "tcp");
-    expect(tcp6[0]).toMatchObject({ localAddress: "::1", localPort: 0x18eb, state: "listen" });
-    const udp = parseProcNet(fx("linux", "proc-net-udp.txt"), "udp");
-    expect(udp.map((s) => [s.localPort, s.state])).toEqual([[4672, "unconnected"], [0xa1b2, "established"]]);
-    expect(parseProcNet("", "tcp")).toEqual([]);
+  it("reads P2P sockets from /proc/net tables through the shared parser (IPv4, IPv6, UDP)", () => {
+    const tcp = parseProcNetSockets(fx("linux", "proc-net-tcp.txt"), "tcp", 4);
+    expect(tcp[0]).toMatchObject({ localAddress: "127.0.0.1", localPort: 0x6448, state: "LISTEN", inode: 6428 });
+    expect(tcp.find((s) => s.inode === 91234)).toMatchObject({ localAddress: "10.0.0.5", remoteAddress: "203.0.113.7", remotePort: 6881, state: "ESTABLISHED" });
+    const tcp6 = parseProcNetSockets(fx("linux", "proc-net-tcp6.txt"), "tcp", 6);
+    expect(tcp6[0]).toMatchObject({ localAddress: "::1", localPort: 0x18eb, state: "LISTEN" });
+    const udp = parseProcNetSockets(fx("linux", "proc-net-udp.txt"), "udp", 4);
+    expect(udp.map((s) => [s.localPort, isListening(s)])).toEqual([[4672, true], [0xa1b2, false]]);
+    expect(portProtocols(sigs, udp[0]!.localPort, udp[0]!.protocol)[0]!.protocol).toBe("ed2k");
+    expect(parseProcNetSockets("", "tcp", 4)).toEqual([]);
   });
 
   it("finds nothing on a busy developer workstation (a plain aria2c download is low at most)", () => {

@@ -1,0 +1,108 @@
+/**
+ * Installed software for p2p.installed, read by the software collector's readers (one parser per
+ * package database, shared): Linux dpkg + rpm + snap + flatpak, Windows Uninstall keys (HKLM,
+ * WOW6432Node, every loaded HKU hive) + Appx, macOS application bundles + pkgutil receipts.
+ *
+ * The P2P collector asks every scan cycle (every 2 s by default), so this reads again only when
+ * something may have changed: a stat of the reader's watch targets (the dpkg status file, the rpm
+ * database, snapd's state, the flatpak folders, /Applications…) differs, or `maxAgeMs` has passed
+ * (Windows has no watch targets: the registry cannot be stat'ed). After the first read, reads run
+ * in the background, so a slow `rpm -qa` never delays the process scan.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { currentInventory } from "../software/collector.js";
+import { defaultSoftwareReader } from "../software/platform.js";
+import type { InventoryReader, WatchTarget } from "../software/reader.js";
+import type { SoftwareItem } from "../software/types.js";
+import type { InstalledItem } from "./match.js";
+
+/** A cheap fingerprint of the watch targets: the matching entries' (name, size, mtime), or the folder's mtime. */
+export async function watchFingerprint(targets: readonly WatchTarget[]): Promise<string> {
+  const parts: string[] = [];
+  for (const t of targets) {
+    try {
+      if (!t.match) {
+        const st = await stat(t.dir);
+        parts.push(`${t.dir}:${st.mtimeMs}`);
+        continue;
+      }
+      const names = (await readdir(t.dir)).filter(t.match).sort();
+      for (const n of names) {
+        const st = await stat(join(t.dir, n)).catch(() => undefined);
+        parts.push(`${t.dir}/${n}:${st ? `${st.ino}:${st.size}:${st.mtimeMs}` : "-"}`);
+      }
+    } catch {
+      parts.push(`${t.dir}:absent`);
+    }
+  }
+  return parts.join("|");
+}
+
+export interface InstalledSoftwareOptions {
+  reader?: InventoryReader;
+  /** read again after this long even when the watch targets look unchanged (default 10 min) */
+  maxAgeMs?: number;
+  /** more items from a source the software collector does not read (macOS: brew) */
+  extra?: () => Promise<InstalledItem[]>;
+  /** told when a source could not be read (its last known rows are kept) */
+  onFailure?: (failed: { source: string; message: string }[]) => void;
+}
+
+export class InstalledSoftware {
+  private readonly reader: InventoryReader;
+  private readonly maxAgeMs: number;
+  private last: Record<string, SoftwareItem> | undefined;
+  private lastExtra: InstalledItem[] = [];
+  private lastKey: string | undefined;
+  private readAt = -Infinity;
+  private inFlight?: Promise<void>;
+  private error: unknown;
+  /** a read finished since the caller last asked */
+  private fresh = false;
+
+  constructor(private readonly opts: InstalledSoftwareOptions = {}) {
+    this.reader = opts.reader ?? defaultSoftwareReader();
+    this.maxAgeMs = opts.maxAgeMs ?? 600_000;
+  }
+
+  /**
+   * The installed items, or `undefined` when nothing changed since the last answer. The first
+   * call waits for the read; later reads run in the background and are answered by the next call.
+   */
+  async read(): Promise<InstalledItem[] | undefined> {
+    if (!this.inFlight) {
+      const key = await watchFingerprint(this.reader.watchTargets());
+      if (key !== this.lastKey || Date.now() - this.readAt >= this.maxAgeMs) {
+        this.inFlight = this.readNow(key)
+          .catch((err: unknown) => { this.error = err; })
+          .finally(() => { this.inFlight = undefined; });
+      }
+    }
+    if (this.last === undefined) await this.inFlight;
+    if (this.error !== undefined) {
+      const err = this.error;
+      this.error = undefined;
+      throw err;
+    }
+    if (!this.fresh) return undefined;
+    this.fresh = false;
+    return [
+      ...Object.values(this.last ?? {}).map((i) => ({ name: i.name, version: i.version, source: i.source })),
+      ...this.lastExtra,
+    ];
+  }
+
+  private async readNow(key: string): Promise<void> {
+    const [read, extra] = await Promise.all([
+      this.reader.read(),
+      this.opts.extra ? this.opts.extra().catch(() => this.lastExtra) : Promise.resolve([]),
+    ]);
+    if (read.failed.length) this.opts.onFailure?.(read.failed);
+    this.last = currentInventory(read, this.last);
+    this.lastExtra = extra;
+    this.lastKey = key;
+    this.readAt = Date.now();
+    this.fresh = true;
+  }
+}
