@@ -7,7 +7,7 @@
  * event. Needs root (ip netns, /proc/<pid>/fd); fails, not skips, without.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
@@ -20,6 +20,7 @@ interface ApiEvent {
 interface ApiAgent { id: string; online: boolean }
 
 const TRD = "/usr/bin/transmission-daemon";
+const QBT = "/usr/bin/qbittorrent-nox";
 const CLAUSE = "個人情報取扱特記事項 第12 第9項";
 
 const work = tempDir("kyoka-e2e-p2p-");
@@ -55,6 +56,18 @@ function startTransmission() {
   return child;
 }
 
+/** qbittorrent-nox inside the isolated namespace, its profile (legal notice accepted) in the temp dir. */
+function startQbittorrent() {
+  const n = ++runs;
+  const profile = join(work, `qbt-${n}-profile`);
+  mkdirSync(join(profile, "qBittorrent", "config"), { recursive: true });
+  writeFileSync(join(profile, "qBittorrent", "config", "qBittorrent.conf"), "[LegalNotice]\nAccepted=true\n");
+  const child = netns!.spawn(QBT, [`--profile=${profile}`, `--webui-port=${18180 + n}`, `--torrenting-port=${6990 + n}`]);
+  if (child.pid === undefined) throw new Error("qbittorrent-nox did not start");
+  ours.add(child.pid);
+  return child;
+}
+
 /** This agent's p2p events, oldest first. */
 async function p2pEvents(): Promise<ApiEvent[]> {
   const res = await server.api<ApiEvent[]>(`/api/events?control=p2p&agent=${agentId}&limit=10000`);
@@ -70,7 +83,7 @@ async function waitEvent(type: string, pid: number | undefined): Promise<ApiEven
 
 beforeAll(async () => {
   requireRoot();
-  ensureAptPackages(["transmission-daemon"]);
+  ensureAptPackages(["transmission-daemon", "qbittorrent-nox"]);
   trdSha = createHash("sha256").update(readFileSync(TRD)).digest("hex");
   unlock = await lockP2pClients(); // not alongside the live collector test (see lockP2pClients)
   netns = new IsolatedNetns();
@@ -105,6 +118,20 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
     const traffic = await waitEvent("p2p.traffic", trd.pid);
     expect(traffic).toMatchObject({ status: "violation", severity: "critical", details: { family: "Transmission" } });
     await netns!.kill(trd);
+  });
+
+  it("qBittorrent too: installed (from the package database) and running, both violations", async () => {
+    showLogsOnFailure();
+    const installed = await waitFor(async () => (await p2pEvents()).find((e) => e.type === "p2p.installed" && e.details.family === "qBittorrent"), "p2p.installed of qBittorrent");
+    expect(installed).toMatchObject({ status: "violation", severity: "critical" });
+    expect(installed.articles).toContain(CLAUSE);
+    const qbt = startQbittorrent();
+    const ev = await waitEvent("p2p.running", qbt.pid);
+    expect(ev).toMatchObject({
+      status: "violation", severity: "critical",
+      details: { family: "qBittorrent", path: QBT, sha256: createHash("sha256").update(readFileSync(QBT)).digest("hex"), pid: qbt.pid },
+    });
+    await netns!.kill(qbt);
   });
 
   it("a 甲許可 for it does not clear it: a client started under the approval is still a violation", async () => {
