@@ -22,7 +22,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { cli, cpuSeconds, percentile, rssMiB, startServer, tmp } from "./lib.js";
+import { cli, cpuSeconds, percentile, rssMiB, sleep, startServer, tmp, until } from "./lib.js";
 
 if (process.getuid?.() !== 0) throw new Error("bench/media-latency.ts must run as root (loop devices, mount)");
 const args = process.argv.slice(2);
@@ -36,16 +36,6 @@ const pollMs = 20;
 interface ApiEvent { id: number; type: string; details: Record<string, unknown> }
 
 const sh = (cmd: string, a: string[]): string => execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 function umount(dir: string): void {
   for (let i = 0; ; i++) {
     try {

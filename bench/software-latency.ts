@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { buildDeb, dpkg, purge, requireRoot, uniquePackageName } from "../test/helpers/dpkg.js";
-import { cli, percentile, startServer, tmp } from "./lib.js";
+import { cli, percentile, sleep, startServer, tmp, until } from "./lib.js";
 
 requireRoot("bench/software-latency.ts");
 const args = process.argv.slice(2);
@@ -38,16 +38,6 @@ const agent = spawn(process.execPath, [cli, "agent", "--server", server.url.repl
   stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 const installMs: number[] = [];
 const removeMs: number[] = [];

@@ -110,7 +110,8 @@ export function readRawBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+/** Read a JSON body and validate it: 400 naming the problem otherwise. */
+export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
   const text = await readBody(req);
   let raw: unknown;
   try {

@@ -31,8 +31,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
-import { formatIssues, type Details, type EventType } from "../policies/schema.js";
-import { HttpError, readRawBody } from "./http.js";
+import type { Details, EventType } from "../policies/schema.js";
+import { HttpError, readJson } from "./http.js";
 import type { Store } from "./store.js";
 
 const UsbId = z.string().trim().regex(/^(0x)?[0-9a-fA-F]{1,4}$/, "4 hex digits, e.g. 0781")
@@ -275,16 +275,7 @@ export class MediaLedger {
       { method: "GET", path: "/api/media", handler: async ({ res }) => sendJson(res, 200, this.list()) },
       {
         method: "POST", path: "/api/media", handler: async ({ req, res }) => {
-          const text = (await readRawBody(req)).toString("utf8");
-          let raw: unknown;
-          try {
-            raw = JSON.parse(text);
-          } catch (err) {
-            throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
-          }
-          const parsed = MediaRecordInput.safeParse(raw);
-          if (!parsed.success) throw new HttpError(400, formatIssues(parsed.error));
-          sendJson(res, 201, await this.register(parsed.data));
+          sendJson(res, 201, await this.register(await readJson(req, MediaRecordInput)));
         },
       },
       {
