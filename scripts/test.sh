@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# type-check everything, tests and benches included (the build in vitest's global setup covers
+# only what ships)
+npx tsc -p tsconfig.check.json
 exec npx vitest run "$@"
