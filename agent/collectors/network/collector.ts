@@ -43,6 +43,14 @@ export interface NetworkCollectorOptions {
   fullReadMs?: number;
   /** a full socket-table read at least this often even when the kernel's counters are unchanged */
   socketFullReadMs?: number;
+  /**
+   * CPU budget of the socket scan, as a fraction of one core (default 0.008): after a read of
+   * the tables that cost C ms of CPU (reading and parsing; owner lookups are rate-limited apart), the next one waits at least C / budget ms (never less than
+   * the poll interval). Small tables cost ~1 ms, so this changes nothing there; with thousands
+   * of sockets on a machine whose counters move every poll it stretches the interval instead of
+   * spending several per cent of a core.
+   */
+  socketCpuBudget?: number;
   now?: () => number;
 }
 
@@ -64,6 +72,9 @@ export class NetworkCollector implements Collector {
   private listening = new Set<string>();
   private ownNetns: number | undefined;
   private lastSocketPolicy: unknown;
+  /** when the last full socket read started (performance.now()) and the CPU it cost, ms */
+  private lastSocketRead = -Infinity;
+  private lastSocketCostMs = 0;
   /** owners were left pending (scan rate limit): read the tables again next cycle */
   private socketsPending = false;
 
@@ -176,17 +187,26 @@ export class NetworkCollector implements Collector {
     const ctx = this.ctx!;
     const net = ctx.policy().network;
     let all: ScannedSocket[] | undefined;
+    const cpu0 = process.cpuUsage();
+    const wall = performance.now();
     try {
       // a new policy re-evaluates everything; otherwise read the tables only when the kernel's
-      // socket counters moved (or every socketFullReadMs)
+      // socket counters moved (or every socketFullReadMs), and no sooner than the CPU budget
+      // allows after the last full read (the counters are then not even looked at: they are
+      // compared with the last full read's the next time)
       const policyChanged = this.lastSocketPolicy !== net;
       this.lastSocketPolicy = net;
+      if (!policyChanged && wall - this.lastSocketRead < this.lastSocketCostMs / (this.opts.socketCpuBudget ?? 0.008)) return;
       all = policyChanged || this.socketsPending ? this.sockets.read() : this.sockets.readIfChanged(this.opts.socketFullReadMs ?? 30_000);
       if (!all) return;
     } catch (err) {
       ctx.log.warn({ err }, "reading the socket tables failed; will retry at the next poll");
       return;
     }
+    this.lastSocketRead = wall;
+    // the budget counts the table read itself (owner lookups have their own rate limit)
+    const cpu = process.cpuUsage(cpu0);
+    this.lastSocketCostMs = (cpu.user + cpu.system) / 1000;
     const now = this.now();
     const windowMs = net.connectionWindowSeconds * 1000;
 

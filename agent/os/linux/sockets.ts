@@ -8,8 +8,8 @@
  *  - `readSocketTables(pid?)` — the four tables of one namespace (/proc/<pid>/net/*; default: ours).
  *  - `SocketOwners` — socket inode → owning process (pid, comm, exe, user) by scanning
  *    /proc/<pid>/fd for `socket:[inode]` links. Cached; a scan happens only when the caller asks
- *    about an inode it has never resolved, and then first over the processes that started since
- *    the last listing, then over the processes that already owned sockets (most new sockets come
+ *    about an inode it has never resolved, and then first over the young processes (not rate
+ *    limited), then over the processes that already owned sockets (most new sockets come
  *    from new processes or the same few busy ones), the full /proc only if needed.
  *  - `SocketTableReader` — all of the above in one call: every namespace's sockets, deduplicated.
  *
@@ -314,10 +314,12 @@ export class SocketOwners {
   private usersMtime = 0;
   private readonly minScanIntervalMs: number;
   private lastScan = -Infinity;
-  /** the pids of the last /proc listing (undefined before the first full scan) */
-  private listedPids: Set<number> | undefined;
-  /** at most this many new processes are scanned outside the rate limit per call */
+  /** pid → when it was first listed, from the last /proc listing (undefined before the first full scan) */
+  private listedPids: Map<number, number> | undefined;
+  /** at most this many young processes are scanned outside the rate limit per call */
   static readonly FRESH_PID_LIMIT = 256;
+  /** a process counts as young (scanned outside the rate limit) this long after it was first listed */
+  static readonly YOUNG_MS = 10_000;
   /** inodes asked about while a scan was not yet allowed (see minScanIntervalMs) */
   readonly pending = new Set<number>();
   /** counters, for diagnostics and benchmarks */
@@ -327,10 +329,10 @@ export class SocketOwners {
    * `minScanIntervalMs` (default 5 s) bounds how often /proc/<pid>/fd is scanned: a scan reads one
    * link per open file on the machine, so on a busy machine new connections would otherwise cost
    * a scan each. Inodes asked about in between are left out of the answer and listed in
-   * `pending` until the next allowed scan. Processes that appeared since the last /proc listing
+   * `pending` until the next allowed scan. Young processes (first listed less than YOUNG_MS ago)
    * are scanned outside that limit (at most FRESH_PID_LIMIT per call): they are few, and a new
-   * connection very often comes from a new process (a new process that connects only after such
-   * a listing waits for the limit like any other).
+   * connection very often comes from a new process (an older process's new socket waits for the
+   * limit).
    */
   constructor(opts: { procRoot?: string; passwdPath?: string; minScanIntervalMs?: number } = {}) {
     this.procRoot = opts.procRoot ?? "/proc";
@@ -344,11 +346,16 @@ export class SocketOwners {
     let unknown = want.filter((i) => !this.inodePid.has(i) && !this.unowned.has(i));
     this.pending.clear();
     if (unknown.length && this.listedPids) {
-      // processes that appeared since the last listing first, not rate limited: a new connection
-      // very often comes from a new process, and scanning only those costs a few readlinks
+      // young processes first (first listed less than YOUNG_MS ago), not rate limited: a new
+      // connection very often comes from a new process, and scanning only those costs a few
+      // readlinks. "Young", not just "new since the last listing": a process listed in the
+      // moment between its start and its connect() is still looked at the next time.
+      const now = Date.now();
       const pids = listPids(this.procRoot);
-      const fresh = pids.filter((p) => !this.listedPids!.has(p));
-      this.listedPids = new Set(pids);
+      const listed = new Map<number, number>();
+      for (const p of pids) listed.set(p, this.listedPids.get(p) ?? now);
+      this.listedPids = listed;
+      const fresh = pids.filter((p) => now - listed.get(p)! < SocketOwners.YOUNG_MS);
       if (fresh.length) {
         this.stats.freshScans++;
         this.scan(fresh.slice(-SocketOwners.FRESH_PID_LIMIT));
@@ -370,7 +377,10 @@ export class SocketOwners {
       if (unknown.length) {
         this.stats.fullScans++;
         const pids = listPids(this.procRoot);
-        this.listedPids = new Set(pids);
+        const listed = new Map<number, number>();
+        // the processes of the first listing count as old; later ones keep when they were first seen
+        for (const p of pids) listed.set(p, this.listedPids ? this.listedPids.get(p) ?? Date.now() : -Infinity);
+        this.listedPids = listed;
         this.scan(pids);
         for (const i of unknown) if (!this.inodePid.has(i)) this.unowned.add(i);
       }
@@ -502,8 +512,10 @@ export class SocketTableReader {
   private nsCheckedAt = 0;
   private counters = new Map<number, string>();
   private lastFullRead = 0;
+  /** each namespace's rows from the last read (for readIfChanged to reuse) */
+  private nsRows = new Map<number, NamespacedSocket[]>();
   /** full table reads, and readIfChanged calls that skipped them (diagnostics, benchmarks) */
-  readonly stats = { fullReads: 0, skipped: 0 };
+  readonly stats = { fullReads: 0, skipped: 0, namespacesReused: 0 };
 
   constructor(opts: { procRoot?: string; allNamespaces?: boolean; owners?: SocketOwners } = {}) {
     this.procRoot = opts.procRoot ?? "/proc";
@@ -534,11 +546,14 @@ export class SocketTableReader {
    * Like read(), but only when some namespace's socket counters moved (see socketCounters), a
    * namespace appeared, or the last full read is older than `maxAgeMs`; else undefined. Reading
    * the counters costs a few hundred bytes of procfs per namespace instead of the whole tables.
+   * Only the namespaces whose counters moved (or that are new) are read again; the others give
+   * the rows of the last read — except every `maxAgeMs`, when all are read.
    */
   readIfChanged(maxAgeMs = 30_000): NamespacedSocket[] | undefined {
     const now = Date.now();
     const fps = new Map<number, string>();
-    let changed = now - this.lastFullRead >= maxAgeMs;
+    const aged = now - this.lastFullRead >= maxAgeMs;
+    let changed = aged;
     const counters = (dir: string): string => {
       let six = "";
       try { six = readProcFile(join(dir, "sockstat6")); } catch { /* IPv6 disabled */ }
@@ -562,17 +577,35 @@ export class SocketTableReader {
       changed = true;
     }
     if (fps.size !== this.counters.size) changed = true;
+    // namespaces whose counters did not move keep the rows of the last read (the kernel walks
+    // its whole socket hash for each namespace's table, so every namespace skipped saves a walk)
+    const unchanged = new Set<number>();
+    if (!aged) for (const [ns, fp] of fps) if (this.counters.get(ns) === fp) unchanged.add(ns);
     this.counters = fps;
     if (!changed) {
       this.stats.skipped++;
       return undefined;
     }
-    return this.read();
+    return this.readTables(aged ? undefined : unchanged);
   }
 
+  /** Every namespace's tables, read now. */
   read(): NamespacedSocket[] {
-    this.lastFullRead = Date.now();
+    return this.readTables(undefined);
+  }
+
+  /** Read the tables; the namespaces in `reuse` give the rows of the last read instead, when there are some. */
+  private readTables(reuse: Set<number> | undefined): NamespacedSocket[] {
+    if (!reuse) this.lastFullRead = Date.now();
     this.stats.fullReads++;
+    const rowsByNs = new Map<number, NamespacedSocket[]>();
+    const tables = (netns: number, readIt: () => SocketEntry[]): SocketEntry[] => {
+      let rows = reuse?.has(netns) ? this.nsRows.get(netns) : undefined;
+      if (rows) this.stats.namespacesReused++;
+      else rows = readIt() as NamespacedSocket[];
+      rowsByNs.set(netns, rows);
+      return rows;
+    };
     const out: NamespacedSocket[] = [];
     const seen = new Set<number>();
     const push = (rows: SocketEntry[], netns: number): void => {
@@ -587,16 +620,16 @@ export class SocketTableReader {
     };
     if (!this.allNamespaces) {
       const own = parseNsLink(safeReadlink(join(this.procRoot, "self/ns/net")) ?? "") ?? 0;
-      push(readSocketTables(undefined, this.procRoot), own);
+      push(tables(own, () => readSocketTables(undefined, this.procRoot)), own);
     } else {
       for (const ns of this.namespaces()) {
         if (ns.own) {
-          push(readSocketTables(undefined, this.procRoot), ns.inode);
+          push(tables(ns.inode, () => readSocketTables(undefined, this.procRoot)), ns.inode);
           continue;
         }
         for (const pid of ns.pids) {
           try {
-            push(readSocketTables(pid, this.procRoot), ns.inode);
+            push(tables(ns.inode, () => readSocketTables(pid, this.procRoot)), ns.inode);
             break;
           } catch {
             // that pid exited (or is not ours to read): try the next one in the namespace
@@ -604,6 +637,7 @@ export class SocketTableReader {
         }
       }
     }
+    this.nsRows = rowsByNs;
     this.owners.retain(seen);
     return out;
   }

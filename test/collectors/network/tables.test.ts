@@ -1,0 +1,58 @@
+/**
+ * SocketTableReader.readIfChanged on a fake /proc with two network namespaces: only a namespace
+ * whose kernel counters moved is read again; the others give the rows of the last read, until
+ * the periodic full read.
+ */
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { SocketTableReader } from "../../../agent/os/linux/sockets.js";
+import { removeDir, tempDir } from "../../helpers/kyoka.js";
+
+const root = tempDir("kyoka-fake-proc-");
+afterAll(() => removeDir(root));
+
+const HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+/** a TCP listener on 127.0.0.1:<port> */
+const row = (i: number, port: number, inode: number): string =>
+  `   ${i}: 0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0\n`;
+
+function writeNet(dir: string, opens: number, ports: number[], inode0: number): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "snmp"), `Tcp: RtoAlgorithm ActiveOpens PassiveOpens CurrEstab\nTcp: 1 ${opens} 0 0\n`);
+  writeFileSync(join(dir, "sockstat"), `TCP: inuse ${ports.length} orphan 0 tw 0 alloc ${ports.length} mem 0\nUDP: inuse 0 mem 0\n`);
+  writeFileSync(join(dir, "tcp"), HEADER + ports.map((p, i) => row(i, p, inode0 + i)).join(""));
+  for (const f of ["tcp6", "udp", "udp6"]) writeFileSync(join(dir, f), HEADER);
+}
+
+describe("SocketTableReader.readIfChanged", () => {
+  it("re-reads only the namespaces whose counters moved", () => {
+    // our namespace (net:[1]) through /proc/net, another (net:[2]) through pid 20
+    mkdirSync(join(root, "self/ns"), { recursive: true });
+    symlinkSync("net:[1]", join(root, "self/ns/net"));
+    mkdirSync(join(root, "10/ns"), { recursive: true });
+    symlinkSync("net:[1]", join(root, "10/ns/net"));
+    mkdirSync(join(root, "20/ns"), { recursive: true });
+    symlinkSync("net:[2]", join(root, "20/ns/net"));
+    writeNet(join(root, "net"), 1, [8080], 100);
+    writeNet(join(root, "20/net"), 1, [9090], 200);
+
+    const reader = new SocketTableReader({ procRoot: root });
+    const ports = (rows: { localPort: number; netns: number }[] | undefined) => rows?.map((r) => `${r.netns}:${r.localPort}`).sort();
+    expect(ports(reader.readIfChanged(3_600_000))).toEqual(["1:8080", "2:9090"]);
+    expect(reader.readIfChanged(3_600_000)).toBeUndefined();
+
+    // namespace 2 changes (counters and table); namespace 1's table changes without its counters
+    // moving (what the counters cannot see): only namespace 2 is read again
+    writeNet(join(root, "20/net"), 2, [9090, 9091], 200);
+    writeFileSync(join(root, "net/tcp"), HEADER + row(0, 8080, 100) + row(1, 8081, 101));
+    expect(ports(reader.readIfChanged(3_600_000))).toEqual(["1:8080", "2:9090", "2:9091"]);
+    expect(reader.stats.namespacesReused).toBe(1);
+
+    // the periodic full read reads every namespace
+    expect(ports(reader.readIfChanged(0))).toEqual(["1:8080", "1:8081", "2:9090", "2:9091"]);
+    expect(reader.stats.namespacesReused).toBe(1);
+    // and read() always does
+    expect(ports(reader.read())).toEqual(["1:8080", "1:8081", "2:9090", "2:9091"]);
+  });
+});
