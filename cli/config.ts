@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 import { formatIssues } from "../policies/schema.js";
+import { UsageError } from "./usage-error.js";
 
-/** A usage error: printed as one line, exit 2. */
-export class UsageError extends Error {}
+/** A usage error: printed as one line, exit 2 (defined in usage-error.ts, re-exported here). */
+export { UsageError };
 
 export const ServerConfig = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),

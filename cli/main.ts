@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../lib/paths.js";
-import { UsageError } from "./config.js";
+import { UsageError } from "./usage-error.js";
 
 const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 

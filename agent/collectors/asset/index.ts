@@ -8,7 +8,7 @@
  * A policy change with a new schedule or timezone reschedules.
  */
 import cron from "node-cron";
-import type { Collector, CollectorContext, SnapshotSource } from "../../collector.js";
+import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import type { Logger } from "../../../lib/log.js";
 import { diffInventory, type Change } from "./diff.js";
@@ -182,11 +182,4 @@ export class AssetCollector implements Collector {
 }
 
 /** `kyoka snapshot --json`: the hardware section. */
-export const assetSnapshotSource: SnapshotSource = {
-  name: "hardware",
-  async snapshot() {
-    const inv = normalize(await readSystemInformation());
-    const id = pcIdentity(inv);
-    return { pcId: id.id, pcIdBasis: id.basis, ...inv };
-  },
-};
+export { assetSnapshotSource } from "./snapshot.js";

@@ -41,11 +41,16 @@ export async function hashAndScan(path: string, markers: readonly Buffer[]): Pro
     size += chunk.length;
     kind ??= kindOf(chunk);
     if (kind === "script" || kind === "other" || found.size === markers.length) continue;
-    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    // the chunk itself, plus the seam with the previous one (its last `overlap` bytes and this
+    // chunk's first): no copy of the whole chunk
+    const seam = tail.length ? Buffer.concat([tail, chunk.subarray(0, overlap)]) : undefined;
     markers.forEach((m, i) => {
-      if (!found.has(i) && window.indexOf(m) >= 0) found.add(i);
+      if (!found.has(i) && (chunk.indexOf(m) >= 0 || (seam !== undefined && seam.indexOf(m) >= 0))) found.add(i);
     });
-    tail = overlap > 0 ? Buffer.from(window.subarray(Math.max(0, window.length - overlap))) : Buffer.alloc(0);
+    if (overlap > 0) {
+      const last = chunk.length >= overlap ? chunk : Buffer.concat([tail, chunk]);
+      tail = Buffer.from(last.subarray(Math.max(0, last.length - overlap)));
+    }
   }
   return { sha256: hash.digest("hex"), markers: [...found].sort((a, b) => a - b), size, kind: kind ?? "other" };
 }
@@ -53,6 +58,7 @@ export async function hashAndScan(path: string, markers: readonly Buffer[]): Pro
 /** Hashes by (dev, inode, size, mtime); bounded (oldest entries dropped first). */
 export class ExecutableHasher {
   private readonly cache = new Map<string, HashedExecutable>();
+  private readonly inFlight = new Map<string, Promise<HashedExecutable | undefined>>();
   /** files hashed (cache misses) since construction: for tests and diagnostics */
   hashed = 0;
 
@@ -73,11 +79,18 @@ export class ExecutableHasher {
       this.cache.set(key, hit);
       return hit;
     }
-    let result: HashedExecutable;
-    try { result = await hashAndScan(path, this.markers); } catch { return undefined; }
-    this.hashed++;
-    this.cache.set(key, result);
-    if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    return result;
+    // the same file asked for again while it is being read (prefetch, several processes of one binary)
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const run = (async () => {
+      let result: HashedExecutable;
+      try { result = await hashAndScan(path, this.markers); } catch { return undefined; }
+      this.hashed++;
+      this.cache.set(key, result);
+      if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+      return result;
+    })();
+    this.inFlight.set(key, run);
+    try { return await run; } finally { this.inFlight.delete(key); }
   }
 }

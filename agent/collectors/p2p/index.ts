@@ -71,6 +71,8 @@ export interface P2pCollectorOptions {
   homeDirs?: () => Promise<string[]>;
   /** executables larger than this are not hashed/scanned for markers (default 512 MiB) */
   hashMaxBytes?: number;
+  /** walk presentPaths with synchronous fs calls (one-shot runs only: see PresentWalker) */
+  syncPresentWalk?: boolean;
 }
 
 export interface ScanStats {
@@ -80,6 +82,9 @@ export interface ScanStats {
   presentFiles: number;
   events: number;
 }
+
+/** executables read at once ahead of the process checks */
+const HASH_PREFETCH = 4;
 
 const STATE_KEYS = { running: "running", installed: "installed", present: "present", traffic: "traffic" } as const;
 
@@ -113,7 +118,7 @@ export class P2pCollector implements Collector {
     this.platform = this.opts.platform ?? await defaultPlatform();
     this.sigs = this.opts.signatures ?? loadSignatures();
     this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes), undefined, this.opts.hashMaxBytes);
-    this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000);
+    this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000, Date.now, this.opts.syncPresentWalk ?? false);
     for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
     }
@@ -229,6 +234,16 @@ export class P2pCollector implements Collector {
     const alive = new Set<string>();
     const evaluatedNow = new Map<string, Finding | null>();
     let newProcesses = 0;
+    // read the new processes' executables a few at a time ahead of the loop below (which takes
+    // them from the hasher's cache in order): reading one after the other left the disk idle
+    // while hashing, and the CPU idle while reading
+    const toHash = procs
+      .filter((p) => !this.evaluated.has(`${p.pid}:${p.startTime ?? ""}:${p.exe ?? ""}:${p.name}`))
+      .map((p) => this.platform!.executableOf(p))
+      .filter((e): e is string => e !== undefined);
+    const prefetch = (async () => {
+      for (let i = 0; i < toHash.length; i += HASH_PREFETCH) await Promise.all(toHash.slice(i, i + HASH_PREFETCH).map((e) => this.hasher!.identify(e)));
+    })();
     for (const p of procs) {
       const key = `${p.pid}:${p.startTime ?? ""}:${p.exe ?? ""}:${p.name}`;
       let finding = this.evaluated.get(key);
@@ -258,6 +273,7 @@ export class P2pCollector implements Collector {
       }
       events.push({ type: "p2p.running", details: d });
     }
+    await prefetch;
     this.evaluated = evaluatedNow;
     // stopped processes: forget them (nothing is emitted)
     for (const key of this.reported.running) if (!alive.has(key)) { this.reported.running.delete(key); changed.add("running"); }
@@ -414,6 +430,19 @@ async function defaultPlatform(): Promise<P2pPlatform> {
  * SNAPSHOT_PRESENT_MAX_FILES entries (Downloads and Desktop first). The agent's own scans are not
  * limited this way.
  */
+/**
+ * The snapshot's findings are its output, so the collector's own log lines are dropped: a no-op
+ * logger instead of pino({ level: "silent" }), which costs ≈ 50 ms of module loading (pino,
+ * thread-stream, sonic-boom…) in a one-shot command.
+ */
+function silentLogger(): Logger {
+  const noop = () => undefined;
+  const log: Record<string, unknown> = { level: "silent", isLevelEnabled: () => false };
+  for (const m of ["fatal", "error", "warn", "info", "debug", "trace", "silent"]) log[m] = noop;
+  log.child = () => log;
+  return log as unknown as Logger;
+}
+
 export const SNAPSHOT_HASH_MAX_BYTES = 4 * 1024 * 1024;
 export const SNAPSHOT_PRESENT_MAX_FILES = 2000;
 
@@ -423,15 +452,14 @@ export class P2pSnapshotSource {
   constructor(private readonly opts: P2pCollectorOptions & { policy?: () => import("../../../policies/policy.js").Policy } = {}) {}
 
   async snapshot(): Promise<unknown> {
-    const { pino } = await import("pino");
     const { parsePolicyText, defaultPolicyText } = await import("../../../policies/policy.js");
     const policy = this.opts.policy?.() ?? parsePolicyText(defaultPolicyText());
     const events: NewEvent[] = [];
     const state = new Map<string, unknown>();
-    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, ...this.opts });
+    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, ...this.opts });
     const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
     const ctx: CollectorContext = {
-      log: pino({ level: "silent" }),
+      log: silentLogger(),
       state: { get: <T>(k: string) => state.get(k) as T | undefined, set: async (k, v) => { state.set(k, v); } },
       agentId: "",
       emit: async (...e) => { events.push(...e); },

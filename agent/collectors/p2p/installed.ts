@@ -11,7 +11,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { currentInventory } from "../software/collector.js";
+import { currentInventory } from "../software/diff.js";
 import { defaultSoftwareReader } from "../software/platform.js";
 import type { InventoryReader, WatchTarget } from "../software/reader.js";
 import type { SoftwareItem } from "../software/types.js";

@@ -3,7 +3,7 @@
  * policy.p2p.presentPaths, with ~ expanded to each user's home. Each step visits at most `maxFiles`
  * entries and resumes where it stopped; a finished pass rests before the next one starts.
  */
-import type { Dirent } from "node:fs";
+import { readdirSync, statSync, type Dirent, type Stats } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,8 @@ export const SKIP_DIRS = new Set([
 ]);
 /** A folder with more entries than this is skipped (and logged by the caller). */
 export const HUGE_DIR_ENTRIES = 20000;
+/** stat calls in flight at once within one folder */
+const STAT_BATCH = 32;
 
 export interface PresentFile {
   path: string;
@@ -60,7 +62,25 @@ export class PresentWalker {
   /** folders skipped for being huge in the current pass */
   readonly hugeDirs: string[] = [];
 
-  constructor(private readonly restMs: number, private readonly now: () => number = Date.now) {}
+  /**
+   * `sync`: read folders and stat files with the synchronous calls — for a one-shot run that has
+   * nothing else to do meanwhile (`kyoka snapshot`): 2,000 stats took ≈ 10 ms instead of ≈ 55 ms
+   * (80 ms CPU) batched through the thread pool. The agent keeps the asynchronous walk, which
+   * never blocks its event loop on a slow disk.
+   */
+  constructor(private readonly restMs: number, private readonly now: () => number = Date.now, private readonly sync = false) {}
+
+  private list(dir: string): Promise<Dirent[]> {
+    if (!this.sync) return readdir(dir, { withFileTypes: true });
+    try { return Promise.resolve(readdirSync(dir, { withFileTypes: true })); } catch (err) { return Promise.reject(err); }
+  }
+
+  private async statAll(paths: string[]): Promise<(Stats | undefined)[]> {
+    if (this.sync) {
+      return paths.map((p) => { try { return statSync(p); } catch { return undefined; } });
+    }
+    return Promise.all(paths.map((p) => stat(p).catch(() => undefined)));
+  }
 
   /** Visit up to maxFiles entries; returns the regular files seen (the caller matches them). */
   async step(roots: readonly string[], maxFiles: number): Promise<{ files: PresentFile[]; passDone: boolean }> {
@@ -78,21 +98,26 @@ export class PresentWalker {
       if (this.visited.has(dir)) continue;
       this.visited.add(dir);
       let entries: Dirent[];
-      try { entries = await readdir(dir, { withFileTypes: true }); } catch { continue; }
+      try { entries = await this.list(dir); } catch { continue; }
       if (entries.length > HUGE_DIR_ENTRIES) { this.hugeDirs.push(dir); continue; }
       budget -= entries.length;
       const subdirs: string[] = [];
+      const regular: string[] = [];
       for (const e of entries) {
         const path = join(dir, e.name);
         if (e.isDirectory()) {
           if (!SKIP_DIRS.has(e.name)) subdirs.push(path);
-        } else if (e.isFile()) {
-          try {
-            const st = await stat(path);
-            files.push({ path, size: st.size, mtimeMs: st.mtimeMs, executable: (st.mode & 0o111) !== 0 });
-          } catch { /* removed meanwhile */ }
-        }
+        } else if (e.isFile()) regular.push(path);
         // symlinks are not followed: they would lead out of the bounded tree
+      }
+      // a folder's files are stat'ed STAT_BATCH at a time (one after the other took ≈ 3× as long)
+      for (let i = 0; i < regular.length; i += STAT_BATCH) {
+        const batch = regular.slice(i, i + STAT_BATCH);
+        const stats = await this.statAll(batch);
+        stats.forEach((st, j) => {
+          if (st) files.push({ path: batch[j]!, size: st.size, mtimeMs: st.mtimeMs, executable: (st.mode & 0o111) !== 0 });
+          // else: removed meanwhile
+        });
       }
       for (const s of subdirs.reverse()) this.queue.push(s);
     }

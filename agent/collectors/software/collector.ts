@@ -19,7 +19,9 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { Collector, CollectorContext } from "../../collector.js";
-import { changeToEvent, diffInventory, inventoryEvent, toRecord, type StoredInventory } from "./diff.js";
+import { changeToEvent, currentInventory, diffInventory, inventoryEvent, type StoredInventory } from "./diff.js";
+
+export { currentInventory } from "./diff.js";
 import type { InventoryRead, InventoryReader, WatchTarget } from "./reader.js";
 import { defaultSoftwareReader } from "./platform.js";
 import type { SoftwareItem } from "./types.js";
@@ -45,18 +47,6 @@ function sameItems(a: Record<string, SoftwareItem>, b: Record<string, SoftwareIt
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => b[k] !== undefined && JSON.stringify(a[k]) === JSON.stringify(b[k]));
-}
-
-/** What is installed now: the rows read, plus the last known rows of sources/ids that could not be read. */
-export function currentInventory(read: InventoryRead, last: Record<string, SoftwareItem> | undefined): Record<string, SoftwareItem> {
-  const now = toRecord(read.items);
-  if (!last) return now;
-  const failed = new Set(read.failed.map((f) => f.source));
-  const keep = new Set(read.keep);
-  for (const [id, it] of Object.entries(last)) {
-    if (!(id in now) && (failed.has(it.source) || keep.has(id))) now[id] = it;
-  }
-  return now;
 }
 
 export class SoftwareCollector implements Collector {

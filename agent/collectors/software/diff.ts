@@ -5,6 +5,7 @@
  */
 import type { NewEvent } from "../../../policies/schema.js";
 import { comparatorFor } from "../../../lib/version/index.js";
+import type { InventoryRead } from "./reader.js";
 import type { SoftwareItem } from "./types.js";
 
 /** What the collector persists: every row by id, and which sources it came from. */
@@ -103,4 +104,16 @@ export function inventoryEvent(items: SoftwareItem[], failedSources: string[] = 
     type: "software.inventory",
     details: { ...base, items: list.slice(0, n), truncated: n < list.length },
   };
+}
+
+/** What is installed now: the rows read, plus the last known rows of sources/ids that could not be read. */
+export function currentInventory(read: InventoryRead, last: Record<string, SoftwareItem> | undefined): Record<string, SoftwareItem> {
+  const now = toRecord(read.items);
+  if (!last) return now;
+  const failed = new Set(read.failed.map((f) => f.source));
+  const keep = new Set(read.keep);
+  for (const [id, it] of Object.entries(last)) {
+    if (!(id in now) && (failed.has(it.source) || keep.has(id))) now[id] = it;
+  }
+  return now;
 }

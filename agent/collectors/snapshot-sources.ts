@@ -1,0 +1,40 @@
+/**
+ * `kyoka snapshot`: each collector's SnapshotSource, loaded on demand (dynamic import of only the
+ * snapshot modules: no collector runtime, scheduler, copy-out watcher or ClamAV code), and one
+ * software read shared by the "software" section and p2p's installed check (both parse the same
+ * package databases). The registry of running collectors stays in index.ts.
+ */
+import type { SnapshotSource } from "../collector.js";
+import type { InventoryRead, InventoryReader } from "./software/reader.js";
+
+export interface SnapshotSourceLoader {
+  name: string;
+  load(): Promise<SnapshotSource>;
+}
+
+/** A reader whose read() runs once; every caller gets the same result. */
+export function readOnce(reader: InventoryReader): InventoryReader {
+  let result: Promise<InventoryRead> | undefined;
+  return { read: () => (result ??= reader.read()), watchTargets: () => reader.watchTargets() };
+}
+
+/** The sources of one snapshot, in report order. Call once per snapshot (the software read is shared within it). */
+export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
+  let software: Promise<InventoryReader> | undefined;
+  const sharedSoftware = () => (software ??= import("./software/platform.js").then((m) => readOnce(m.defaultSoftwareReader())));
+  return [
+    { name: "hardware", load: async () => (await import("./asset/snapshot.js")).assetSnapshotSource },
+    { name: "media", load: async () => (await import("./media/snapshot.js")).mediaSnapshotSource },
+    { name: "network", load: async () => new (await import("./network/snapshot.js")).NetworkSnapshotSource() },
+    {
+      name: "p2p",
+      load: async () => {
+        const { P2pSnapshotSource } = await import("./p2p/index.js");
+        if (process.platform !== "linux") return new P2pSnapshotSource();
+        const [{ LinuxP2pPlatform }, reader] = await Promise.all([import("./p2p/linux.js"), sharedSoftware()]);
+        return new P2pSnapshotSource({ platform: new LinuxP2pPlatform({ software: reader }) });
+      },
+    },
+    { name: "software", load: async () => new (await import("./software/snapshot.js")).SoftwareSnapshotSource(await sharedSoftware()) },
+  ];
+}
