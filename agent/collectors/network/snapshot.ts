@@ -19,12 +19,13 @@ export class NetworkSnapshotSource implements SnapshotSource {
         return fallback;
       }
     };
-    const interfaces = await attempt("interfaces", () => reader.read(), []);
-    const routes = await attempt("routes", () => reader.routes(), []);
     const socketReader = this.sockets !== undefined ? this.sockets : process.platform === "linux" ? new SocketTableReader() : null;
-    let listening: unknown[] = [];
-    let connections: unknown[] = [];
-    if (socketReader) {
+    // the three parts are independent: read them concurrently
+    const readSockets = async (): Promise<{ listening: unknown[]; connections: unknown[] }> => {
+      if (!socketReader) {
+        errors.push({ source: "sockets", error: `not supported on ${process.platform}` });
+        return { listening: [], connections: [] };
+      }
       const all = await attempt("sockets", () => socketReader.read(), []);
       const wanted = all.filter((s) => isListening(s) || isConnected(s));
       const owners = await attempt("socket owners", () => socketReader.owners.resolve(wanted.map((s) => s.inode)), new Map());
@@ -32,11 +33,13 @@ export class NetworkSnapshotSource implements SnapshotSource {
         const o = owners.get(s.inode);
         return { ...s, pid: o?.pid ?? null, process: o?.process ?? null, exe: o?.exe ?? null, user: o?.user ?? null };
       };
-      listening = wanted.filter(isListening).map(row);
-      connections = wanted.filter(isConnected).map(row);
-    } else {
-      errors.push({ source: "sockets", error: `not supported on ${process.platform}` });
-    }
+      return { listening: wanted.filter(isListening).map(row), connections: wanted.filter(isConnected).map(row) };
+    };
+    const [interfaces, routes, { listening, connections }] = await Promise.all([
+      attempt("interfaces", () => reader.read(), []),
+      attempt("routes", () => reader.routes(), []),
+      readSockets(),
+    ]);
     return { interfaces, routes, listening, connections, errors };
   }
 }
