@@ -73,7 +73,7 @@ export const MediaPolicy = z.strictObject({
     /** a custom signature folder or file (clamscan -d) */
     databasePath: z.string().optional(),
   }).prefault({}),
-  /** mountinfo/partitions poll where udev does not kick the collector: insertion latency ≤ this + ~0.1 s (bench/results/media.md) */
+  /** mountinfo/partitions poll where udev does not kick the collector: insertion latency ≤ this + ~0.1 s (BENCHMARKS.md, removable media) */
   pollSeconds: Seconds.default(1),
 });
 
