@@ -29,7 +29,7 @@ import { assetKeys } from "../agent/collectors/asset/identity.js";
 import { Inventory } from "../agent/collectors/asset/inventory.js";
 import type { StoredEvent } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
-import { HttpError, readRawBody } from "./http.js";
+import { HttpError, readRawBody, sendJson } from "./http.js";
 import { exportLedgerCsv, parseLedgerCsv, type LedgerIssue } from "./ledger/csv.js";
 import type { LedgerEntry } from "./ledger/entry.js";
 import { reconcile, type AgentForLedger, type LedgerFlag, type Reconciliation } from "./ledger/reconcile.js";
@@ -315,7 +315,3 @@ export class AssetLedger {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
-}

@@ -56,7 +56,8 @@ interface Route {
   handler: Handler;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** Send a JSON response (204: no body). */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -233,8 +234,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   route("GET", "/", false, async ({ res }) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(HOME_PAGE);
   });
-  route("GET", "/healthz", false, async ({ res }) => send(res, 200, { ok: true }));
-  route("GET", "/api", false, async ({ res }) => send(res, 200, API_INDEX));
+  route("GET", "/healthz", false, async ({ res }) => sendJson(res, 200, { ok: true }));
+  route("GET", "/api", false, async ({ res }) => sendJson(res, 200, API_INDEX));
   route("GET", "/metrics", true, async ({ res }) => {
     const text = await metrics.registry.metrics();
     res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
@@ -251,13 +252,13 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const secret = randomBytes(32).toString("base64url");
     await store.createAgent({ id: agentId, secretHash: sha256Hex(secret), hostname: body.hostname, os: body.os, version: body.version, enrolledAt: new Date().toISOString() });
     log.info({ agentId, hostname: body.hostname, os: body.os, remote: req.socket.remoteAddress }, "agent enrolled");
-    send(res, 201, { agentId, secret });
+    sendJson(res, 201, { agentId, secret });
   });
 
   // --- agents --------------------------------------------------------------------------------
   route("GET", "/api/agents", true, async ({ res }) => {
     const agents = await store.listAgents();
-    send(res, 200, agents.map((a) => agentView(a, gateway.liveStatus(a.id))));
+    sendJson(res, 200, agents.map((a) => agentView(a, gateway.liveStatus(a.id))));
   });
   route("POST", "/api/agents/:id/revoke", true, async ({ res, params }) => {
     const id = params[0]!;
@@ -265,7 +266,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     gateway.revoked(id);
     log.warn({ agentId: id }, "agent credential revoked");
     const a = (await store.getAgent(id))!;
-    send(res, 200, agentView(a, undefined));
+    sendJson(res, 200, agentView(a, undefined));
   });
   route("PUT", "/api/agents/:id/tags", true, async ({ req, res, params }) => {
     const id = params[0]!;
@@ -273,7 +274,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (!(await store.setAgentTags(id, tags))) throw new HttpError(404, `no agent ${id}`);
     gateway.setTags(id, tags);
     const a = (await store.getAgent(id))!;
-    send(res, 200, agentView(a, gateway.liveStatus(id)));
+    sendJson(res, 200, agentView(a, gateway.liveStatus(id)));
   });
 
   // --- events --------------------------------------------------------------------------------
@@ -283,7 +284,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const parsed = EventsQuery.safeParse(raw);
     if (!parsed.success) throw new HttpError(400, `bad query: ${formatIssues(parsed.error)}`);
     const q = parsed.data;
-    send(res, 200, await store.queryEvents({ ...q, since: q.since === undefined ? undefined : new Date(q.since).toISOString() }));
+    sendJson(res, 200, await store.queryEvents({ ...q, since: q.since === undefined ? undefined : new Date(q.since).toISOString() }));
   });
   route("POST", "/api/events/:id/resolve", true, async ({ req, res, params }) => {
     const id = Number(params[0]);
@@ -292,7 +293,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const event = await store.resolveEvent(id, body.resolution, body.note ?? null, new Date().toISOString());
     if (!event) throw new HttpError(404, `no event ${id}`);
     log.info({ eventId: id, resolution: body.resolution }, "event resolved");
-    send(res, 200, event);
+    sendJson(res, 200, event);
   });
 
   // --- approvals (甲許可) ---------------------------------------------------------------------
@@ -302,18 +303,18 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     await store.createApproval(approval);
     state.approvals = [...state.approvals, approval];
     log.info({ approvalId: approval.id, control: approval.control, scope: approval.scope }, "approval created");
-    send(res, 201, approvalView(approval));
+    sendJson(res, 201, approvalView(approval));
   });
   route("GET", "/api/approvals", true, async ({ res, url }) => {
     const all = ["1", "true"].includes(url.searchParams.get("all") ?? "");
-    send(res, 200, (await store.listApprovals(all)).map(approvalView));
+    sendJson(res, 200, (await store.listApprovals(all)).map(approvalView));
   });
   route("DELETE", "/api/approvals/:id", true, async ({ res, params }) => {
     const id = params[0]!;
     if (!(await store.deleteApproval(id, new Date().toISOString()))) throw new HttpError(404, `no approval ${id}`);
     state.approvals = state.approvals.filter((a) => a.id !== id);
     log.info({ approvalId: id }, "approval deleted (no longer in force)");
-    send(res, 204, null);
+    sendJson(res, 204, null);
   });
 
   // --- PC ledger (台帳): server/assets.ts ------------------------------------------------------
@@ -325,7 +326,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   // --- policy --------------------------------------------------------------------------------
   route("GET", "/api/policy", true, async ({ res }) => {
     const p = state.policy;
-    send(res, 200, { version: p.version, policy: p.policy, text: p.text });
+    sendJson(res, 200, { version: p.version, policy: p.policy, text: p.text });
   });
   route("PUT", "/api/policy", true, async ({ req, res }) => {
     const text = await readBody(req);
@@ -343,7 +344,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     state.policy = { version, policy, text };
     log.info({ version }, "new policy version in force");
     gateway.pushPolicy();
-    send(res, 200, { version });
+    sendJson(res, 200, { version });
   });
 
   return (req, res) => {
@@ -351,7 +352,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       dispatch(req, res);
     } catch (err) {
       log.error({ err, method: req.method, url: req.url }, "request failed; answered 500");
-      send(res, 500, { error: "internal server error" });
+      sendJson(res, 500, { error: "internal server error" });
     }
   };
 
@@ -361,7 +362,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     try {
       url = new URL(req.url ?? "/", "http://localhost");
     } catch {
-      send(res, 400, { error: "bad request URL" });
+      sendJson(res, 400, { error: "bad request URL" });
       return;
     }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
@@ -377,7 +378,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         try {
           params = m.slice(1).map((p) => decodeURIComponent(p));
         } catch {
-          send(res, 400, { error: "bad percent-encoding in the path" });
+          sendJson(res, 400, { error: "bad percent-encoding in the path" });
           return;
         }
         break;
@@ -386,22 +387,22 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const fail = (err: unknown): void => {
       if (err instanceof HttpError) {
         if (err.status === 413) res.setHeader("connection", "close");
-        send(res, err.status, { error: err.message, ...err.extra });
+        sendJson(res, err.status, { error: err.message, ...err.extra });
         if (err.status === 413) res.on("finish", () => req.destroy());
         return;
       }
       log.error({ err, method: req.method, url: req.url }, "request failed; answered 500");
-      send(res, 500, { error: "internal server error" });
+      sendJson(res, 500, { error: "internal server error" });
     };
     if (!matched) {
-      if (pathKnown) send(res, 405, { error: `method ${req.method} not allowed on ${path}` });
-      else send(res, 404, { error: `no route ${req.method} ${path}` });
+      if (pathKnown) sendJson(res, 405, { error: `method ${req.method} not allowed on ${path}` });
+      else sendJson(res, 404, { error: `no route ${req.method} ${path}` });
       return;
     }
     if (matched.auth) {
       const token = bearer(req.headers.authorization);
       if (token === undefined || !secretEquals(token, tokens.adminToken)) {
-        send(res, 401, { error: "missing or wrong admin token (Authorization: Bearer <token>)" });
+        sendJson(res, 401, { error: "missing or wrong admin token (Authorization: Bearer <token>)" });
         req.resume();
         return;
       }

@@ -32,7 +32,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
 import type { Details, EventType } from "../policies/schema.js";
-import { HttpError, readJson } from "./http.js";
+import { HttpError, readJson, sendJson } from "./http.js";
 import type { Store } from "./store.js";
 
 const UsbId = z.string().trim().regex(/^(0x)?[0-9a-fA-F]{1,4}$/, "4 hex digits, e.g. 0781")
@@ -112,15 +112,6 @@ export interface MediaLedgerDeps {
   log: Logger;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (status === 204) {
-    res.writeHead(204).end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
 
 export class MediaLedger {
   private readonly log: Logger;

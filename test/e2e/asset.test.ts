@@ -4,8 +4,8 @@
  * this PC (its serial/MAC/hostname as the snapshot reported them) is imported → the event is
  * resolved and GET /api/assets shows the entry joined with the agent.
  */
-import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc } from "../helpers/kyoka.js";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; type: string; status: string; articles: string[];
@@ -17,10 +17,7 @@ const procs: Proc[] = [];
 function dir(): string { const d = tempDir(); dirs.push(d); return d; }
 function track<T extends Proc>(p: T): T {
   procs.push(p);
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-25).map((l) => l.slice(0, 400)).join("\n");
-    process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-  });
+  showLogsOnFailure([p]);
   return p;
 }
 afterEach(async () => {

@@ -15,9 +15,9 @@ import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cleanup, ensureTools, sh } from "../collectors/media/helpers.js";
-import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -42,14 +42,6 @@ const exfat = { img: join(work, "stick.img"), dir: join(work, "stick"), dev: "",
 
 const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
 
-function showLogsOnFailure(): void {
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-40).map((l) => l.slice(0, 500)).join("\n");
-    for (const p of procs) {
-      process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-    }
-  });
-}
 
 /** This agent's media events about one serial, oldest first (after event id `after`). */
 async function mediaEvents(serial: string, after = 0): Promise<ApiEvent[]> {
@@ -127,7 +119,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   let insertedAt = 0;
 
   it("an unregistered medium: media.inserted needs_approval (第12 第8項), registered: false, volume serial as serial", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     plugExfat();
     const ev = await waitEvent("media.inserted", exfat.serial);
     expect(ev).toMatchObject({
@@ -143,7 +135,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   });
 
   it("registered in the media ledger (POST /api/media): pulled out (media.removed) and plugged in again → info, registered: true", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const rec = await server.api<{ id: string; serial: string }>("/api/media", {
       method: "POST", body: { serial: exfat.serial, label: "KYOKAE2E", owner: "情報システム課 山田", note: "e2e test stick" },
     });
@@ -161,7 +153,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   });
 
   it("three files written onto it: media.copy_out needs_approval (別記2 第2) with sizes and SHA-256", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const files: Record<string, Buffer> = {
       [join(exfat.dir, "報告書.txt")]: Buffer.from("持ち出し e2e\n"),
       [join(exfat.dir, "data.bin")]: Buffer.alloc(300_000, 7),
@@ -185,7 +177,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   });
 
   it("an approval for this medium (serial) + this PC + now: the next copy_out is approved with its id", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const now = Date.now();
     const approval = await server.api<{ id: string }>("/api/approvals", {
       method: "POST",
@@ -205,7 +197,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   });
 
   it("EICAR on a medium brought in: media.scanned infected → violation, critical (別記2 第11)", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     // the image is filled without mounting it (mkfs -d), so the agent sees it only when it is plugged in
     const staging = join(work, "vir-content");
     mkdirSync(staging);
@@ -228,7 +220,7 @@ describe("media control end to end (loop device → agent → server → API)", 
   });
 
   it("unmounted and pulled out: media.removed", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const before = await lastId();
     pullExfat();
     expect(await waitEvent("media.removed", exfat.serial, before)).toMatchObject({ status: "info", details: { device: exfat.dev, serial: exfat.serial } });

@@ -13,9 +13,9 @@
  * Traffic stays on loopback and on the veths made here (10.231.60–64.x); the machine's own routes
  * are never touched. Needs root (CI runs as root); fails, not skips, without.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetLab, requireRootFor, type Helper } from "../helpers/netlab.js";
-import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -37,15 +37,6 @@ function dir(prefix: string): string {
   return d;
 }
 
-// on failure, show what the processes said: their logs are the evidence
-function showLogsOnFailure(): void {
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-30).map((l) => l.slice(0, 400)).join("\n");
-    for (const p of procs) {
-      process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-    }
-  });
-}
 
 /** This agent's events of one type, oldest first. */
 async function events(type: string): Promise<ApiEvent[]> {
@@ -78,7 +69,7 @@ afterAll(async () => {
 
 describe("network control, end to end", () => {
   it("a veth with a new subnet → network.attached, needs_approval, 別記2 第8", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const iface = lab.addVeth(ns, "10.231.60.1/24", "10.231.60.2/24");
     const ev = await waitEvent("network.attached", (e) => e.details.iface === iface, iface);
     expect(ev).toMatchObject({ control: "network", status: "needs_approval", severity: "high", approvalId: null });
@@ -89,7 +80,7 @@ describe("network control, end to end", () => {
   });
 
   it("a 甲許可 for a CIDR → a later attachment to that network is approved", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const now = Date.now();
     const created = await server.api<{ id: string }>("/api/approvals", {
       method: "POST",
@@ -108,7 +99,7 @@ describe("network control, end to end", () => {
   });
 
   it("a policy approvedNetworks entry → no event at all for that subnet", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const current = await server.api<{ version: number; policy: { network: { approvedNetworks: unknown[] } } }>("/api/policy");
     const policy = structuredClone(current.body.policy);
     policy.network.approvedNetworks = [...policy.network.approvedNetworks, { name: "e2e", cidr: "10.231.62.0/24" }];
@@ -125,7 +116,7 @@ describe("network control, end to end", () => {
   });
 
   it("a process holding a TCP connection into the test namespace → network.connection naming it, once per window", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     lab.addVeth(ns, "10.231.64.1/24", "10.231.64.2/24");
     const listeners: Helper[] = [];
     for (let i = 0; i < 3; i++) listeners.push(await lab.listener("10.231.64.2", ns));
@@ -157,7 +148,7 @@ describe("network control, end to end", () => {
   });
 
   it("a new listener on a port that is not approved → network.listening, needs_approval", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const listener = await lab.listener("127.0.0.1");
     const port = Number(listener.line);
     const ev = await waitEvent("network.listening", (e) => e.details.port === port && e.details.address === "127.0.0.1", `on 127.0.0.1:${port}`);

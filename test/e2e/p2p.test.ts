@@ -9,8 +9,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 import { ensureAptPackages, IsolatedNetns, lockP2pClients, requireRoot } from "../collectors/p2p/live-helpers.js";
 
 interface ApiEvent {
@@ -36,14 +36,6 @@ let runs = 0;
 /** pids of the processes this file started (the host may run others the agent reports too) */
 const ours = new Set<number>();
 
-function showLogsOnFailure(): void {
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-30).map((l) => l.slice(0, 400)).join("\n");
-    for (const p of procs) {
-      process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-    }
-  });
-}
 
 /** transmission-daemon in the foreground inside the isolated namespace, config and downloads in the temp dir. */
 function startTransmission() {
@@ -106,7 +98,7 @@ afterAll(async () => {
 
 describe("P2P control end to end (transmission-daemon in an isolated netns → agent → server → API)", () => {
   it("a running client: p2p.running, violation, critical, the clause, family/path/sha256", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const trd = startTransmission();
     const ev = await waitEvent("p2p.running", trd.pid);
     expect(ev).toMatchObject({
@@ -121,7 +113,7 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
   });
 
   it("qBittorrent too: installed (from the package database) and running, both violations", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const installed = await waitFor(async () => (await p2pEvents()).find((e) => e.type === "p2p.installed" && e.details.family === "qBittorrent"), "p2p.installed of qBittorrent");
     expect(installed).toMatchObject({ status: "violation", severity: "critical" });
     expect(installed.articles).toContain(CLAUSE);
@@ -135,7 +127,7 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
   });
 
   it("a 甲許可 for it does not clear it: a client started under the approval is still a violation", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const now = Date.now();
     const created = await server.api<{ id: string }>("/api/approvals", {
       method: "POST",
@@ -161,7 +153,7 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
   });
 
   it("a stopped client brings no new running event", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const trd = startTransmission();
     await waitEvent("p2p.running", trd.pid);
     await netns!.kill(trd);

@@ -7,9 +7,9 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDeb, dpkg, installedVersion, purge, requireRoot, uniquePackageName } from "../helpers/dpkg.js";
-import { removeDir, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -36,15 +36,6 @@ function track<T extends Proc>(p: T): T {
   return p;
 }
 
-// on failure, show what the processes said: their logs are the evidence
-function showLogsOnFailure(): void {
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-30).map((l) => l.slice(0, 400)).join("\n");
-    for (const p of procs) {
-      process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-    }
-  });
-}
 
 const softwareAgent = (enrollToken?: string): Proc =>
   track(startAgent({ server: server.wsUrl, stateDir, enrollToken, extra: ["--collectors", "software"] }));
@@ -98,7 +89,7 @@ afterAll(async () => {
 
 describe("software control end to end (dpkg → agent → server → API)", () => {
   it("a new package without 甲許可: software.installed, needs_approval, 別記2 第10", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     await dpkg(["-i", debs["1.0"]!]);
     const ev = await waitEvent("software.installed", pkg, "1.0");
     expect(ev).toMatchObject({
@@ -109,7 +100,7 @@ describe("software control end to end (dpkg → agent → server → API)", () =
   });
 
   it("an update covered by an approval in force: software.updated, previousVersion, approved with its id", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const now = Date.now();
     const created = await server.api<{ id: string }>("/api/approvals", {
       method: "POST",
@@ -134,7 +125,7 @@ describe("software control end to end (dpkg → agent → server → API)", () =
   });
 
   it("prohibited by the policy: software.installed is a violation", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const put = await server.api<{ version: number }>("/api/policy", {
       method: "PUT",
       body: `software:\n  prohibited:\n    - name: "${pkg}-ban*"\n      reason: e2e prohibited package\n`,
@@ -146,7 +137,7 @@ describe("software control end to end (dpkg → agent → server → API)", () =
   });
 
   it("removal: software.removed with the version that was removed", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     await dpkg(["-r", pkg, banned]);
     const ev = await waitEvent("software.removed", pkg, "2.0");
     // the approval covered updates only: a removal still needs 甲許可
@@ -155,7 +146,7 @@ describe("software control end to end (dpkg → agent → server → API)", () =
   });
 
   it("the agent stopped (SIGTERM) while dpkg installs: reported exactly once after the restart", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const install = dpkg(["-i", debs.slow!]);
     install.catch(() => undefined); // awaited below; do not let a failure go unhandled meanwhile
     await waitFor(() => existsSync(join(work, "in-postinst")), "dpkg to run the postinst", 60_000, 20);
@@ -177,7 +168,7 @@ describe("software control end to end (dpkg → agent → server → API)", () =
   });
 
   it("nothing was reported twice: one event per (type, name, version), exactly the changes made", async () => {
-    showLogsOnFailure();
+    showLogsOnFailure(procs);
     const events = await myEvents();
     const keys = events.map((e) => `${e.type} ${String(e.details.name)} ${String(e.details.version)}`);
     const counts = new Map<string, number>();

@@ -4,8 +4,8 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, waitFor, freePort, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, freePort, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent { id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string; status: string; observedAt: string; receivedAt: string; details: Record<string, unknown> }
 interface ApiAgent { id: string; hostname: string; os: string; online: boolean; lastSeen: string | null; policyVersion: number | null }
@@ -15,11 +15,7 @@ const procs: Proc[] = [];
 function dir(): string { const d = tempDir(); dirs.push(d); return d; }
 function track<T extends Proc>(p: T): T {
   procs.push(p);
-  // on failure, show what the processes said: the logs are the evidence
-  onTestFailed(() => {
-    const tail = (s: string): string => s.split("\n").slice(-25).map((l) => l.slice(0, 400)).join("\n");
-    process.stderr.write(`--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`);
-  });
+  showLogsOnFailure([p]);
   return p;
 }
 

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { onTestFailed } from "vitest";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const cli = join(root, "dist/cli/main.js");
@@ -128,4 +129,17 @@ export function startAgent(opts: { server: string; stateDir: string; enrollToken
   const args = ["agent", "--server", opts.server, "--state-dir", opts.stateDir, ...(opts.extra ?? [])];
   if (opts.enrollToken) args.push("--enroll-token", opts.enrollToken);
   return run(args, opts.env);
+}
+
+/** The last lines of a process's stdout and stderr, for a failure report. */
+export function outputTail(p: Proc, lines = 30): string {
+  const tail = (s: string): string => s.split("\n").slice(-lines).map((l) => l.slice(0, 400)).join("\n");
+  return `--- ${p.child.spawnargs.slice(2, 4).join(" ")} (pid ${p.child.pid}) stdout:\n${tail(p.stdout())}\n--- stderr:\n${tail(p.stderr())}\n`;
+}
+
+/** Call inside a test: if it fails, print what these processes said (their logs are the evidence). */
+export function showLogsOnFailure(procs: readonly Proc[] | (() => readonly Proc[])): void {
+  onTestFailed(() => {
+    for (const p of typeof procs === "function" ? procs() : procs) process.stderr.write(outputTail(p));
+  });
 }
