@@ -21,10 +21,22 @@ export function readOnce(reader: InventoryReader): InventoryReader {
 /** The sources of one snapshot, in report order. Call once per snapshot (the software read is shared within it). */
 export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
   let software: Promise<InventoryReader> | undefined;
-  const sharedSoftware = () => (software ??= import("./software/platform.js").then((m) => readOnce(m.defaultSoftwareReader())));
+  // on Linux the Linux readers are imported directly: the platform dispatchers import every OS's
+  // reader and parsers (≈ 20 modules this command would compile for nothing)
+  const linux = process.platform === "linux";
+  const sharedSoftware = () => (software ??= linux
+    ? import("./software/linux.js").then((m) => readOnce(new m.LinuxSoftwareReader()))
+    : import("./software/platform.js").then((m) => readOnce(m.defaultSoftwareReader())));
   return [
     { name: "hardware", load: async () => (await import("./asset/snapshot.js")).assetSnapshotSource },
-    { name: "media", load: async () => (await import("./media/snapshot.js")).mediaSnapshotSource },
+    {
+      name: "media",
+      load: async () => {
+        if (!linux) return (await import("./media/snapshot.js")).mediaSnapshotSource;
+        const [{ createMediaSnapshotSource }, { LinuxMediaReader }] = await Promise.all([import("./media/snapshot.js"), import("./media/linux.js")]);
+        return createMediaSnapshotSource({ reader: new LinuxMediaReader() });
+      },
+    },
     { name: "network", load: async () => new (await import("./network/snapshot.js")).NetworkSnapshotSource() },
     {
       name: "p2p",

@@ -4,17 +4,14 @@
  * with a generic one (each key equals the detail of the same name, strings as globs) as fallback.
  */
 import type { Control, Details, EventType } from "../schema.js";
+import { globToRegExp } from "./glob.js";
 import { matchNetwork } from "./network.js";
 import { matchSoftware } from "./software.js";
 
+export { globToRegExp };
+
 export type MatchSpec = Record<string, string | number | boolean>;
 export type Matcher = (match: MatchSpec, details: Details, type: EventType) => boolean;
-
-/** Glob with * and ? (case-insensitive), anchored. */
-export function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`, "i");
-}
 
 export function globMatch(glob: string, value: unknown): boolean {
   if (value === undefined || value === null) return false;

@@ -1,7 +1,7 @@
 /** `kyoka snapshot --json` section "hardware": one inventory read, without the collector's scheduler (node-cron). */
 import type { SnapshotSource } from "../../collector.js";
 import { pcIdentity } from "./identity.js";
-import { normalize } from "./inventory.js";
+import { normalize } from "./normalize.js";
 import { readSystemInformation } from "./read.js";
 
 export const assetSnapshotSource: SnapshotSource = {

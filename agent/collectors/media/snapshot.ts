@@ -1,6 +1,5 @@
 /** `kyoka snapshot --json` section "media": without the collector, copy-out watcher or ClamAV modules. */
 import type { SnapshotSource } from "../../collector.js";
-import { readerForPlatform } from "./readers.js";
 import type { MediaReader } from "./types.js";
 
 /**
@@ -11,7 +10,8 @@ export function createMediaSnapshotSource(opts: { reader?: MediaReader; treatAsR
   return {
     name: "media",
     async snapshot() {
-      const reader = opts.reader ?? readerForPlatform();
+      // readers.js loads every OS's reader: imported only when none is given
+      const reader = opts.reader ?? (await import("./readers.js")).readerForPlatform();
       const media = await reader.list({ treatAsRemovable: opts.treatAsRemovable ?? [] });
       return media.map(({ key: _key, ...m }) => m);
     },

@@ -1,7 +1,6 @@
 /** `kyoka snapshot --json` section "network": interfaces, routes, listening sockets, connections. */
 import type { SnapshotSource } from "../../collector.js";
 import { isConnected, isListening, SocketTableReader } from "../../os/linux/sockets.js";
-import { defaultAttachmentReader } from "./collector.js";
 import type { AttachmentReader } from "./types.js";
 
 export class NetworkSnapshotSource implements SnapshotSource {
@@ -9,7 +8,7 @@ export class NetworkSnapshotSource implements SnapshotSource {
   constructor(private readonly reader?: AttachmentReader, private readonly sockets?: SocketTableReader | null) {}
 
   async snapshot(): Promise<unknown> {
-    const reader = this.reader ?? defaultAttachmentReader();
+    const reader = routesOnce(this.reader ?? await defaultReader());
     const errors: { source: string; error: string }[] = [];
     const attempt = async <T>(source: string, fn: () => Promise<T> | T, fallback: T): Promise<T> => {
       try {
@@ -42,4 +41,25 @@ export class NetworkSnapshotSource implements SnapshotSource {
     ]);
     return { interfaces, routes, listening, connections, errors };
   }
+}
+
+/**
+ * The same reader with routes() run once: the Linux reader's read() calls this.routes() itself
+ * (two `ip -json route` processes), and the snapshot asks for the routes too. The readers keep no
+ * #private state, so a prototype wrapper sees the same fields.
+ */
+function routesOnce(reader: AttachmentReader): AttachmentReader {
+  let routes: ReturnType<AttachmentReader["routes"]> | undefined;
+  const wrapped = Object.create(reader) as AttachmentReader;
+  wrapped.routes = () => (routes ??= reader.routes.call(wrapped));
+  return wrapped;
+}
+
+/**
+ * The OS's reader; on Linux without importing collector.js, which loads the collector runtime
+ * (evaluation, policy matchers) and the Windows and macOS readers.
+ */
+async function defaultReader(): Promise<AttachmentReader> {
+  if (process.platform === "linux") return new (await import("./linux.js")).LinuxAttachmentReader();
+  return (await import("./collector.js")).defaultAttachmentReader();
 }

@@ -3,8 +3,7 @@
  * Cached by (dev, inode, size, mtime), so an unchanged executable is never read twice.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import type { ExecutableIdentity } from "./match.js";
 
 export type ExecutableKind = "elf" | "pe" | "macho" | "script" | "other";
@@ -25,9 +24,13 @@ export function kindOf(head: Buffer): ExecutableKind {
   return "other";
 }
 
+/** bytes read at a time */
+const CHUNK = 1 << 20;
+
 /**
- * Hash a file and look for markers inside it (only in binaries: ELF, PE, Mach-O). Streams with an
- * overlap so a marker split across chunks is still found.
+ * Hash a file and look for markers inside it (only in binaries: ELF, PE, Mach-O). Reads 1 MiB at a
+ * time into one buffer (no stream: its chunk copies and events cost more than the hashing) and
+ * keeps an overlap so a marker split across chunks is still found.
  */
 export async function hashAndScan(path: string, markers: readonly Buffer[]): Promise<HashedExecutable> {
   const hash = createHash("sha256");
@@ -36,21 +39,31 @@ export async function hashAndScan(path: string, markers: readonly Buffer[]): Pro
   let tail = Buffer.alloc(0);
   let kind: ExecutableKind | undefined;
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-    kind ??= kindOf(chunk);
-    if (kind === "script" || kind === "other" || found.size === markers.length) continue;
-    // the chunk itself, plus the seam with the previous one (its last `overlap` bytes and this
-    // chunk's first): no copy of the whole chunk
-    const seam = tail.length ? Buffer.concat([tail, chunk.subarray(0, overlap)]) : undefined;
-    markers.forEach((m, i) => {
-      if (!found.has(i) && (chunk.indexOf(m) >= 0 || (seam !== undefined && seam.indexOf(m) >= 0))) found.add(i);
-    });
-    if (overlap > 0) {
-      const last = chunk.length >= overlap ? chunk : Buffer.concat([tail, chunk]);
-      tail = Buffer.from(last.subarray(Math.max(0, last.length - overlap)));
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      size += bytesRead;
+      kind ??= kindOf(chunk);
+      if (kind === "script" || kind === "other" || found.size === markers.length) continue;
+      // the chunk itself, plus the seam with the previous one (its last `overlap` bytes and this
+      // chunk's first): no copy of the whole chunk
+      const seam = tail.length ? Buffer.concat([tail, chunk.subarray(0, overlap)]) : undefined;
+      markers.forEach((m, i) => {
+        if (!found.has(i) && (chunk.indexOf(m) >= 0 || (seam !== undefined && seam.indexOf(m) >= 0))) found.add(i);
+      });
+      if (overlap > 0) {
+        // a copy: `buf` is overwritten by the next read
+        const last = chunk.length >= overlap ? chunk : Buffer.concat([tail, chunk]);
+        tail = Buffer.from(last.subarray(Math.max(0, last.length - overlap)));
+      }
     }
+  } finally {
+    await fh.close();
   }
   return { sha256: hash.digest("hex"), markers: [...found].sort((a, b) => a - b), size, kind: kind ?? "other" };
 }

@@ -13,15 +13,19 @@
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { Logger } from "../../../lib/log.js";
 import type { NewEvent } from "../../../policies/schema.js";
+import type { Policy } from "../../../policies/policy.js";
 import { ExecutableHasher } from "./hash.js";
 import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchInstalled, matchProcess, portProtocols } from "./match.js";
 import { isConnected, isListening, type SocketEntry } from "../../os/linux/sockets.js";
 import type { OwnedSocket, P2pPlatform } from "./platform.js";
 import { expandPaths, homeDirs, PresentWalker } from "./present.js";
-import { loadSignatures, type Signatures } from "./signatures.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { policiesDir } from "../../../lib/paths.js";
+import { cachedParse } from "../../../lib/parse-cache.js";
+import { compileSignatures, type Signatures } from "./compile.js";
 
 export { matchInstalled, matchProcess, matchFile } from "./match.js";
-export { loadSignatures, parseSignatures, withHashes } from "./signatures.js";
 
 export interface TerminateResult {
   response: "terminated" | "terminate_failed";
@@ -116,7 +120,7 @@ export class P2pCollector implements Collector {
     this.ctx = ctx;
     this.log = ctx.log;
     this.platform = this.opts.platform ?? await defaultPlatform();
-    this.sigs = this.opts.signatures ?? loadSignatures();
+    this.sigs = this.opts.signatures ?? (await import("./signatures.js")).loadSignatures();
     this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes), undefined, this.opts.hashMaxBytes);
     this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000, Date.now, this.opts.syncPresentWalk ?? false);
     for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
@@ -443,20 +447,37 @@ function silentLogger(): Logger {
   return log as unknown as Logger;
 }
 
+/**
+ * The default policy and signatures for the snapshot, through the parse cache (lib/parse-cache.ts):
+ * yaml and zod are loaded only when the files (or kyoka) changed since the last snapshot.
+ */
+async function snapshotPolicy(): Promise<Policy> {
+  const text = await readFile(join(policiesDir, "default-policy.yaml"), "utf8");
+  return cachedParse("policy", text, new URL("../../../policies/policy.js", import.meta.url),
+    async () => (await import("../../../policies/policy.js")).parsePolicyText(text));
+}
+async function snapshotSignatures(): Promise<Signatures> {
+  const text = await readFile(join(policiesDir, "p2p-signatures.yaml"), "utf8");
+  return compileSignatures(await cachedParse("p2p-signatures", text, new URL("./signatures.js", import.meta.url),
+    async () => (await import("./signatures.js")).validateSignatureText(text)));
+}
+
 export const SNAPSHOT_HASH_MAX_BYTES = 4 * 1024 * 1024;
 export const SNAPSHOT_PRESENT_MAX_FILES = 2000;
 
 export class P2pSnapshotSource {
   readonly name = "p2p";
 
-  constructor(private readonly opts: P2pCollectorOptions & { policy?: () => import("../../../policies/policy.js").Policy } = {}) {}
+  constructor(private readonly opts: P2pCollectorOptions & { policy?: () => Policy } = {}) {}
 
   async snapshot(): Promise<unknown> {
-    const { parsePolicyText, defaultPolicyText } = await import("../../../policies/policy.js");
-    const policy = this.opts.policy?.() ?? parsePolicyText(defaultPolicyText());
+    const [policy, signatures] = await Promise.all([
+      this.opts.policy?.() ?? snapshotPolicy(),
+      this.opts.signatures ?? snapshotSignatures(),
+    ]);
     const events: NewEvent[] = [];
     const state = new Map<string, unknown>();
-    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, ...this.opts });
+    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, ...this.opts, signatures });
     const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
     const ctx: CollectorContext = {
       log: silentLogger(),

@@ -12,7 +12,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { currentInventory } from "../software/diff.js";
-import { defaultSoftwareReader } from "../software/platform.js";
 import type { InventoryReader, WatchTarget } from "../software/reader.js";
 import type { SoftwareItem } from "../software/types.js";
 import type { InstalledItem } from "./match.js";
@@ -50,7 +49,8 @@ export interface InstalledSoftwareOptions {
 }
 
 export class InstalledSoftware {
-  private readonly reader: InventoryReader;
+  /** the OS default is imported on first use (platform.js loads every OS's reader) */
+  private reader: InventoryReader | undefined;
   private readonly maxAgeMs: number;
   private last: Record<string, SoftwareItem> | undefined;
   private lastExtra: InstalledItem[] = [];
@@ -62,7 +62,7 @@ export class InstalledSoftware {
   private fresh = false;
 
   constructor(private readonly opts: InstalledSoftwareOptions = {}) {
-    this.reader = opts.reader ?? defaultSoftwareReader();
+    this.reader = opts.reader;
     this.maxAgeMs = opts.maxAgeMs ?? 600_000;
   }
 
@@ -72,7 +72,7 @@ export class InstalledSoftware {
    */
   async read(): Promise<InstalledItem[] | undefined> {
     if (!this.inFlight) {
-      const key = await watchFingerprint(this.reader.watchTargets());
+      const key = await watchFingerprint((await this.softwareReader()).watchTargets());
       if (key !== this.lastKey || Date.now() - this.readAt >= this.maxAgeMs) {
         this.inFlight = this.readNow(key)
           .catch((err: unknown) => { this.error = err; })
@@ -93,9 +93,13 @@ export class InstalledSoftware {
     ];
   }
 
+  private async softwareReader(): Promise<InventoryReader> {
+    return (this.reader ??= (await import("../software/platform.js")).defaultSoftwareReader());
+  }
+
   private async readNow(key: string): Promise<void> {
     const [read, extra] = await Promise.all([
-      this.reader.read(),
+      this.softwareReader().then((r) => r.read()),
       this.opts.extra ? this.opts.extra().catch(() => this.lastExtra) : Promise.resolve([]),
     ]);
     if (read.failed.length) this.opts.onFailure?.(read.failed);

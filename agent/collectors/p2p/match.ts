@@ -2,8 +2,8 @@
  * Pure matching of observations against the P2P signatures (no I/O): installed items, file names,
  * processes (name, path, hash, contents, command line) and sockets on well-known ports.
  */
-import type { Family, Os, Signatures, Transport } from "./signatures.js";
-import { normalizeName } from "./signatures.js";
+import type { Family, Os, Signatures, Transport } from "./compile.js";
+import { normalizeName } from "./compile.js";
 
 export type Confidence = "high" | "medium" | "low";
 const RANK: Record<Confidence, number> = { high: 3, medium: 2, low: 1 };

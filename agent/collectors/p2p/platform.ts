@@ -7,7 +7,7 @@
 import type { NamespacedSocket, SocketEntry } from "../../os/linux/sockets.js";
 import type { InstalledSoftware } from "./installed.js";
 import type { InstalledItem, ProcessInfo } from "./match.js";
-import type { Os } from "./signatures.js";
+import type { Os } from "./compile.js";
 
 /** A socket with its network namespace and, when found, the owning process. */
 export interface OwnedSocket extends NamespacedSocket {

@@ -3,6 +3,8 @@
  * darwin.ts) runs commands / reads files and hands the text to the pure parsers.
  */
 import { execFile } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import type { ParseError, SoftwareItem } from "./types.js";
 
 export interface SourceFailure {
@@ -51,9 +53,29 @@ export interface ExecOptions {
 
 export type Exec = (cmd: string, args: string[], opts?: ExecOptions) => Promise<string>;
 
+/**
+ * False when `cmd` (a bare name, not on Windows) is in no folder of PATH: then execFile would
+ * fork a child only to fail with ENOENT — for rpm, snap and flatpak on a Debian PC that is three
+ * forks of a ≈ 100 MB process per read, each blocking the event loop. True when unsure (PATH
+ * unset: execvp's default path applies).
+ */
+export function onPath(cmd: string, path = process.env.PATH): boolean {
+  if (process.platform === "win32" || cmd.includes("/") || !path) return true;
+  for (const dir of path.split(delimiter)) {
+    try {
+      accessSync(join(dir || ".", cmd), constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
+
 /** execFile with a timeout; ENOENT → MissingTool; a non-zero exit → Error with stderr's first line. */
 export const execText: Exec = (cmd, args, opts = {}) =>
   new Promise((resolve, reject) => {
+    if (!onPath(cmd)) return reject(new MissingTool(cmd));
     execFile(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", windowsHide: true, windowsVerbatimArguments: opts.verbatim ?? false }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
