@@ -4,26 +4,15 @@
  * this PC (its serial/MAC/hostname as the snapshot reported them) is imported → the event is
  * resolved and GET /api/assets shows the entry joined with the agent.
  */
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc } from "../helpers/kyoka.js";
+import { describe, expect, it } from "vitest";
+import { processScope, startAgent, startServer, waitFor } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; type: string; status: string; articles: string[];
   details: Record<string, unknown>; resolution?: string | null; note?: string | null;
 }
 
-const dirs: string[] = [];
-const procs: Proc[] = [];
-function dir(): string { const d = tempDir(); dirs.push(d); return d; }
-function track<T extends Proc>(p: T): T {
-  procs.push(p);
-  showLogsOnFailure([p]);
-  return p;
-}
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill("SIGKILL")));
-});
-afterAll(() => dirs.forEach(removeDir));
+const { dir, track } = processScope();
 
 const csvCell = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 

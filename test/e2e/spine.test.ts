@@ -4,25 +4,13 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, freePort, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { describe, expect, it } from "vitest";
+import { processScope, startAgent, startServer, waitFor, freePort, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent { id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string; status: string; observedAt: string; receivedAt: string; details: Record<string, unknown> }
 interface ApiAgent { id: string; hostname: string; os: string; online: boolean; lastSeen: string | null; policyVersion: number | null }
 
-const dirs: string[] = [];
-const procs: Proc[] = [];
-function dir(): string { const d = tempDir(); dirs.push(d); return d; }
-function track<T extends Proc>(p: T): T {
-  procs.push(p);
-  showLogsOnFailure([p]);
-  return p;
-}
-
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill("SIGKILL")));
-});
-afterAll(() => dirs.forEach(removeDir));
+const { dir, track } = processScope();
 
 // Only the agent's own events in these tests: the collectors are tested in their own files.
 const quiet = ["--collectors", "none"];

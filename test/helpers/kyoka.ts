@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { onTestFailed } from "vitest";
+import { afterAll, afterEach, onTestFailed } from "vitest";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const cli = join(root, "dist/cli/main.js");
@@ -142,4 +142,29 @@ export function showLogsOnFailure(procs: readonly Proc[] | (() => readonly Proc[
   onTestFailed(() => {
     for (const p of typeof procs === "function" ? procs() : procs) process.stderr.write(outputTail(p));
   });
+}
+
+/**
+ * A test file's child processes and temp folders: a tracked process's logs are shown if its test
+ * fails, every tracked process is killed after each test, the folders are removed after the file.
+ */
+export function processScope(): { dir(): string; track<T extends Proc>(p: T): T } {
+  const dirs: string[] = [];
+  const procs: Proc[] = [];
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill("SIGKILL")));
+  });
+  afterAll(() => dirs.forEach(removeDir));
+  return {
+    dir: () => {
+      const d = tempDir();
+      dirs.push(d);
+      return d;
+    },
+    track: <T extends Proc>(p: T): T => {
+      procs.push(p);
+      showLogsOnFailure([p]);
+      return p;
+    },
+  };
 }
