@@ -1,50 +1,10 @@
 /** Test helpers for the media collector: a recording CollectorContext, loop devices, tools. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { pino } from "pino";
-import type { CollectorContext, StateStore } from "../../../agent/collector.js";
-import type { NewEvent } from "../../../policies/schema.js";
-import { Policy } from "../../../policies/policy.js";
-
-export interface RecordingContext extends CollectorContext {
-  events: NewEvent[];
-  failures: unknown[];
-  setPolicy(p: unknown): void;
-}
+import { recordingContext, type RecordingContext } from "../../helpers/collector-context.js";
+export type { RecordingContext } from "../../helpers/collector-context.js";
 
 export function fakeContext(policy: unknown): RecordingContext {
-  let current = Policy.parse(policy);
-  const listeners = new Set<(p: Policy) => void>();
-  const store = new Map<string, unknown>();
-  const state: StateStore = {
-    get: <T>(k: string) => store.get(k) as T | undefined,
-    set: async <T>(k: string, v: T) => {
-      store.set(k, JSON.parse(JSON.stringify(v)));
-    },
-  };
-  const events: NewEvent[] = [];
-  const failures: unknown[] = [];
-  return {
-    log: pino({ level: process.env.KYOKA_TEST_LOG ?? "silent" }),
-    state,
-    agentId: "test-agent",
-    events,
-    failures,
-    async emit(...evs: NewEvent[]) {
-      events.push(...evs);
-    },
-    policy: () => current,
-    onPolicy(l) {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    fail(err) {
-      failures.push(err);
-    },
-    setPolicy(p) {
-      current = Policy.parse(p);
-      for (const l of listeners) l(current);
-    },
-  };
+  return recordingContext(policy);
 }
 
 export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {

@@ -7,10 +7,9 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
-import type { CollectorContext, StateStore } from "../../../agent/collector.js";
-import type { NewEvent } from "../../../policies/schema.js";
-import { parsePolicyText, type Policy } from "../../../policies/policy.js";
+import type { StateStore } from "../../../agent/collector.js";
+import { parsePolicyText } from "../../../policies/policy.js";
+import { MemoryState, recordingContext, type RecordingContext } from "../../helpers/collector-context.js";
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
@@ -108,35 +107,12 @@ export class IsolatedNetns {
   }
 }
 
-export class MemoryState implements StateStore {
-  readonly data = new Map<string, unknown>();
-  get<T>(key: string): T | undefined { return this.data.get(key) as T | undefined; }
-  async set<T>(key: string, value: T): Promise<void> { this.data.set(key, structuredClone(value)); }
-}
+export { MemoryState };
+export type FakeContext = RecordingContext;
 
-export interface FakeContext extends CollectorContext {
-  readonly events: NewEvent[];
-  readonly failures: unknown[];
-  setPolicy(p: Policy): void;
-}
-
-export function fakeContext(policyYaml = "{}", state = new MemoryState()): FakeContext {
-  let policy = parsePolicyText(policyYaml);
-  const events: NewEvent[] = [];
-  const failures: unknown[] = [];
-  const listeners = new Set<(p: Policy) => void>();
-  return {
-    log: pino({ level: process.env.KYOKA_TEST_LOG ?? "silent" }),
-    state,
-    agentId: "test-agent",
-    events,
-    failures,
-    async emit(...e: NewEvent[]) { events.push(...e); },
-    policy: () => policy,
-    onPolicy(l) { listeners.add(l); return () => listeners.delete(l); },
-    fail(err) { failures.push(err); },
-    setPolicy(p) { policy = p; for (const l of listeners) l(p); },
-  };
+/** A recording context with a policy given as YAML. */
+export function fakeContext(policyYaml = "{}", state: StateStore = new MemoryState()): FakeContext {
+  return recordingContext(parsePolicyText(policyYaml), state);
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
