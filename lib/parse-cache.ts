@@ -48,10 +48,7 @@ export async function cachedParse<T>(kind: string, text: string, parser: URL, pa
   const value = await parse();
   if (key !== undefined && file !== undefined) {
     try {
-      mkdirSync(dir!, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ key, value }), { mode: 0o600 });
-      renameSync(tmp, file);
+      writeAtomically(file, JSON.stringify({ key, value }));
       // the entries of earlier texts or builds of this kind are of no use any more
       const mine = basename(file);
       const same = new RegExp(`^${kind.replace(/[^a-z0-9-]/gi, "")}-[0-9a-f]{24}\\.json$`);
@@ -61,4 +58,36 @@ export async function cachedParse<T>(kind: string, text: string, parser: URL, pa
     }
   }
   return value;
+}
+
+/** Write `text` to `file` (its folder created, mode 0700) through a temporary file and a rename. */
+function writeAtomically(file: string, text: string): void {
+  mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/**
+ * A named JSON value in the same folder, valid only under `version` (a value from another version
+ * is not returned). Undefined when there is no cache, no file, or it cannot be read or parsed.
+ */
+export function readCacheValue(name: string, version: string, dir = parseCacheDir()): unknown {
+  if (dir === undefined) return undefined;
+  try {
+    const cached = JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as { version?: unknown; value?: unknown };
+    return cached.version === version ? cached.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Store a value for readCacheValue; a cache that cannot be written is ignored. */
+export function writeCacheValue(name: string, version: string, value: unknown, dir = parseCacheDir()): void {
+  if (dir === undefined) return;
+  try {
+    writeAtomically(join(dir, `${name}.json`), JSON.stringify({ version, value }));
+  } catch {
+    // read-only home, full disk: the next run works without it
+  }
 }

@@ -68,14 +68,41 @@ export async function hashAndScan(path: string, markers: readonly Buffer[]): Pro
   return { sha256: hash.digest("hex"), markers: [...found].sort((a, b) => a - b), size, kind: kind ?? "other" };
 }
 
-/** Hashes by (dev, inode, size, mtime); bounded (oldest entries dropped first). */
+/**
+ * Hashes by (dev, inode, size, mtime, ctime); bounded (oldest entries dropped first). ctime is in
+ * the key because, unlike mtime, no unprivileged call can set it back: a file rewritten and
+ * given its old mtime again (`touch -d`) still misses.
+ */
 export class ExecutableHasher {
   private readonly cache = new Map<string, HashedExecutable>();
   private readonly inFlight = new Map<string, Promise<HashedExecutable | undefined>>();
+  /** keys identified since construction (hits and misses): what `used()` returns */
+  private readonly usedKeys = new Set<string>();
   /** files hashed (cache misses) since construction: for tests and diagnostics */
   hashed = 0;
 
   constructor(private readonly markers: readonly Buffer[], private readonly maxEntries = 4096, private readonly maxBytes = 512 * 1024 * 1024) {}
+
+  /** Fingerprint of the marker set: entries are only valid for the markers they were scanned for. */
+  markersKey(): string {
+    const h = createHash("sha256");
+    for (const m of this.markers) h.update(String(m.length)).update(":").update(m);
+    return h.digest("hex");
+  }
+
+  /** Entries known from an earlier run (the snapshot's persistent cache); later entries win. */
+  seed(entries: Iterable<readonly [string, HashedExecutable]>): void {
+    for (const [k, v] of entries) this.cache.set(k, v);
+    while (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /** The entries identified since construction (to persist for the next run). */
+  used(): [string, HashedExecutable][] {
+    return [...this.usedKeys].flatMap((k) => {
+      const v = this.cache.get(k);
+      return v ? [[k, v] as [string, HashedExecutable]] : [];
+    });
+  }
 
   /**
    * Identify the file at `path` (for a process, /proc/<pid>/exe: it reaches the binary even in
@@ -85,11 +112,12 @@ export class ExecutableHasher {
     let st;
     try { st = await stat(path, { bigint: true }); } catch { return undefined; }
     if (!st.isFile() || st.size > BigInt(this.maxBytes)) return undefined;
-    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     const hit = this.cache.get(key);
     if (hit) {
       this.cache.delete(key);
       this.cache.set(key, hit);
+      this.usedKeys.add(key);
       return hit;
     }
     // the same file asked for again while it is being read (prefetch, several processes of one binary)
@@ -100,10 +128,20 @@ export class ExecutableHasher {
       try { result = await hashAndScan(path, this.markers); } catch { return undefined; }
       this.hashed++;
       this.cache.set(key, result);
+      this.usedKeys.add(key);
       if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
       return result;
     })();
     this.inFlight.set(key, run);
     try { return await run; } finally { this.inFlight.delete(key); }
   }
+}
+
+/** A plausible cache entry (the persistent cache is a file: its contents are not trusted blindly). */
+export function isHashedExecutable(v: unknown): v is HashedExecutable {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.sha256 === "string" && /^[0-9a-f]{64}$/.test(o.sha256) && typeof o.size === "number"
+    && Array.isArray(o.markers) && o.markers.every((m) => Number.isInteger(m) && (m as number) >= 0)
+    && (["elf", "pe", "macho", "script", "other"] as unknown[]).includes(o.kind);
 }

@@ -14,7 +14,7 @@ import type { Collector, CollectorContext } from "../../collector.js";
 import type { Logger } from "../../../lib/log.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import type { Policy } from "../../../policies/policy.js";
-import { ExecutableHasher } from "./hash.js";
+import { ExecutableHasher, isHashedExecutable, type HashedExecutable } from "./hash.js";
 import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchInstalled, matchProcess, portProtocols } from "./match.js";
 import { isConnected, isListening, type SocketEntry } from "../../os/linux/sockets.js";
 import type { OwnedSocket, P2pPlatform } from "./platform.js";
@@ -22,7 +22,7 @@ import { expandPaths, homeDirs, PresentWalker } from "./present.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { policiesDir } from "../../../lib/paths.js";
-import { cachedParse } from "../../../lib/parse-cache.js";
+import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
 import { compileSignatures, type Signatures } from "./compile.js";
 
 export { matchInstalled, matchProcess, matchFile } from "./match.js";
@@ -77,6 +77,8 @@ export interface P2pCollectorOptions {
   hashMaxBytes?: number;
   /** walk presentPaths with synchronous fs calls (one-shot runs only: see PresentWalker) */
   syncPresentWalk?: boolean;
+  /** hashes known from an earlier run, for the markers whose fingerprint is given (the snapshot's persistent cache) */
+  hashSeed?: (markersKey: string) => Iterable<readonly [string, HashedExecutable]>;
 }
 
 export interface ScanStats {
@@ -116,12 +118,18 @@ export class P2pCollector implements Collector {
 
   constructor(private readonly opts: P2pCollectorOptions = {}) {}
 
+  /** The executables identified so far and the markers fingerprint they are valid for (undefined before start). */
+  hashesUsed(): { markersKey: string; entries: [string, HashedExecutable][] } | undefined {
+    return this.hasher && { markersKey: this.hasher.markersKey(), entries: this.hasher.used() };
+  }
+
   async start(ctx: CollectorContext): Promise<void> {
     this.ctx = ctx;
     this.log = ctx.log;
     this.platform = this.opts.platform ?? await defaultPlatform();
     this.sigs = this.opts.signatures ?? (await import("./signatures.js")).loadSignatures();
     this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes), undefined, this.opts.hashMaxBytes);
+    if (this.opts.hashSeed) this.hasher.seed(this.opts.hashSeed(this.hasher.markersKey()));
     this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000, Date.now, this.opts.syncPresentWalk ?? false);
     for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
@@ -477,7 +485,7 @@ export class P2pSnapshotSource {
     ]);
     const events: NewEvent[] = [];
     const state = new Map<string, unknown>();
-    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, ...this.opts, signatures });
+    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, hashSeed: readHashCache, ...this.opts, signatures });
     const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
     const ctx: CollectorContext = {
       log: silentLogger(),
@@ -492,6 +500,24 @@ export class P2pSnapshotSource {
     await collector.start(ctx);
     await collector.stop();
     await collector.scanOnce();
+    const used = collector.hashesUsed();
+    if (used && !this.opts.hashSeed) writeCacheValue(HASH_CACHE, HASH_CACHE_VERSION, { markersKey: used.markersKey, entries: used.entries });
     return events.map((e) => ({ type: e.type, ...e.details }));
   }
+}
+
+/**
+ * The snapshot's executable hashes, kept between runs in the parse cache's folder (see
+ * lib/parse-cache.ts): hashing and scanning every running executable is most of the P2P section's
+ * CPU, and the same binaries run from one snapshot to the next. Keyed like the agent's in-memory
+ * cache by (dev, inode, size, mtime, ctime), and only for the marker set they were scanned for;
+ * each run keeps only the entries it used. The agent never reads this file.
+ */
+const HASH_CACHE = "p2p-hashes";
+const HASH_CACHE_VERSION = "1";
+function readHashCache(markersKey: string): [string, HashedExecutable][] {
+  const v = readCacheValue(HASH_CACHE, HASH_CACHE_VERSION) as { markersKey?: unknown; entries?: unknown } | undefined;
+  if (!v || v.markersKey !== markersKey || !Array.isArray(v.entries)) return [];
+  return v.entries.filter((e): e is [string, HashedExecutable] =>
+    Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && isHashedExecutable(e[1]));
 }

@@ -3,12 +3,12 @@
  * name/path/hash/content identification, installed globs, ports — and no false positives on a
  * busy developer PC.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExecutableHasher, hashAndScan } from "../../../agent/collectors/p2p/hash.js";
+import { ExecutableHasher, hashAndScan, isHashedExecutable } from "../../../agent/collectors/p2p/hash.js";
 import { matchFile, matchInstalled, matchProcess, portProtocols, type ProcessInfo } from "../../../agent/collectors/p2p/match.js";
 import { parseBrewList, parseDarwinPs, parseWin32Processes, splitWindowsCommandLine } from "../../../agent/collectors/p2p/parse.js";
 import { parseDpkgStatus } from "../../../agent/collectors/software/parse-linux.js";
@@ -215,5 +215,36 @@ describe("executable identity", () => {
     expect(hasher.hashed).toBe(2);
     expect(c!.sha256).not.toBe(a!.sha256);
     expect(await hasher.identify(join(dir, "missing"))).toBeUndefined();
+  });
+
+  it("takes entries from an earlier run (seed), keyed with ctime so a restored mtime still misses", async () => {
+    const path = join(dir, "seeded");
+    await writeFile(path, Buffer.concat([Buffer.from("\x7fELF"), Buffer.alloc(3000)]));
+    const markers = sigs.markers.map((m) => m.bytes);
+    const first = new ExecutableHasher(markers);
+    const real = await first.identify(path);
+    expect(first.used()).toHaveLength(1);
+    const [key] = first.used()[0]!;
+    // a second run seeded with the first run's entries reads nothing
+    const second = new ExecutableHasher(markers);
+    second.seed(first.used());
+    expect(await second.identify(path)).toEqual(real);
+    expect(second.hashed).toBe(0);
+    expect(second.used().map(([k]) => k)).toEqual([key]);
+    // the file rewritten with the same size and its old mtime put back: ctime moved, so it is read again
+    const st = await stat(path);
+    await new Promise((r) => setTimeout(r, 20));
+    await writeFile(path, Buffer.concat([Buffer.from("\x7fELF"), Buffer.alloc(2999), Buffer.from("x")]));
+    await utimes(path, st.atime, st.mtime);
+    const third = new ExecutableHasher(markers);
+    third.seed(first.used());
+    const now = await third.identify(path);
+    expect(third.hashed).toBe(1);
+    expect(now!.sha256).not.toBe(real!.sha256);
+    // entries are only valid for one marker set
+    expect(new ExecutableHasher(markers.slice(1)).markersKey()).not.toBe(first.markersKey());
+    expect(isHashedExecutable(real)).toBe(true);
+    expect(isHashedExecutable({ ...real, sha256: "zz" })).toBe(false);
+    expect(isHashedExecutable({ ...real, kind: "exe" })).toBe(false);
   });
 });
