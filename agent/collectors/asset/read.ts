@@ -1,18 +1,28 @@
 /**
- * The OS reading for the asset control: systeminformation does the per-OS work (dmidecode and
- * /sys on Linux, WMI/PowerShell on Windows, system_profiler/ioreg on macOS), so this one file
- * serves every platform. All calls run in parallel; one that fails or hangs is recorded in
- * `errors` and the rest are kept (partial results over failure).
+ * The OS reading for the asset control. On Windows and macOS systeminformation does the work
+ * (WMI/PowerShell, system_profiler/ioreg). On Linux each source is read directly, in the shape of
+ * systeminformation's result, so `normalize()` stays one pure function for every OS:
+ * - system, BIOS, baseboard, UUID, OS: /sys/class/dmi/id, /etc/os-release, /etc/machine-id (linux-sys.ts)
+ * - NICs: /sys/class/net (linux.ts)
+ * - CPU: /proc/cpuinfo, plus the socket from the SMBIOS table (linux-cpu.ts)
+ * - memory modules: the SMBIOS table in /sys/firmware/dmi/tables (linux-smbios.ts)
+ * - disks: one lsblk run without a shell (linux-disks.ts)
+ * - logged-in users: /var/run/utmp (linux-users.ts)
+ * systeminformation runs ≈ 80 commands through shells for the same facts on Linux and loads
+ * ≈ 10,000 lines of its own code: ≈ 0.1 s of CPU per snapshot that this avoids (BENCHMARKS.md).
+ * Each Linux reader is tested for the same values as systeminformation on the same input.
  *
- * Deliberately not called: processes() (a command per process), graphics(), fsSize() — not
- * hardware identity, and slow. On Linux the NICs come from /sys/class/net (linux.ts), not from
- * systeminformation's networkInterfaces(), which runs a command per interface; and system, BIOS,
- * baseboard, UUID and OS come from /sys/class/dmi/id, /etc/os-release and /etc/machine-id
- * (linux-sys.ts), not from the ≈ 60 commands systeminformation runs for them.
- * systeminformation is imported on first use (≈ 60–80 ms of module loading).
+ * All calls run in parallel; one that fails or hangs is recorded in `errors` and the rest are kept
+ * (partial results over failure). Deliberately not called: processes() (a command per process),
+ * graphics(), fsSize() — not hardware identity, and slow.
  */
+import { totalmem } from "node:os";
 import { readLinuxNics } from "./linux.js";
+import { readLinuxCpu } from "./linux-cpu.js";
+import { readLinuxDisks } from "./linux-disks.js";
+import { memLayoutFromSmbios, processorSocketFromSmbios, readSmbios, type SmbiosStructure } from "./linux-smbios.js";
 import { LinuxSysReader } from "./linux-sys.js";
+import { readLinuxUsers } from "./linux-users.js";
 import type { Source, SourceError } from "./inventory.js";
 import { SOURCES, type RawInventory } from "./normalize.js";
 
@@ -23,43 +33,55 @@ type Si = typeof import("systeminformation");
 let siModule: Promise<Si> | undefined;
 const si = (): Promise<Si> => (siModule ??= import("systeminformation").then((m) => m.default));
 
-/** the four systeminformation calls still made on Linux */
-type SiLinux = Pick<Si, "cpu" | "memLayout" | "diskLayout" | "users">;
-let siLinuxModule: Promise<SiLinux> | undefined;
 /**
- * On Linux only cpu(), memLayout(), diskLayout() and users() are still systeminformation's, so
- * only their four files (lib/cpu.js, memory.js, filesystem.js, users.js, + util.js) are loaded
- * instead of lib/index.js, which loads all 20 (network, wifi, docker, printers, …): ≈ 30 ms less
- * CPU, the same functions. The package has no "exports" map, so these paths resolve; should a
- * later version move them, the whole package is loaded as before.
+ * What systeminformation's memLayout() reports when it finds no memory device (no SMBIOS table, or
+ * not readable without root): one module of the whole memory, without a slot.
  */
-const siLinux = (): Promise<SiLinux> => (siLinuxModule ??= (async () => {
-  try {
-    // a non-literal specifier: these files have no type declarations of their own
-    const load = (file: string): Promise<{ default: Partial<SiLinux> }> => import(`systeminformation/lib/${file}.js`);
-    const [cpu, memory, filesystem, users] = await Promise.all(["cpu", "memory", "filesystem", "users"].map(load));
-    const part = { cpu: cpu!.default.cpu, memLayout: memory!.default.memLayout, diskLayout: filesystem!.default.diskLayout, users: users!.default.users };
-    if (Object.values(part).every((f) => typeof f === "function")) return part as SiLinux;
-  } catch {
-    // fall through: the whole package
-  }
-  return si();
-})());
+export function wholeMemory(total = totalmem()): Record<string, unknown>[] {
+  return [{ size: total, bank: "", type: "", ecc: null, clockSpeed: 0, formFactor: "", partNum: "", serialNum: "", voltageConfigured: null, voltageMin: null, voltageMax: null }];
+}
 
-/** The calls for one snapshot (the Linux reader caches its DMI reads and dmesg within it). */
+/**
+ * The calls for one snapshot. On Linux every one is read directly (files under /sys, /proc and
+ * /etc, the SMBIOS table, utmp, one lsblk run): see linux-*.ts. systeminformation is loaded only
+ * where a Linux reader cannot answer (a CPU whose /proc/cpuinfo is not in the x86 layout, an lsblk
+ * too old for the columns asked for) and on Windows and macOS.
+ */
 function callsFor(platform: NodeJS.Platform): Record<Source, () => Promise<unknown>> {
-  const linux = platform === "linux" ? new LinuxSysReader() : undefined;
+  if (platform !== "linux") {
+    return {
+      system: () => si().then((s) => s.system()),
+      bios: () => si().then((s) => s.bios()),
+      baseboard: () => si().then((s) => s.baseboard()),
+      cpu: () => si().then((s) => s.cpu()),
+      memLayout: () => si().then((s) => s.memLayout()),
+      diskLayout: () => si().then((s) => s.diskLayout()),
+      networkInterfaces: () => si().then((s) => s.networkInterfaces()),
+      osInfo: () => si().then((s) => s.osInfo()),
+      uuid: () => si().then((s) => s.uuid()),
+      users: () => si().then((s) => s.users()),
+    };
+  }
+  // one reader per snapshot: it caches its DMI reads and dmesg; the SMBIOS table is read once for memory and socket
+  const sys = new LinuxSysReader();
+  let table: Promise<SmbiosStructure[] | undefined> | undefined;
+  const smbios = () => (table ??= readSmbios().then((t) => t?.structures, () => undefined));
   return {
-    system: () => (linux ? linux.system() : si().then((s) => s.system())),
-    bios: () => (linux ? linux.bios() : si().then((s) => s.bios())),
-    baseboard: () => (linux ? linux.baseboard() : si().then((s) => s.baseboard())),
-    cpu: () => (linux ? siLinux() : si()).then((s) => s.cpu()),
-    memLayout: () => (linux ? siLinux() : si()).then((s) => s.memLayout()),
-    diskLayout: () => (linux ? siLinux() : si()).then((s) => s.diskLayout()),
-    networkInterfaces: () => (linux ? readLinuxNics() : si().then((s) => s.networkInterfaces())),
-    osInfo: () => (linux ? linux.osInfo() : si().then((s) => s.osInfo())),
-    uuid: () => (linux ? linux.uuid() : si().then((s) => s.uuid())),
-    users: () => (linux ? siLinux() : si()).then((s) => s.users()),
+    system: () => sys.system(),
+    bios: () => sys.bios(),
+    baseboard: () => sys.baseboard(),
+    cpu: async () => (await readLinuxCpu({ socket: async () => { const t = await smbios(); return t ? processorSocketFromSmbios(t) : ""; } }))
+      ?? (await si()).cpu(),
+    memLayout: async () => {
+      const t = await smbios();
+      const modules = t ? memLayoutFromSmbios(t) : [];
+      return modules.length ? modules : wholeMemory();
+    },
+    diskLayout: () => readLinuxDisks().catch(async () => (await si()).diskLayout()),
+    networkInterfaces: () => readLinuxNics(),
+    osInfo: () => sys.osInfo(),
+    uuid: () => sys.uuid(),
+    users: () => readLinuxUsers(),
   };
 }
 

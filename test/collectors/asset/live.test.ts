@@ -2,6 +2,7 @@
  * Live: the real systeminformation calls on this machine. Every field must be typed (empty values
  * allowed: this may be a VM or container with no serials at all).
  */
+import si from "systeminformation";
 import { describe, expect, it } from "vitest";
 import { assetSnapshotSource, AssetCollector } from "../../../agent/collectors/asset/index.js";
 import { Inventory, normalize, SOURCES } from "../../../agent/collectors/asset/inventory.js";
@@ -41,5 +42,20 @@ describe("live snapshot on this machine", () => {
     await c.stop();
     expect(ctx.events.map((e) => e.type)).toEqual(["asset.snapshot"]);
     expect(Inventory.safeParse(ctx.events[0]!.details.inventory).success).toBe(true);
+  });
+
+  it("the direct Linux readers agree with systeminformation on this machine (CPU, memory, disks, users)", async () => {
+    const mine = normalize(await readSystemInformation());
+    const [cpu, memLayout, diskLayout, users] = await Promise.all([si.cpu(), si.memLayout(), si.diskLayout(), si.users()]);
+    const theirs = normalize({ cpu, memLayout, diskLayout, users });
+    // speed: the same when the model name carries it, else from another source (see linux-cpu.ts)
+    const { speedGHz: _a, ...myCpu } = mine.cpu;
+    const { speedGHz: _b, ...theirCpu } = theirs.cpu;
+    expect(myCpu).toEqual(theirCpu);
+    expect(mine.memory).toEqual(theirs.memory);
+    expect(mine.disks).toEqual(theirs.disks);
+    // users: systeminformation guesses the year of a login (who prints none); utmp has the real one
+    const noYear = (u: typeof mine.users) => u.map((x) => ({ ...x, date: x.date.slice(5) }));
+    expect(noYear(mine.users)).toEqual(noYear(theirs.users));
   });
 });
