@@ -11,7 +11,12 @@
  * ®/™/© and "CPU" removed, and its first word (the maker) split off as the manufacturer. One
  * difference: with no "@ x.xxGHz" in the model name (AMD, most VMs) `speed` is the kernel's base
  * frequency (cpufreq) or the average current clock, where systeminformation looks AMD models up in
- * a table of its own; speed is informative only (the hardware diff does not compare it).
+ * a table of its own; speed is informative only (the hardware diff does not compare it). Another:
+ * where lscpu can read the DMI tables (root on a PC) it also prints "BIOS Model name" — the SMBIOS
+ * processor version string — and systeminformation prefers that to the kernel's model name. On a
+ * PC the two usually name the same CPU; on VMs the SMBIOS string is often the hypervisor's machine
+ * type ("pc-q35-7.2"). The kernel's (the CPUID brand string) is used here: it names the CPU the
+ * OS runs on.
  *
  * Only for /proc/cpuinfo in the x86 layout: on ARM, RISC-V and others lscpu names the cores from
  * its own tables of implementer/part ids, so there `readLinuxCpu` answers undefined and the caller
