@@ -11,6 +11,10 @@
  * cache off. A cache that cannot be read or written is ignored (the text is parsed). The cache is
  * the invoking user's own: it can only change what that user's own snapshot reports, which that
  * user could fake anyway; the agent's collectors never read it.
+ *
+ * The same folder holds named values for the snapshot (`readCacheValue` / `writeCacheValue`): the
+ * executable hashes of the P2P section (agent/collectors/p2p/index.ts), each valid only under the
+ * version string it was written with.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";

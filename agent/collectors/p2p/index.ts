@@ -19,8 +19,10 @@ import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchIns
 import { isConnected, isListening, type SocketEntry } from "../../os/linux/sockets.js";
 import type { OwnedSocket, P2pPlatform } from "./platform.js";
 import { expandPaths, homeDirs, PresentWalker } from "./present.js";
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { policiesDir } from "../../../lib/paths.js";
 import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
 import { compileSignatures, type Signatures } from "./compile.js";
@@ -501,7 +503,7 @@ export class P2pSnapshotSource {
     await collector.stop();
     await collector.scanOnce();
     const used = collector.hashesUsed();
-    if (used && !this.opts.hashSeed) writeCacheValue(HASH_CACHE, HASH_CACHE_VERSION, { markersKey: used.markersKey, entries: used.entries });
+    if (used && !this.opts.hashSeed) writeCacheValue(HASH_CACHE, hashCacheVersion(), { markersKey: used.markersKey, entries: used.entries });
     return events.map((e) => ({ type: e.type, ...e.details }));
   }
 }
@@ -510,13 +512,22 @@ export class P2pSnapshotSource {
  * The snapshot's executable hashes, kept between runs in the parse cache's folder (see
  * lib/parse-cache.ts): hashing and scanning every running executable is most of the P2P section's
  * CPU, and the same binaries run from one snapshot to the next. Keyed like the agent's in-memory
- * cache by (dev, inode, size, mtime, ctime), and only for the marker set they were scanned for;
- * each run keeps only the entries it used. The agent never reads this file.
+ * cache by (dev, inode, size, mtime, ctime), and only for the marker set they were scanned for and
+ * the kyoka build that scanned them; each run keeps only the entries it used. A caller that brings
+ * its own `hashSeed` keeps its own cache (nothing is written). The agent never reads this file.
  */
 const HASH_CACHE = "p2p-hashes";
-const HASH_CACHE_VERSION = "1";
+/** the format, and the build of the hashing code (its size and mtime): another kyoka build starts afresh */
+function hashCacheVersion(): string {
+  try {
+    const st = statSync(fileURLToPath(new URL("./hash.js", import.meta.url)));
+    return `1:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return "1";
+  }
+}
 function readHashCache(markersKey: string): [string, HashedExecutable][] {
-  const v = readCacheValue(HASH_CACHE, HASH_CACHE_VERSION) as { markersKey?: unknown; entries?: unknown } | undefined;
+  const v = readCacheValue(HASH_CACHE, hashCacheVersion()) as { markersKey?: unknown; entries?: unknown } | undefined;
   if (!v || v.markersKey !== markersKey || !Array.isArray(v.entries)) return [];
   return v.entries.filter((e): e is [string, HashedExecutable] =>
     Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && isHashedExecutable(e[1]));
