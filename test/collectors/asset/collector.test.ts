@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AssetCollector, STATE_KEY, nodeCronScheduler, type AssetState, type Scheduler } from "../../../agent/collectors/asset/index.js";
 import { Inventory, normalize, type RawInventory } from "../../../agent/collectors/asset/inventory.js";
 import { pcId } from "../../../agent/collectors/asset/identity.js";
-import { fakeContext, MemoryState, rawWindows } from "./helpers.js";
+import { MemoryState, recordingContext } from "../../helpers/collector-context.js";
+import { rawWindows } from "./helpers.js";
 
 /** A scheduler that records what was scheduled and lets the test fire it. */
 function fakeScheduler() {
@@ -38,7 +39,7 @@ afterEach(async () => {
 describe("AssetCollector", () => {
   it("first start: takes a snapshot at once, emits it with pcId and inventory, then persists state", async () => {
     const s = fakeScheduler();
-    const ctx = fakeContext();
+    const ctx = recordingContext({}, new MemoryState(), { order: true });
     await make(async () => rawWindows(), s.scheduler).start(ctx);
 
     expect(ctx.events).toHaveLength(1);
@@ -49,7 +50,7 @@ describe("AssetCollector", () => {
     expect(ev.details.pcIdBasis).toBe("hardware-uuid");
     expect(ev.details.hostname).toBe("KYO-PC-0123");
     expect(Inventory.parse(ev.details.inventory).system.serial).toBe("5Q2XKZ3");
-    expect(ctx.log_).toEqual(["emit:asset.snapshot", `state:${STATE_KEY}`]);
+    expect(ctx.order).toEqual(["emit:asset.snapshot", `state:${STATE_KEY}`]);
     const saved = ctx.state.get<AssetState>(STATE_KEY)!;
     expect(saved.lastSnapshotAt).toBe(NOW.toISOString());
     expect(saved.pcId).toBe(ev.details.pcId);
@@ -58,7 +59,7 @@ describe("AssetCollector", () => {
   });
 
   it("restart after a snapshot taken since the last scheduled time: no snapshot on start", async () => {
-    const ctx = fakeContext(stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"));
+    const ctx = recordingContext({}, stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"));
     await make(async () => rawWindows(), fakeScheduler().scheduler).start(ctx);
     expect(ctx.events).toEqual([]);
   });
@@ -66,7 +67,7 @@ describe("AssetCollector", () => {
   it("start after the PC was off at 09:00: catches up, and reports what changed since the last snapshot", async () => {
     const before = normalize(rawWindows());
     (before.memory as unknown[]).pop(); // the second module was not there yesterday
-    const ctx = fakeContext(stateWith(before, "2024-09-30T00:00:02.000Z"));
+    const ctx = recordingContext({}, stateWith(before, "2024-09-30T00:00:02.000Z"), { order: true });
     await make(async () => rawWindows(), fakeScheduler().scheduler).start(ctx);
 
     expect(ctx.events.map((e) => e.type)).toEqual(["asset.snapshot", "asset.hardware_changed"]);
@@ -75,13 +76,13 @@ describe("AssetCollector", () => {
       after: expect.objectContaining({ slot: "BANK 2/1", serial: "36A1B2D4" }),
       pcId: pcId(before),
     });
-    expect(ctx.log_).toEqual(["emit:asset.snapshot", "emit:asset.hardware_changed", `state:${STATE_KEY}`]);
+    expect(ctx.order).toEqual(["emit:asset.snapshot", "emit:asset.hardware_changed", `state:${STATE_KEY}`]);
   });
 
   it("each scheduled run compares with the previous snapshot: one event per change", async () => {
     const s = fakeScheduler();
     let raw = rawWindows();
-    const ctx = fakeContext();
+    const ctx = recordingContext();
     const c = make(async () => structuredClone(raw), s.scheduler);
     await c.start(ctx);
     expect(ctx.events).toHaveLength(1);
@@ -106,7 +107,7 @@ describe("AssetCollector", () => {
   });
 
   it("a source that fails is reported in the snapshot, and does not turn into 'removed' events", async () => {
-    const ctx = fakeContext(stateWith(normalize(rawWindows()), "2024-09-30T00:00:00.000Z"));
+    const ctx = recordingContext({}, stateWith(normalize(rawWindows()), "2024-09-30T00:00:00.000Z"));
     const read = async (): Promise<RawInventory> => {
       const raw = rawWindows();
       delete raw.diskLayout;
@@ -120,7 +121,7 @@ describe("AssetCollector", () => {
 
   it("reschedules when the policy changes the schedule or timezone; keeps the old one for an invalid schedule", async () => {
     const s = fakeScheduler();
-    const ctx = fakeContext(stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"), { asset: { schedule: "0 9 * * *" } });
+    const ctx = recordingContext({ asset: { schedule: "0 9 * * *" } }, stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"));
     await make(async () => rawWindows(), s.scheduler).start(ctx);
     expect(s.live().map((j) => j.expression)).toEqual(["0 9 * * *"]);
 
@@ -141,7 +142,7 @@ describe("AssetCollector", () => {
 
   it("stop() ends the schedule: a late tick takes no snapshot", async () => {
     const s = fakeScheduler();
-    const ctx = fakeContext(stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"));
+    const ctx = recordingContext({}, stateWith(normalize(rawWindows()), "2024-10-01T00:00:02.000Z"));
     const c = make(async () => rawWindows(), s.scheduler);
     await c.start(ctx);
     const job = s.live()[0]!;
@@ -155,13 +156,13 @@ describe("AssetCollector", () => {
   it("a stored inventory that no longer parses becomes the new baseline (no change events)", async () => {
     const state = new MemoryState();
     state.data.set(STATE_KEY, { lastSnapshotAt: "2024-09-01T00:00:00.000Z", pcId: "pc-old", inventory: { disks: "?" } });
-    const ctx = fakeContext(state);
+    const ctx = recordingContext({}, state);
     await make(async () => rawWindows(), fakeScheduler().scheduler).start(ctx);
     expect(ctx.events.map((e) => e.type)).toEqual(["asset.snapshot"]);
   });
 
   it("runs on node-cron's real scheduler", async () => {
-    const ctx = fakeContext(stateWith(normalize(rawWindows()), new Date().toISOString()), { asset: { schedule: "* * * * * *" } });
+    const ctx = recordingContext({ asset: { schedule: "* * * * * *" } }, stateWith(normalize(rawWindows()), new Date().toISOString()));
     const c = make(async () => rawWindows(), nodeCronScheduler, () => new Date());
     await c.start(ctx);
     const until = Date.now() + 20_000;

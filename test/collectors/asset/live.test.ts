@@ -8,7 +8,7 @@ import { assetSnapshotSource, AssetCollector } from "../../../agent/collectors/a
 import { Inventory, normalize, SOURCES } from "../../../agent/collectors/asset/inventory.js";
 import { pcIdentity } from "../../../agent/collectors/asset/identity.js";
 import { readSystemInformation } from "../../../agent/collectors/asset/read.js";
-import { fakeContext } from "./helpers.js";
+import { recordingContext } from "../../helpers/collector-context.js";
 
 describe("live snapshot on this machine", () => {
   it("reads every source and produces a fully typed inventory", async () => {
@@ -36,7 +36,7 @@ describe("live snapshot on this machine", () => {
   });
 
   it("the collector with the real reader emits a snapshot on first start", async () => {
-    const ctx = fakeContext();
+    const ctx = recordingContext();
     const c = new AssetCollector({ scheduler: () => ({ stop: () => undefined }) });
     await c.start(ctx);
     await c.stop();

@@ -12,7 +12,8 @@ import { LinuxAttachmentReader } from "../../../agent/collectors/network/linux.j
 import type { AttachmentReader } from "../../../agent/collectors/network/types.js";
 import { SocketTableReader } from "../../../agent/os/linux/sockets.js";
 import type { NewEvent } from "../../../policies/schema.js";
-import { fakeContext, waitFor } from "./helpers.js";
+import { recordingContext } from "../../helpers/collector-context.js";
+import { waitFor } from "./helpers.js";
 
 const tag = (process.pid % 100000).toString(36);
 const NS_GW = `kyoka-gw-${tag}`;
@@ -75,7 +76,7 @@ afterAll(async () => {
 describe("network collector, live", () => {
   it("a new veth subnet in the root namespace → network.attached; an approved one → nothing", async () => {
     addNs(NS_SRV);
-    const ctx = fakeContext({ network: { pollSeconds: 0.5, approvedNetworks: [{ cidr: "10.231.51.0/24" }] } });
+    const ctx = recordingContext({ network: { pollSeconds: 0.5, approvedNetworks: [{ cidr: "10.231.51.0/24" }] } });
     const collector = new NetworkCollector({ attachment: new LinuxAttachmentReader(), sockets: null, debounceMs: 100 });
     collectors.push(collector);
     await collector.start(ctx);
@@ -98,7 +99,7 @@ describe("network collector, live", () => {
     ip("addr", "add", "10.231.51.1/24", "dev", c);
     ip("link", "set", c, "up");
     await waitFor(
-      () => (ctx.stateData.get("attachment") as Record<string, unknown> | undefined)?.[c],
+      () => (ctx.state.data.get("attachment") as Record<string, unknown> | undefined)?.[c],
       () => `attachment state to include ${c}`,
     );
     expect(ctx.events.filter((e) => e.details.iface === c)).toEqual([]);
@@ -118,7 +119,7 @@ describe("network collector, live", () => {
     ip("-n", NS_GW, "link", "set", f, "up");
     ip("-n", NS_GW, "route", "add", "default", "via", "10.231.52.1", "dev", e);
 
-    const ctx = fakeContext({ network: { pollSeconds: 0.3 } });
+    const ctx = recordingContext({ network: { pollSeconds: 0.3 } });
     const collector = new NetworkCollector({ attachment: new LinuxAttachmentReader({ netns: NS_GW }), sockets: null, debounceMs: 100 });
     collectors.push(collector);
     await collector.start(ctx);
@@ -149,7 +150,7 @@ describe("network collector, live", () => {
       `const c=require("net").connect(${port},"10.231.53.2",()=>console.log("connected"));setInterval(()=>{},1e6);`);
     expect(client.line).toBe("connected");
 
-    const ctx = fakeContext({ network: { pollSeconds: 0.3 } });
+    const ctx = recordingContext({ network: { pollSeconds: 0.3 } });
     const collector = new NetworkCollector({ attachment: noAttachment, sockets: new SocketTableReader() });
     collectors.push(collector);
     await collector.start(ctx);
@@ -171,7 +172,7 @@ describe("network collector, live", () => {
     expect(ctx.events.filter((x) => x.type === "network.connection" && x.details.remotePort === port)).toHaveLength(1);
     await collector.stop();
 
-    const approved = fakeContext({ network: {
+    const approved = recordingContext({ network: {
       approvedDestinations: [{ cidr: "127.0.0.0/8" }, { cidr: "::1/128" }, { cidr: "10.231.53.0/24" }],
       approvedListeningPorts: [{ port, protocol: "tcp" }],
     } });
@@ -184,7 +185,7 @@ describe("network collector, live", () => {
   });
 
   it("a new listener on a port that is not approved → network.listening once", async () => {
-    const ctx = fakeContext({ network: { pollSeconds: 0.3 } });
+    const ctx = recordingContext({ network: { pollSeconds: 0.3 } });
     const collector = new NetworkCollector({ attachment: noAttachment, sockets: new SocketTableReader() });
     collectors.push(collector);
     await collector.start(ctx);

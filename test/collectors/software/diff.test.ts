@@ -3,7 +3,8 @@ import {
   changeToEvent, diffInventory, inventoryEvent, SoftwareCollector, STATE_KEY,
   type InventoryRead, type InventoryReader, type SoftwareItem,
 } from "../../../agent/collectors/software/index.js";
-import { fakeContext, FakeStateStore, waitFor } from "./helpers.js";
+import { MemoryState, recordingContext } from "../../helpers/collector-context.js";
+import { waitFor } from "./helpers.js";
 
 const item = (name: string, version: string, source: SoftwareItem["source"] = "dpkg", extra: Partial<SoftwareItem> = {}): SoftwareItem => ({
   id: `${source}:${name}`, name, version, source, ...extra,
@@ -68,7 +69,7 @@ describe("SoftwareCollector (fake reader, fake state)", () => {
   it("first run: one inventory event, not one per package", async () => {
     const reader = new FakeReader();
     reader.items = [item("a", "1"), item("b", "2"), item("c", "3")];
-    const ctx = fakeContext();
+    const ctx = recordingContext();
     await collector(reader).start(ctx);
     expect(ctx.events).toHaveLength(1);
     expect(ctx.events[0]).toMatchObject({ type: "software.inventory", details: { count: 3, truncated: false } });
@@ -78,7 +79,7 @@ describe("SoftwareCollector (fake reader, fake state)", () => {
   it("changes between reads are reported once each", async () => {
     const reader = new FakeReader();
     reader.items = [item("a", "1"), item("b", "2")];
-    const ctx = fakeContext();
+    const ctx = recordingContext();
     const c = collector(reader);
     await c.start(ctx);
     reader.items = [item("a", "1.1"), item("c", "1")];
@@ -97,46 +98,46 @@ describe("SoftwareCollector (fake reader, fake state)", () => {
   });
 
   it("restart: what changed while stopped is reported exactly once", async () => {
-    const state = new FakeStateStore();
+    const state = new MemoryState();
     const reader = new FakeReader();
     reader.items = [item("a", "1")];
-    const ctx1 = fakeContext(state);
+    const ctx1 = recordingContext({}, state);
     const c1 = collector(reader);
     await c1.start(ctx1);
     await c1.stop();
     reader.items = [item("a", "1"), item("new", "5")];
-    const ctx2 = fakeContext(state);
+    const ctx2 = recordingContext({}, state);
     const c2 = collector(reader);
     await c2.start(ctx2);
     expect(ctx2.events.map((e) => [e.type, e.details.name])).toEqual([["software.installed", "new"]]);
     await c2.stop();
-    const ctx3 = fakeContext(state);
+    const ctx3 = recordingContext({}, state);
     await collector(reader).start(ctx3);
     expect(ctx3.events).toEqual([]);
   });
 
   it("a failing source keeps its last known rows; the others are reported", async () => {
-    const state = new FakeStateStore();
+    const state = new MemoryState();
     const reader = new FakeReader();
     reader.items = [item("a", "1"), item("r", "1", "rpm")];
-    await collector(reader).start(fakeContext(state));
+    await collector(reader).start(recordingContext({}, state));
     reader.items = [item("a", "2"), item("r", "1", "rpm")];
     reader.failed = [{ source: "rpm", message: "rpm: exit 1: error: rpmdb open failed" }];
-    const ctx = fakeContext(state);
+    const ctx = recordingContext({}, state);
     await collector(reader).start(ctx);
     expect(ctx.events.map((e) => [e.type, e.details.name])).toEqual([["software.updated", "a"]]);
   });
 
   it("a source that failed at the baseline gets its own inventory when it recovers, not N installs", async () => {
-    const state = new FakeStateStore();
+    const state = new MemoryState();
     const reader = new FakeReader();
     reader.items = [item("a", "1"), item("r1", "1", "rpm"), item("r2", "1", "rpm")];
     reader.failed = [{ source: "rpm", message: "timed out" }];
-    const ctx1 = fakeContext(state);
+    const ctx1 = recordingContext({}, state);
     await collector(reader).start(ctx1);
     expect(ctx1.events[0]!.details).toMatchObject({ count: 1, failedSources: ["rpm"] });
     reader.failed = [];
-    const ctx2 = fakeContext(state);
+    const ctx2 = recordingContext({}, state);
     await collector(reader).start(ctx2);
     expect(ctx2.events.map((e) => e.type)).toEqual(["software.inventory"]);
     expect(ctx2.events[0]!.details).toMatchObject({ count: 2 });
@@ -146,13 +147,13 @@ describe("SoftwareCollector (fake reader, fake state)", () => {
     const reader = new FakeReader();
     reader.items = [item("a", "1")];
     reader.failed = [{ source: "dpkg", message: "EACCES" }];
-    await expect(collector(reader).start(fakeContext())).rejects.toThrow(/no source could be read/);
+    await expect(collector(reader).start(recordingContext())).rejects.toThrow(/no source could be read/);
   });
 
   it("waits for half-installed packages to settle before reporting", async () => {
     const reader = new FakeReader();
     reader.items = [item("a", "1")];
-    const ctx = fakeContext();
+    const ctx = recordingContext();
     const c = collector(reader, 1_000_000);
     await c.start(ctx);
     reader.items = [item("a", "2", "dpkg", { state: "unpacked" })];

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SoftwareCollector } from "../../../agent/collectors/software/index.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import { buildDeb, dpkg as runDpkg, requireRoot, uniquePackageName } from "../../helpers/dpkg.js";
-import { fakeContext, FakeStateStore, waitFor } from "./helpers.js";
+import { MemoryState, recordingContext } from "../../helpers/collector-context.js";
+import { waitFor } from "./helpers.js";
 
 const pkg = uniquePackageName("kyoka-test");
 let dir: string;
@@ -40,8 +41,8 @@ describe("software collector on the live system (dpkg)", () => {
   });
 
   it("reports install, update and removal as they happen, and changes while stopped exactly once", async () => {
-    const state = new FakeStateStore();
-    const ctx = fakeContext(state);
+    const state = new MemoryState();
+    const ctx = recordingContext({}, state);
     const collector = new SoftwareCollector();
     await collector.start(ctx);
     try {
@@ -69,7 +70,7 @@ describe("software collector on the live system (dpkg)", () => {
 
     // installed while the agent is stopped: reported once at the next start, never again
     await dpkg("-i", debs["1.0"]!);
-    const ctx2 = fakeContext(state);
+    const ctx2 = recordingContext({}, state);
     const again = new SoftwareCollector();
     await again.start(ctx2);
     try {
@@ -80,7 +81,7 @@ describe("software collector on the live system (dpkg)", () => {
     } finally {
       await again.stop();
     }
-    const ctx3 = fakeContext(state);
+    const ctx3 = recordingContext({}, state);
     const third = new SoftwareCollector();
     await third.start(ctx3);
     await third.stop();

@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SoftwareCollector } from "../../../agent/collectors/software/index.js";
 import { LinuxSoftwareReader } from "../../../agent/collectors/software/linux.js";
 import { MissingTool, type WatchTarget } from "../../../agent/collectors/software/reader.js";
-import { fakeContext, FakeStateStore, waitFor } from "./helpers.js";
+import { recordingContext } from "../../helpers/collector-context.js";
+import { waitFor } from "./helpers.js";
 
 class FolderReader extends LinuxSoftwareReader {
   constructor(private readonly dir: string) {
@@ -42,7 +43,7 @@ describe("SoftwareCollector watching a real package database folder", () => {
     dirs.push(dir);
     const base = stanza("base", "1");
     writeFileSync(join(dir, "status"), base);
-    const ctx = fakeContext(new FakeStateStore());
+    const ctx = recordingContext();
     const collector = new SoftwareCollector({ reader: new FolderReader(dir), debounceMs: 20 });
     await collector.start(ctx);
     try {
