@@ -17,7 +17,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cleanup, ensureTools, sh } from "../collectors/media/helpers.js";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { grantApproval, removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -178,14 +178,9 @@ describe("media control end to end (loop device → agent → server → API)", 
 
   it("an approval for this medium (serial) + this PC + now: the next copy_out is approved with its id", async () => {
     showLogsOnFailure(procs);
-    const now = Date.now();
-    const approval = await server.api<{ id: string }>("/api/approvals", {
-      method: "POST",
-      body: {
-        control: "media", match: { serial: exfat.serial, action: "copy_out" }, scope: { agents: [agentId] },
-        validFrom: new Date(now - 60_000).toISOString(), validUntil: new Date(now + 3_600_000).toISOString(),
-        reason: "納品データの持ち出し（e2e）",
-      },
+    const approval = await grantApproval(server, {
+      control: "media", match: { serial: exfat.serial, action: "copy_out" }, scope: { agents: [agentId] },
+      reason: "納品データの持ち出し（e2e）",
     });
     expect(approval.status).toBe(201);
     const body = Buffer.from("承認済みの持ち出し\n");

@@ -15,7 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetLab, requireRootFor, type Helper } from "../helpers/netlab.js";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { grantApproval, removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -81,14 +81,8 @@ describe("network control, end to end", () => {
 
   it("a 甲許可 for a CIDR → a later attachment to that network is approved", async () => {
     showLogsOnFailure(procs);
-    const now = Date.now();
-    const created = await server.api<{ id: string }>("/api/approvals", {
-      method: "POST",
-      body: {
-        control: "network", match: { cidr: "10.231.61.0/24" }, scope: { all: true },
-        validFrom: new Date(now - 60_000).toISOString(), validUntil: new Date(now + 3_600_000).toISOString(),
-        reason: "e2e: 甲 approved the test network",
-      },
+    const created = await grantApproval(server, {
+      control: "network", match: { cidr: "10.231.61.0/24" }, scope: { all: true }, reason: "e2e: 甲 approved the test network",
     });
     expect(created.status).toBe(201);
     const iface = lab.addVeth(ns, "10.231.61.1/24", "10.231.61.2/24");

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { grantApproval, removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 import { ensureAptPackages, IsolatedNetns, lockP2pClients, requireRoot } from "../collectors/p2p/live-helpers.js";
 
 interface ApiEvent {
@@ -128,17 +128,9 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
 
   it("a 甲許可 for it does not clear it: a client started under the approval is still a violation", async () => {
     showLogsOnFailure(procs);
-    const now = Date.now();
-    const created = await server.api<{ id: string }>("/api/approvals", {
-      method: "POST",
-      body: {
-        control: "p2p",
-        match: { family: "Transmission", name: "transmission-da" },
-        scope: { all: true },
-        validFrom: new Date(now - 60_000).toISOString(),
-        validUntil: new Date(now + 3_600_000).toISOString(),
-        reason: "e2e: an attempt to permit P2P software",
-      },
+    const created = await grantApproval(server, {
+      control: "p2p", match: { family: "Transmission", name: "transmission-da" }, scope: { all: true },
+      reason: "e2e: an attempt to permit P2P software",
     });
     // the server may refuse it outright, or record it without effect: either way nothing is approved
     expect([201, 400, 422]).toContain(created.status);

@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDeb, dpkg, installedVersion, purge, requireRoot, uniquePackageName } from "../helpers/dpkg.js";
-import { removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+import { grantApproval, removeDir, startAgent, startServer, tempDir, showLogsOnFailure, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
 
 interface ApiEvent {
   id: number; agentId: string; seq: number | null; control: string; type: string; articles: string[]; severity: string;
@@ -101,17 +101,9 @@ describe("software control end to end (dpkg → agent → server → API)", () =
 
   it("an update covered by an approval in force: software.updated, previousVersion, approved with its id", async () => {
     showLogsOnFailure(procs);
-    const now = Date.now();
-    const created = await server.api<{ id: string }>("/api/approvals", {
-      method: "POST",
-      body: {
-        control: "software",
-        match: { name: "kyoka-e2e-*", version: ">=2 <3", action: "update" },
-        scope: { all: true },
-        validFrom: new Date(now - 60_000).toISOString(),
-        validUntil: new Date(now + 3_600_000).toISOString(),
-        reason: "e2e: 甲許可 for the 2.x update",
-      },
+    const created = await grantApproval(server, {
+      control: "software", match: { name: "kyoka-e2e-*", version: ">=2 <3", action: "update" }, scope: { all: true },
+      reason: "e2e: 甲許可 for the 2.x update",
     });
     expect(created.status).toBe(201);
     expect(typeof created.body.id).toBe("string");

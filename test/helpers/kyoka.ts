@@ -111,6 +111,18 @@ export async function startServer(opts: { dataDir: string; port?: number; extra?
   });
 }
 
+/**
+ * POST /api/approvals: a 甲許可 in force from a minute ago to an hour from now (the server's clock
+ * at ingest must lie inside it). Returns the response as is: a test decides what status it expects.
+ */
+export function grantApproval(server: ServerProc, a: { control: string; match: Record<string, unknown>; scope: Record<string, unknown>; reason: string }): Promise<{ status: number; body: { id: string } }> {
+  const now = Date.now();
+  return server.api<{ id: string }>("/api/approvals", {
+    method: "POST",
+    body: { ...a, validFrom: new Date(now - 60_000).toISOString(), validUntil: new Date(now + 3_600_000).toISOString() },
+  });
+}
+
 export async function api<T = unknown>(base: string, token: string, path: string, init: { method?: string; body?: unknown; contentType?: string } = {}): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   let body: string | undefined;

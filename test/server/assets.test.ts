@@ -15,7 +15,7 @@ import { catalogEntry } from "../../policies/catalog.js";
 import type { StoredEvent } from "../../policies/schema.js";
 import type { AssetsView } from "../../server/assets.js";
 import {
-  api, connectAgent, enroll, request, sendEvents, startTestServer, waitFor, type Credential, type TestClient, type TestServer,
+  api, connectAgent, enroll, events, request, sendEvents, startTestServer, waitFor, type Credential, type TestClient, type TestServer,
 } from "./helpers.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -37,12 +37,6 @@ function importCsv(srv: TestServer, body: Buffer | string, query = "") {
 
 async function assets(srv: TestServer): Promise<AssetsView> {
   const r = await api<AssetsView>(srv, "GET", "/api/assets");
-  expect(r.status).toBe(200);
-  return r.json;
-}
-
-async function events(srv: TestServer, query: string): Promise<StoredEvent[]> {
-  const r = await api<StoredEvent[]>(srv, "GET", `/api/events${query}`);
   expect(r.status).toBe(200);
   return r.json;
 }

@@ -8,6 +8,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { WebSocket } from "ws";
 import type { Logger } from "../../lib/log.js";
+import type { StoredEvent } from "../../policies/schema.js";
 import { startServer, type RunningServer, type ServerOptions } from "../../server/server.js";
 
 export interface LogCapture {
@@ -98,6 +99,13 @@ export function request<T = unknown>(
 /** admin request */
 export function api<T = unknown>(srv: TestServer, method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
   return request<T>(srv, method, path, { body, token: srv.adminToken });
+}
+
+/** GET /api/events with `query` (e.g. "?type=asset.snapshot"); anything but 200 fails the test */
+export async function events(srv: TestServer, query = ""): Promise<StoredEvent[]> {
+  const r = await api<StoredEvent[]>(srv, "GET", `/api/events${query}`);
+  if (r.status !== 200) throw new Error(`GET /api/events${query}: ${r.status} ${r.text}`);
+  return r.json;
 }
 
 export interface Credential {

@@ -5,19 +5,13 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../policies/schema.js";
 import {
-  api, connect, connectAgent, enroll, ev, hello, request, sendEvents, startTestServer, waitFor,
+  api, connect, connectAgent, enroll, ev, events, hello, request, sendEvents, startTestServer, waitFor,
   type Credential, type TestServer,
 } from "./helpers.js";
 
 interface AgentView {
   id: string; hostname: string; os: string; version: string; online: boolean; lastSeen: string | null;
   policyVersion: number | null; tags: string[]; enrolledAt: string; revoked: boolean;
-}
-
-async function events(srv: TestServer, query = ""): Promise<StoredEvent[]> {
-  const r = await api<StoredEvent[]>(srv, "GET", `/api/events${query}`);
-  expect(r.status).toBe(200);
-  return r.json;
 }
 
 describe("server: HTTP basics and tokens", () => {
