@@ -33,3 +33,8 @@ if [ "${1:-}" = "--test" ]; then
     apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
   fi
 fi
+
+if [ "${1:-}" = "--test" ]; then
+  # Wine + the Windows node.exe + one prefix, for the Windows agent/installer tests (cached)
+  bash scripts/wine-setup.sh >/dev/null
+fi
