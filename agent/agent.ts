@@ -151,7 +151,7 @@ export class Agent {
         log: opts.log,
         stores: new StateStores(opts.stateDir, opts.log.child({ component: "state" })),
         agentId: () => this.agentId,
-        emit: (events) => queue.append(events),
+        emit: (events, source) => queue.append(events, source === undefined ? {} : { source }),
         policy: () => policies.policy(),
         onPolicy: (listener) => policies.onChange((p) => listener(p)),
         ...opts.supervisor,

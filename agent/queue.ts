@@ -16,19 +16,22 @@
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../lib/log.js";
-import { catalogEntry } from "../policies/catalog.js";
-import { AgentEvent, EVENT_TYPES, formatIssues, type EventType, type NewEvent } from "../policies/schema.js";
+import { catalogEntry, serverOnlyTypes } from "../policies/catalog.js";
+import { checkEvent } from "../policies/details.js";
+import { EVENT_TYPES, type AgentEvent, type EventType, type NewEvent } from "../policies/schema.js";
 import { fsyncDir, writeFileAtomic } from "./state.js";
 
 export const ROUTINE = 0;
 export const IMPORTANT = 1;
 export type Priority = typeof ROUTINE | typeof IMPORTANT;
 
-/** info telemetry is routine; needs_approval/violation and agent health (except agent.started) are important. */
+/**
+ * The catalog's `priority` of the type: `important` for anything the server may decide is
+ * needs_approval or violation (an infected media.scanned, an unregistered media.inserted, …) and
+ * agent health; `routine` telemetry is shed first.
+ */
 export function priorityOf(type: EventType): Priority {
-  if (type === "agent.started") return ROUTINE;
-  if (type.startsWith("agent.")) return IMPORTANT;
-  return catalogEntry(type).defaultStatus === "info" ? ROUTINE : IMPORTANT;
+  return catalogEntry(type).priority === "important" ? IMPORTANT : ROUTINE;
 }
 
 export interface QueueOptions {
@@ -255,13 +258,13 @@ export class EventQueue {
    * Queue events durably: seq numbers assigned in order, one write and one fsync for the batch.
    * Resolves with the events accepted (a shed or refused event is counted, not returned).
    */
-  async append(events: NewEvent[]): Promise<AgentEvent[]> {
-    const accepted = await this.exclusive(() => this.appendLocked(events));
+  async append(events: NewEvent[], opts: { source?: string } = {}): Promise<AgentEvent[]> {
+    const accepted = await this.exclusive(() => this.appendLocked(events, opts.source));
     if (accepted.length) this.notify();
     return accepted.filter((e) => e.seq > 0 && !(e as { report?: true }).report).map(({ seq, type, observedAt, details }) => ({ seq, type, observedAt, details }));
   }
 
-  private async appendLocked(events: NewEvent[]): Promise<(AgentEvent & { report?: true })[]> {
+  private async appendLocked(events: NewEvent[], source?: string): Promise<(AgentEvent & { report?: true })[]> {
     if (this.state !== "open") throw new Error(`queue is ${this.state === "new" ? "not open" : "closed"}`);
     const now = new Date().toISOString();
     interface Item { event: Omit<AgentEvent, "seq">; json: string; p: Priority; report: boolean }
@@ -278,22 +281,17 @@ export class EventQueue {
       items.push({ event, json: JSON.stringify(event), p: IMPORTANT, report: true });
     }
     for (const ev of events) {
-      const event = { type: ev.type, observedAt: ev.observedAt ?? now, details: ev.details };
-      const check = AgentEvent.safeParse({ seq: 1, ...event });
-      if (!check.success) {
+      // the same check as the server's (policies/details.ts): an event the server would refuse is
+      // dropped here, logged with the collector that made it, and never queued
+      const check = checkEvent({ seq: 1, type: ev.type, observedAt: ev.observedAt ?? now, details: ev.details }, { serverOnly: serverOnlyTypes() });
+      if (!check.ok) {
         this.rejected++;
-        this.log.error({ type: ev.type, issues: formatIssues(check.error) }, "invalid event refused by the queue");
+        this.log.error({ collector: source ?? "unknown", type: String(ev.type).slice(0, 64), path: check.path, issue: check.message },
+          `invalid event from collector ${source ?? "unknown"} dropped by the queue (not sent)`);
         continue;
       }
-      let json: string;
-      try {
-        json = JSON.stringify({ type: check.data.type, observedAt: check.data.observedAt, details: check.data.details });
-      } catch (err) {
-        this.rejected++;
-        this.log.error({ type: ev.type, err: (err as Error).message }, "event cannot be serialized: refused");
-        continue;
-      }
-      items.push({ event: JSON.parse(json) as Omit<AgentEvent, "seq">, json, p: priorityOf(ev.type), report: false });
+      const json = `{"type":${JSON.stringify(check.event.type)},"observedAt":${JSON.stringify(check.event.observedAt)},"details":${check.detailsJson}}`;
+      items.push({ event: JSON.parse(json) as Omit<AgentEvent, "seq">, json, p: priorityOf(check.event.type), report: false });
     }
     if (items.length === 0) return [];
 

@@ -17,7 +17,8 @@ export interface SupervisorOptions {
   stores: StateStores;
   /** the agent's id once enrolled, else "" (read when a context needs it) */
   agentId: () => string;
-  emit: (events: NewEvent[]) => Promise<unknown>;
+  /** `source`: the collector's name (logged with any event the queue refuses) */
+  emit: (events: NewEvent[], source?: string) => Promise<unknown>;
   policy: () => Policy;
   onPolicy: (listener: (policy: Policy) => void) => () => void;
   initialBackoffMs?: number;
@@ -178,7 +179,7 @@ export class Supervisor {
         return opts.agentId();
       },
       emit: async (...events: NewEvent[]) => {
-        await opts.emit(events);
+        await opts.emit(events, slot.name);
       },
       policy: () => opts.policy(),
       onPolicy: (listener) => {

@@ -53,6 +53,8 @@ export interface TransportStats {
   welcomes: number;
   framesSent: number;
   eventsSent: number;
+  /** events the server refused (ack.rejected): logged and deleted */
+  eventsRejected: number;
   lastCloseCode: number | undefined;
   /** the server refused the credential on the last attempt */
   credentialRejected: boolean;
@@ -109,7 +111,7 @@ export class Transport {
   private sendTimer: NodeJS.Timeout | undefined;
   private offAppend: (() => void) | undefined;
   private closed: Promise<void> = Promise.resolve();
-  private readonly counters: TransportStats = { connects: 0, welcomes: 0, framesSent: 0, eventsSent: 0, lastCloseCode: undefined, credentialRejected: false };
+  private readonly counters: TransportStats = { connects: 0, welcomes: 0, framesSent: 0, eventsSent: 0, eventsRejected: 0, lastCloseCode: undefined, credentialRejected: false };
 
   constructor(private readonly opts: TransportOptions) {
     this.log = opts.log.child({ component: "transport" });
@@ -252,6 +254,15 @@ export class Transport {
         return;
       }
       case "ack": {
+        if (msg.rejected?.length) {
+          // refused by the server (invalid details, a server-only type): never stored; the ack's seq
+          // covers them, so the queue deletes them with the rest — resending could only fail again
+          this.counters.eventsRejected += msg.rejected.length;
+          for (const r of msg.rejected.slice(0, 20)) {
+            this.log.error({ seq: r.seq, path: r.path, issue: r.message }, "the server refused an event (not stored): deleted from the queue");
+          }
+          if (msg.rejected.length > 20) this.log.error({ more: msg.rejected.length - 20 }, "more events refused by the server");
+        }
         await this.opts.queue.ack(msg.seq);
         session.inFlight = session.inFlight.filter((last) => last > msg.seq);
         if (msg.seq > session.cursor) session.cursor = msg.seq;

@@ -9,6 +9,31 @@ import { Control, CONTROLS, EVENT_TYPES, EventType, formatIssues, Severity, Stat
 const Title = z.strictObject({ ja: z.string().min(1), en: z.string().min(1) });
 const Article = z.string().min(1);
 
+/** The checks a catalog rule can name; server/decide.ts implements each one. */
+export const RULE_CHECKS = [
+  "prohibitedSoftware", "approvedNetwork", "approvedDestination", "approvedListeningPort",
+  "mediaRegistered", "mediaUnregistered", "serialConflict", "detailEquals", "always",
+] as const;
+export const RuleCheck = z.enum(RULE_CHECKS);
+export type RuleCheck = z.infer<typeof RuleCheck>;
+
+/** Policy settings a rule may take its status from. */
+export const POLICY_STATUS_SETTINGS = ["media.unencrypted"] as const;
+
+export const CatalogRule = z.strictObject({
+  check: RuleCheck,
+  /** detailEquals: the details field and the value it must equal */
+  field: z.string().min(1).optional(),
+  equals: z.union([z.string(), z.number(), z.boolean()]).optional(),
+  status: Status.optional(),
+  statusFromPolicy: z.enum(POLICY_STATUS_SETTINGS).optional(),
+  severity: Severity.optional(),
+  /** false: no approval clears what this rule decided */
+  clearable: z.boolean().optional(),
+}).refine((r) => (r.status === undefined) !== (r.statusFromPolicy === undefined), { message: "a rule names exactly one of status, statusFromPolicy" })
+  .refine((r) => r.check !== "detailEquals" || (r.field !== undefined && r.equals !== undefined), { message: "detailEquals needs field and equals" });
+export type CatalogRule = z.infer<typeof CatalogRule>;
+
 export const CatalogEntry = z.strictObject({
   articles: z.array(Article).min(1),
   title: Title,
@@ -16,6 +41,11 @@ export const CatalogEntry = z.strictObject({
   defaultStatus: Status,
   /** whether an approval (甲許可) can clear it */
   clearable: z.boolean(),
+  /** queue shedding: routine telemetry goes before anything important (agent/queue.ts) */
+  priority: z.enum(["important", "routine"]),
+  /** server: made by the server only, refused from agents */
+  origin: z.enum(["agent", "server"]).default("agent"),
+  rules: z.array(CatalogRule).default([]),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
 
@@ -42,6 +72,12 @@ export function parseCatalog(text: string): Catalog {
   if (missing.length) throw new Error(`catalog.yaml: missing entries for ${missing.join(", ")}`);
   for (const [type, e] of Object.entries(cat.events)) {
     if (e.defaultStatus === "approved") throw new Error(`catalog.yaml: ${type}: defaultStatus cannot be approved`);
+    // anything that can end as needs_approval or violation must survive a full queue
+    const mayEscalate = e.defaultStatus === "needs_approval" || e.defaultStatus === "violation"
+      || e.rules.some((r) => r.statusFromPolicy !== undefined || r.status === "needs_approval" || r.status === "violation");
+    if (mayEscalate && e.priority !== "important") {
+      throw new Error(`catalog.yaml: ${type}: can become needs_approval or violation, so its priority must be important`);
+    }
   }
   return cat as Catalog;
 }
@@ -54,4 +90,12 @@ export function loadCatalog(): Catalog {
 
 export function catalogEntry(type: EventType): CatalogEntry {
   return loadCatalog().events[type];
+}
+
+/** The event types only the server makes (catalog `origin: server`): refused from agents. */
+let serverOnlyCached: ReadonlySet<EventType> | undefined;
+export function serverOnlyTypes(catalog?: Catalog): ReadonlySet<EventType> {
+  if (catalog) return new Set(EVENT_TYPES.filter((t) => catalog.events[t].origin === "server"));
+  serverOnlyCached ??= serverOnlyTypes(loadCatalog());
+  return serverOnlyCached;
 }

@@ -20,8 +20,8 @@ const CollectorSettings = z.strictObject({
 export const SoftwarePolicy = z.strictObject({
   /** software that is prohibited outright: status violation, whatever the approvals */
   prohibited: z.array(z.strictObject({
-    name: z.string().min(1),
-    publisher: z.string().optional(),
+    name: z.string().min(1).max(1024),
+    publisher: z.string().max(1024).optional(),
     reason: z.string().optional(),
   })).default([]),
   /** reconciling rescan interval (the package databases are also watched) */

@@ -80,7 +80,7 @@ export type Scope = z.infer<typeof Scope>;
 
 export const ApprovalInput = z.strictObject({
   control: Control,
-  match: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  match: z.record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()])),
   scope: Scope,
   validFrom: IsoTime,
   validUntil: IsoTime,
@@ -104,9 +104,15 @@ export const AgentHello = z.strictObject({
   /** the highest seq the agent has queued (for diagnostics) */
   lastSeq: z.number().int().nonnegative(),
 });
+/**
+ * One event of an `events` frame as the frame schema sees it: only its seq. The rest (type,
+ * observedAt, details) is checked per event (policies/details.ts checkEvent), so one bad event is
+ * refused alone (`ack.rejected`) and never fails the frame, another event or another agent.
+ */
+export const EventEnvelope = z.looseObject({ seq: z.number().int().positive() });
 export const AgentEventsMsg = z.strictObject({
   t: z.literal("events"),
-  events: z.array(AgentEvent).min(1).max(5000),
+  events: z.array(EventEnvelope).min(1).max(5000),
 });
 export const AgentHeartbeat = z.strictObject({ t: z.literal("heartbeat"), at: IsoTime });
 export const AgentBye = z.strictObject({ t: z.literal("bye"), reason: z.string() });
@@ -120,7 +126,15 @@ export const ServerWelcome = z.strictObject({
   heartbeatSeconds: z.number().positive(),
   serverTime: IsoTime,
 });
-export const ServerAck = z.strictObject({ t: z.literal("ack"), seq: z.number().int().nonnegative() });
+/** An event the server refused: it is not stored; the ack's seq covers it (the agent deletes it). */
+export const RejectedEvent = z.strictObject({ seq: z.number().int().positive(), path: z.string().max(300), message: z.string().max(500) });
+export type RejectedEvent = z.infer<typeof RejectedEvent>;
+/** Everything up to `seq` is durably stored, except the `rejected` events (refused, never stored). */
+export const ServerAck = z.strictObject({
+  t: z.literal("ack"),
+  seq: z.number().int().nonnegative(),
+  rejected: z.array(RejectedEvent).max(5000).optional(),
+});
 export const ServerPolicy = z.strictObject({ t: z.literal("policy"), version: z.number().int().positive(), policy: z.unknown() });
 export const ServerHeartbeat = z.strictObject({ t: z.literal("heartbeat"), serverTime: IsoTime });
 export const ServerError = z.strictObject({ t: z.literal("error"), code: z.string(), message: z.string() });

@@ -10,8 +10,10 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Logger } from "../lib/log.js";
+import { serverOnlyTypes } from "../policies/catalog.js";
+import { checkEvent } from "../policies/details.js";
 import {
-  AgentMessage, CloseCode, formatIssues, MAX_FRAME_BYTES, type ServerMessage, type StoredEvent,
+  AgentMessage, CloseCode, formatIssues, MAX_FRAME_BYTES, type RejectedEvent, type ServerMessage, type StoredEvent,
 } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
 import type { Ingest } from "./ingest.js";
@@ -251,23 +253,42 @@ export class AgentGateway {
     });
   }
 
+  /**
+   * Each event is checked alone (policies/details.ts): a bad one is refused — not stored, named in
+   * the ack's `rejected` — and the others of the frame go on; nothing of it reaches the group
+   * commit, so it cannot fail another agent's events.
+   */
   private onEvents(conn: AgentConn, msg: EventsMsg): void {
     const now = new Date();
     const receivedAt = now.toISOString();
     const { state } = this.deps;
     const ctx = { agent: conn.agent, policy: state.policy.policy, approvals: state.approvals, now };
-    const rows: EventRow[] = new Array<EventRow>(msg.events.length);
+    const rows: EventRow[] = [];
+    const rejected: RejectedEvent[] = [];
+    const serverOnly = serverOnlyTypes();
     let maxSeq = 0;
-    for (let i = 0; i < msg.events.length; i++) {
-      const e = msg.events[i]!;
+    for (const raw of msg.events) {
+      if (raw.seq > maxSeq) maxSeq = raw.seq;
+      const checked = checkEvent(raw, { serverOnly });
+      if (!checked.ok) {
+        rejected.push({ seq: raw.seq, path: checked.path.slice(0, 300), message: checked.message.slice(0, 500) });
+        continue;
+      }
+      const e = checked.event;
       const details = this.deps.media ? this.deps.media.annotate(e.type, e.details, conn.agent.id, e.observedAt) : e.details;
       const r = evaluate({ type: e.type, details }, ctx);
-      if (e.seq > maxSeq) maxSeq = e.seq;
-      rows[i] = {
+      rows.push({
         agentId: conn.agent.id, seq: e.seq, control: r.control, type: e.type, articles: r.articles, severity: r.severity,
         status: r.status, observedAt: e.observedAt, receivedAt, details, approvalId: r.approvalId,
-      };
+        ...(details === e.details ? { detailsJson: checked.detailsJson } : {}),
+      });
     }
+    if (rejected.length) {
+      this.deps.metrics.protocolErrors.inc({ code: "event_rejected" }, rejected.length);
+      this.log.warn({ agentId: conn.agent.id, remote: conn.remote, rejected: rejected.length, first: rejected.slice(0, 5) },
+        "agent events refused (invalid details or a server-only type): not stored, named in the ack");
+    }
+    // an all-rejected frame still waits for the commits before it, so acks stay in order
     this.deps.ingest.submit(rows, (err) => {
       if (err) {
         if (conn.ws.readyState === WebSocket.OPEN) {
@@ -276,7 +297,7 @@ export class AgentGateway {
         }
         return;
       }
-      this.sendRaw(conn.ws, { t: "ack", seq: maxSeq });
+      this.sendRaw(conn.ws, rejected.length ? { t: "ack", seq: maxSeq, rejected } : { t: "ack", seq: maxSeq });
     });
   }
 

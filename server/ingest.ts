@@ -51,10 +51,11 @@ export class Ingest {
       done?.(new Error("ingest is closed"));
       return;
     }
-    if (rows.length === 0) {
+    if (rows.length === 0 && this.pending.length === 0 && !this.writing) {
       done?.(null);
       return;
     }
+    // (an empty batch behind pending ones waits for their commit: its callback must not overtake them)
     this.pending.push({ rows, done });
     this.queued += rows.length;
     if (this.writing) return; // the running commit schedules the next one

@@ -174,7 +174,7 @@ export class SqliteStore implements Store, SyncEventWriter {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         const res = stmt.run(r.agentId, r.seq, r.control, r.type, articlesText(r.articles), r.severity, r.status,
-          r.observedAt, r.receivedAt, JSON.stringify(r.details), r.approvalId);
+          r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId);
         ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : null;
       }
       return ids;

@@ -56,6 +56,8 @@ export interface EventRow {
   observedAt: string;
   receivedAt: string;
   details: Details;
+  /** `details` already serialized (validation did it); the store writes it as is */
+  detailsJson?: string;
   approvalId: string | null;
 }
 

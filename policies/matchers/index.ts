@@ -4,19 +4,14 @@
  * with a generic one (each key equals the detail of the same name, strings as globs) as fallback.
  */
 import type { Control, Details, EventType } from "../schema.js";
-import { globToRegExp } from "./glob.js";
+import { globMatch } from "./glob.js";
 import { matchNetwork } from "./network.js";
 import { matchSoftware } from "./software.js";
 
-export { globToRegExp };
+export { compileGlob, globMatch, type Glob } from "./glob.js";
 
 export type MatchSpec = Record<string, string | number | boolean>;
 export type Matcher = (match: MatchSpec, details: Details, type: EventType) => boolean;
-
-export function globMatch(glob: string, value: unknown): boolean {
-  if (value === undefined || value === null) return false;
-  return globToRegExp(glob).test(String(value));
-}
 
 /** The action an event type stands for (software.installed → install), used by `match.action`. */
 export function actionOf(type: EventType): string {

@@ -121,7 +121,7 @@ export class FakeServer {
           ws.terminate(); // the frame is lost: neither stored nor acked
           return;
         }
-        for (const e of msg.events) this.stored.set(e.seq, e);
+        for (const e of msg.events) this.stored.set(e.seq, e as AgentEvent);
         if (this.autoAck) this.ack(msg.events.at(-1)!.seq);
       }
     });

@@ -2,7 +2,9 @@ import { appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EventQueue, IMPORTANT, priorityOf, ROUTINE } from "../../agent/queue.js";
-import type { NewEvent } from "../../policies/schema.js";
+import { loadCatalog } from "../../policies/catalog.js";
+import { EVENT_TYPES, type NewEvent } from "../../policies/schema.js";
+import { captureLog } from "../server/helpers.js";
 import { silentLog, tempDir } from "./helpers.js";
 
 const routine = (i: number, pad = ""): NewEvent => ({ type: "asset.snapshot", details: { i, pad } });
@@ -40,6 +42,13 @@ describe("priorityOf", () => {
     expect(priorityOf("p2p.running")).toBe(IMPORTANT);
     expect(priorityOf("agent.degraded")).toBe(IMPORTANT);
     expect(priorityOf("agent.stopped")).toBe(IMPORTANT);
+  });
+
+  it("reads the catalog's priority: media.scanned and media.inserted (infected / unregistered at the server) are important", () => {
+    expect(priorityOf("media.scanned")).toBe(IMPORTANT);
+    expect(priorityOf("media.inserted")).toBe(IMPORTANT);
+    expect(priorityOf("media.removed")).toBe(ROUTINE);
+    for (const t of EVENT_TYPES) expect(priorityOf(t)).toBe(loadCatalog().events[t].priority === "important" ? IMPORTANT : ROUTINE);
   });
 });
 
@@ -156,6 +165,22 @@ describe("EventQueue durability", () => {
     expect(q.stats().rejected).toBe(2);
   });
 
+  it("drops an event that breaks the details schema, logging the collector that made it; the rest of the batch is queued", async () => {
+    const logs = captureLog();
+    const q = await openQueue({ log: logs.log });
+    const out = await q.append([
+      { type: "software.installed", details: { name: { toString: 1 } } },
+      { type: "agent.silent", details: {} },
+      { type: "software.installed", details: { name: "ok" } },
+    ], { source: "software" });
+    expect(out.map((e) => e.details.name)).toEqual(["ok"]);
+    const refused = logs.lines.filter((l) => l.collector === "software");
+    expect(refused.map((l) => [l.path, l.msg])).toEqual([
+      ["details.name", "invalid event from collector software dropped by the queue (not sent)"],
+      ["type", "invalid event from collector software dropped by the queue (not sent)"],
+    ]);
+  });
+
   it("appends 10,000 events and reads them all back in order after reopening", async () => {
     const q = await openQueue({ segmentBytes: 64 * 1024 });
     for (let b = 0; b < 100; b++) {
@@ -225,6 +250,22 @@ describe("EventQueue when full", () => {
     await q.close();
     const q2 = await openQueue(opts);
     expect((await q2.pending(0, 1000, 1 << 20)).map((e) => e.details.i)).toEqual(acceptedImportant);
+  });
+
+  it("regression (issue 11): a full queue of routine telemetry keeps an infected media.scanned and sheds routine events for it", async () => {
+    const q = await openQueue(opts);
+    let i = 0;
+    for (;;) {
+      const out = await q.append([{ type: "media.removed", details: { device: "/dev/sdb1", i: ++i, pad } }]);
+      if (out.length === 0) break;
+    }
+    expect(q.stats().shed.byType).toEqual({ "media.removed": 1 });
+    const scan = await q.append([{ type: "media.scanned", details: { device: "/dev/sdb1", result: "infected", signatures: ["Eicar-Test-Signature"], pad } }]);
+    expect(scan).toHaveLength(1);
+    const pending = await q.pending(0, 1000, 1 << 20);
+    expect(pending.filter((e) => e.type === "media.scanned").map((e) => e.details.result)).toEqual(["infected"]);
+    expect(pending.filter((e) => e.type === "media.removed").length).toBeLessThan(i - 1);
+    expect(q.stats().shed.events).toBeGreaterThan(1);
   });
 
   it("reports what it shed once, as agent.degraded, as soon as there is room", async () => {

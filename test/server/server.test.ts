@@ -254,15 +254,84 @@ describe("server: refusals leave nothing stored and the server serving", () => {
     await stillServing();
   });
 
-  it("valid JSON with the wrong schema: error naming the field, closed 4400, nothing of it stored", async () => {
+  it("valid JSON with the wrong frame schema: error naming the field, closed 4400, nothing of it stored", async () => {
     const cred = await enroll(srv, "bad-schema");
     const c = await connectAgent(srv, cred);
-    c.send({ t: "events", events: [ev(1, "software.installed", { name: "ok" }), { seq: 2, type: "software.exploded", observedAt: new Date().toISOString(), details: {} }] });
+    c.send({ t: "events", events: [ev(1, "software.installed", { name: "ok" }), { seq: -2, type: "software.installed", observedAt: new Date().toISOString(), details: {} }] });
     const err = await c.next((m) => m.t === "error");
     expect(err).toMatchObject({ code: "invalid_message" });
-    expect(String(err.message)).toMatch(/events\.1\.type/);
+    expect(String(err.message)).toMatch(/events\.1\.seq/);
     expect((await c.closed).code).toBe(4400);
     expect(await storedFor(cred.agentId)).toBe(0);
+    await stillServing();
+  });
+
+  it("an invalid event is refused alone: not stored, named in ack.rejected; the rest of the frame is stored", async () => {
+    const cred = await enroll(srv, "bad-event");
+    const c = await connectAgent(srv, cred);
+    const ack = await sendEvents(c, [
+      ev(1, "software.installed", { name: "ok" }),
+      { seq: 2, type: "software.exploded", observedAt: new Date().toISOString(), details: {} },
+      ev(3, "software.installed", { name: "x".repeat(5000) }),
+      ev(4, "agent.started", {}),
+    ]);
+    expect(ack.seq).toBe(4);
+    const rejected = ack.rejected as Array<{ seq: number; path: string; message: string }>;
+    expect(rejected.map((r) => [r.seq, r.path])).toEqual([[2, "type"], [3, "details.name"]]);
+    const stored = await events(srv, `?agent=${cred.agentId}`);
+    expect(stored.map((e) => e.seq).sort()).toEqual([1, 4]);
+    expect(c.isClosed).toBe(false);
+    c.close();
+    await stillServing();
+  });
+
+  it("regression (issue 11, poisons other agents' batches): details nested 6,000 deep are refused alone; an innocent agent's events in the same group commit are all acked and stored", async () => {
+    const bad = await enroll(srv, "poison");
+    const innocent = await enroll(srv, "innocent");
+    const b = await connectAgent(srv, bad);
+    const i = await connectAgent(srv, innocent);
+    // built as text: JSON.stringify itself throws on it (that was the poison in the commit)
+    const deep = `${'{"a":'.repeat(6000)}{"leaf":1}${"}".repeat(6000)}`;
+    // both frames in the same tick: one group commit
+    const fromB = b.messages.length;
+    const fromI = i.messages.length;
+    b.send(`{"t":"events","events":[{"seq":1,"type":"software.installed","observedAt":"${new Date().toISOString()}","details":{"name":"poison","extra":${deep}}}]}`);
+    i.send({ t: "events", events: Array.from({ length: 50 }, (_, k) => ev(k + 1, "software.installed", { name: `app-${k}` })) });
+    const ackB = await b.next((m) => m.t === "ack", fromB);
+    const ackI = await i.next((m) => m.t === "ack", fromI);
+    expect(ackI).toEqual({ t: "ack", seq: 50 });
+    expect(ackB).toMatchObject({ t: "ack", seq: 1, rejected: [{ seq: 1, path: expect.stringMatching(/^details\.extra(\.a)+$/) as string }] });
+    expect((ackB.rejected as Array<{ message: string }>)[0]!.message).toMatch(/deeper than 8/);
+    expect((await events(srv, `?agent=${innocent.agentId}`)).length).toBe(50);
+    expect(await storedFor(bad.agentId)).toBe(0);
+    b.close();
+    i.close();
+    await stillServing();
+  });
+
+  it("regression (issue 11, dies on one frame): a software.installed whose name is {toString: 1} with a prohibited rule in force is refused, the server keeps running", async () => {
+    const put = await api(srv, "PUT", "/api/policy", { software: { prohibited: [{ name: "winny*" }] } });
+    expect(put.status).toBe(200);
+    const cred = await enroll(srv, "to-string");
+    const c = await connectAgent(srv, cred);
+    const ack = await sendEvents(c, [ev(1, "software.installed", { name: { toString: 1 } }), ev(2, "software.installed", { name: "Winny 2.0" })]);
+    expect(ack.rejected).toEqual([{ seq: 1, path: "details.name", message: expect.any(String) as string }]);
+    const stored = await events(srv, `?agent=${cred.agentId}`);
+    expect(stored.map((e) => [e.seq, e.status])).toEqual([[2, "violation"]]);
+    c.close();
+    await stillServing();
+  });
+
+  it("server-only event types (agent.silent, asset.unregistered) are refused from an agent", async () => {
+    const cred = await enroll(srv, "forger");
+    const c = await connectAgent(srv, cred);
+    const ack = await sendEvents(c, [ev(1, "agent.silent", { lastSeen: new Date().toISOString(), missedHeartbeats: 3 }), ev(2, "asset.unregistered", {})]);
+    expect(ack.rejected).toEqual([
+      { seq: 1, path: "type", message: "agent.silent is made by the server only" },
+      { seq: 2, path: "type", message: "asset.unregistered is made by the server only" },
+    ]);
+    expect(await storedFor(cred.agentId)).toBe(0);
+    c.close();
     await stillServing();
   });
 

@@ -4,7 +4,7 @@
  * the one-shot `kyoka snapshot` compiles a cached, already validated copy (see lib/parse-cache.ts)
  * without loading either.
  */
-import { globToRegExp } from "../../../policies/matchers/glob.js";
+import { compileGlob, type Glob } from "../../../policies/matchers/glob.js";
 import type { SignatureFile } from "./signatures.js";
 
 export type Os = "win32" | "darwin" | "linux";
@@ -18,7 +18,8 @@ export interface Family {
   readonly id: string;
   readonly family: string;
   readonly protocol: string;
-  readonly packageRes: RegExp[];
+  /** package-name globs (linear-time matcher, no RegExp built from the file's text) */
+  readonly packageRes: Glob[];
   readonly cmdlineRes: RegExp[];
   readonly requireArgRes?: RegExp[];
   readonly markers: Buffer[];
@@ -72,7 +73,7 @@ export function compileSignatures(file: SignatureFile): Signatures {
       id: spec.id,
       family: spec.family,
       protocol: spec.protocol,
-      packageRes: spec.packages.map((g) => globToRegExp(normalizeName(g))),
+      packageRes: spec.packages.map((g) => compileGlob(normalizeName(g))),
       cmdlineRes: spec.cmdline.map((re) => new RegExp(re, "i")),
       requireArgRes: spec.requireArgs?.map((re) => new RegExp(re, "i")),
       markers: spec.markers.map((m) => Buffer.from(m, "latin1")),
