@@ -16,7 +16,7 @@ if [ "${1:-}" = "--test" ]; then
     [dpkg-deb]=dpkg [ip]=iproute2 [openssl]=openssl [losetup]=mount [mkfs.ext4]=e2fsprogs
     [mkfs.exfat]=exfatprogs [mount.exfat-fuse]=exfat-fuse [fusefat]=fusefat [cryptsetup]=cryptsetup-bin
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
-    [lsblk]=util-linux [dmidecode]=dmidecode [who]=coreutils
+    [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
   )
   missing=()
   for cmd in "${!need[@]}"; do
