@@ -85,12 +85,15 @@ export const ApprovalInput = z.strictObject({
   validFrom: IsoTime,
   validUntil: IsoTime,
   reason: z.string().min(1).max(2000),
+  /** restricts the approval to the PCs of one organisation (id or name; server/people/) */
+  organisation: z.string().min(1).max(200).optional(),
 }).refine((a) => Date.parse(a.validFrom) < Date.parse(a.validUntil), {
   message: "validFrom must be before validUntil",
   path: ["validUntil"],
 });
 export type ApprovalInput = z.infer<typeof ApprovalInput>;
-export type Approval = ApprovalInput & { id: string; createdAt: string };
+/** requestId: the request (申請) it decided; createdBy: who made it (server/people/workflow.ts) */
+export type Approval = ApprovalInput & { id: string; createdAt: string; requestId?: string; createdBy?: string };
 
 // ---------------------------------------------------------------------------------------------
 // Agent <-> server protocol: one JSON message per WebSocket frame, discriminated by `t`.

@@ -31,7 +31,7 @@ type EventsMsg = Extract<AgentMessageT, { t: "events" }>;
 
 interface AgentConn {
   ws: WebSocket;
-  agent: { id: string; tags: string[] };
+  agent: { id: string; tags: string[]; organisation?: string };
   remote: string;
   helloDone: boolean;
   lastSeenMs: number;
@@ -161,7 +161,7 @@ export class AgentGateway {
     const id = auth.cred.id;
     const now = Date.now();
     const conn: AgentConn = {
-      ws, agent: { id, tags: auth.cred.tags }, remote, helloDone: false, lastSeenMs: now, silent: false, bye: false, closing: false,
+      ws, agent: { id, tags: auth.cred.tags, organisation: this.deps.state.agentOrganisation(id) }, remote, helloDone: false, lastSeenMs: now, silent: false, bye: false, closing: false,
     };
     const old = this.conns.get(id);
     if (old) {
@@ -403,7 +403,7 @@ export class AgentGateway {
         const lastSeen = a.lastSeen!;
         const missedHeartbeats = Math.floor((now - Date.parse(lastSeen)) / hbMs);
         const details = { lastSeen, missedHeartbeats };
-        const r = evaluate({ type: "agent.silent", details }, { agent: { id: a.id, tags: a.tags }, policy: state.policy.policy, approvals: state.approvals, now: nowDate });
+        const r = evaluate({ type: "agent.silent", details }, { agent: { id: a.id, tags: a.tags, organisation: state.agentOrganisation(a.id) }, policy: state.policy.policy, approvals: state.approvals, now: nowDate });
         rows.push({
           agentId: a.id, seq: null, control: r.control, type: "agent.silent", articles: r.articles, severity: r.severity,
           status: r.status, observedAt: nowDate.toISOString(), receivedAt: nowDate.toISOString(), details, approvalId: r.approvalId,

@@ -9,7 +9,8 @@ import type { Policy } from "../policies/policy.js";
 import { controlOf, type Approval, type Control, type Details, type EventType, type Scope, type Severity, type Status } from "../policies/schema.js";
 
 export interface EvaluateContext {
-  agent: { id: string; tags: readonly string[] };
+  /** organisation: the contractor organisation the agent belongs to (server/people/) */
+  agent: { id: string; tags: readonly string[]; organisation?: string };
   policy: Policy;
   /** the approvals not deleted (validity is checked here against `now`) */
   approvals: readonly Approval[];
@@ -78,6 +79,7 @@ export function evaluate(event: { type: EventType; details: Details }, ctx: Eval
       if (approval.control !== control) continue;
       if (!approvalInForce(approval, ctx.now)) continue;
       if (!scopeCovers(approval.scope, ctx.agent)) continue;
+      if (approval.organisation !== undefined && approval.organisation !== ctx.agent.organisation) continue;
       if (!matcher(approval.match, details, type)) continue;
       return { control, articles: entry.articles, severity, status: "approved", approvalId: approval.id };
     }

@@ -13,6 +13,8 @@ export interface PolicyInForce {
 
 export class ServerState {
   approvals: Approval[] = [];
+  /** the organisation of an agent (server/people/); approvals restricted to an organisation need it */
+  agentOrganisation: (agentId: string) => string | undefined = () => undefined;
 
   constructor(public policy: PolicyInForce, private readonly heartbeatOverride?: number) {}
 

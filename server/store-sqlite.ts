@@ -181,6 +181,11 @@ export class SqliteStore implements Store, SyncEventWriter {
     });
   }
 
+  /** The better-sqlite3 handle, for modules keeping their own tables in the same file (server/people/). */
+  get handle(): Database.Database {
+    return this.db;
+  }
+
   // --- agents ------------------------------------------------------------------------------
   async createAgent(a: NewAgent): Promise<void> {
     this.db.prepare(`INSERT INTO agents (id, secret_hash, hostname, os, version, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`)
