@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import { isAlias, isMap, isSeq, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { z } from "zod";
 import { policiesDir } from "../lib/paths.js";
 
@@ -116,7 +116,14 @@ export function parsePolicyText(text: string): Policy {
     const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
     throw new PolicyError(`line ${pos.line}: ${err.message.split("\n")[0]}`, pos.line, pos.col);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // alias errors surface only here: an alias to an anchor not (yet) set, or too many aliases
+    const line = aliasLine(doc, lineCounter);
+    throw new PolicyError(`line ${line}: ${(err as Error).message.split("\n")[0]}`, line);
+  }
   const parsed = Policy.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
@@ -129,6 +136,20 @@ export function parsePolicyText(text: string): Policy {
   }
   const where = issue.path.length ? issue.path.join(".") : "(root)";
   throw new PolicyError(`line ${line ?? 1}: ${where}: ${issue.message}`, line ?? 1);
+}
+
+/** The line of the first alias that does not resolve, else of the first alias (1 when none). */
+function aliasLine(doc: Document, lineCounter: LineCounter): number {
+  let first: number | undefined;
+  let unresolved: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      const line = node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+      first ??= line;
+      if (unresolved === undefined && isAlias(node) && node.resolve(doc) === undefined) unresolved = line;
+    },
+  });
+  return unresolved ?? first ?? 1;
 }
 
 export function defaultPolicyText(): string {
