@@ -4,7 +4,7 @@
  * inventory (the newest `asset.snapshot` of each agent, server/ledger/reconcile.ts), and the
  * server-made `asset.unregistered` event for a PC that is not in it.
  *
- * HTTP (admin token):
+ * HTTP (admin token; server/routes/assets.ts):
  *   GET  /api/assets                      the ledger joined with the live inventory + unregistered agents
  *   POST /api/assets/import[?mode=upsert] body: the CSV bytes (UTF-8 ± BOM, UTF-16 with BOM, Shift_JIS)
  *   GET  /api/assets/export               UTF-8 with BOM CSV, Japanese headers
@@ -23,13 +23,12 @@
  * "registered", note naming the 資産番号). Reconciliations run one at a time; requests that come in
  * during one are folded into a single follow-up run.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../lib/log.js";
 import { assetKeys } from "../agent/collectors/asset/identity.js";
 import { Inventory } from "../agent/collectors/asset/inventory.js";
 import type { StoredEvent } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
-import { HttpError, readRawBody, sendJson } from "./http.js";
+import { InvalidInputError } from "./errors.js";
 import { exportLedgerCsv, parseLedgerCsv, type LedgerIssue } from "./ledger/csv.js";
 import type { LedgerEntry } from "./ledger/entry.js";
 import { reconcile, type AgentForLedger, type LedgerFlag, type Reconciliation } from "./ledger/reconcile.js";
@@ -85,12 +84,6 @@ export interface AssetsView {
   entries: Array<LedgerEntry & { flags: LedgerFlag[]; matchedBy: "serial" | "mac" | "hostname" | null; agent: AgentAssetView | null }>;
   /** agents whose PC is not in the ledger (私用PCの疑い), with their open asset.unregistered event */
   unregisteredAgents: Array<AgentAssetView & { eventId: number | null }>;
-}
-
-interface Route {
-  method: "GET" | "POST";
-  path: string;
-  handler: (ctx: { req: IncomingMessage; res: ServerResponse; url: URL }) => Promise<void>;
 }
 
 /** The keys of an asset.snapshot's details; undefined when it has no usable inventory. */
@@ -166,7 +159,7 @@ export class AssetLedger {
     const parsed = parseLedgerCsv(body);
     if (parsed.rows.length === 0 && parsed.errors.length > 0) {
       this.log.warn({ errors: parsed.errors.length, encoding: parsed.encoding }, "ledger import refused: no good row; the ledger is unchanged");
-      throw new HttpError(400, "no row of the file could be imported; the ledger is unchanged", {
+      throw new InvalidInputError("no row of the file could be imported; the ledger is unchanged", {
         imported: 0, errors: parsed.errors, warnings: parsed.warnings,
       });
     }
@@ -202,35 +195,6 @@ export class AssetLedger {
         return { ...agentView(id), eventId: ev && !ev.resolution ? ev.id : null };
       }),
     };
-  }
-
-  /** The HTTP routes; http.ts registers them behind the admin token. */
-  routes(): Route[] {
-    return [
-      {
-        method: "GET", path: "/api/assets", handler: async ({ res }) => sendJson(res, 200, await this.view()),
-      },
-      {
-        method: "POST", path: "/api/assets/import", handler: async ({ req, res, url }) => {
-          const m = url.searchParams.get("mode") ?? "replace";
-          if (m !== "replace" && m !== "upsert") throw new HttpError(400, `mode must be replace or upsert, not ${m}`);
-          const ctype = String(req.headers["content-type"] ?? "");
-          if (/json|form/i.test(ctype)) throw new HttpError(415, `the body must be the CSV file (text/csv), not ${ctype}`);
-          sendJson(res, 200, await this.importCsv(await readRawBody(req), m));
-        },
-      },
-      {
-        method: "GET", path: "/api/assets/export", handler: async ({ res }) => {
-          const csv = await this.exportCsv();
-          const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
-          res.writeHead(200, {
-            "content-type": "text/csv; charset=utf-8",
-            "content-length": csv.length,
-            "content-disposition": `attachment; filename="kyoka-ledger-${day}.csv"; filename*=UTF-8''${encodeURIComponent(`台帳-${day}.csv`)}`,
-          }).end(csv);
-        },
-      },
-    ];
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,24 +1,61 @@
 /**
- * The HTTP API (SPEC.md): a small router over node:http. JSON in and out, admin routes behind
- * `Authorization: Bearer <admin token>`, every error as `{error}`, bodies over 10 MiB refused with
- * 413, and no request can take the server down (caught, logged, 500).
+ * The HTTP API (SPEC.md) on Fastify: this file builds the app — body parsing, admin-token
+ * authentication, the one error handler, security headers, the route index (`/api`) and the
+ * OpenAPI document (`/api/openapi.json`) — and registers the route files, one per domain, in
+ * server/routes/. A route declares its params, query, body and response as zod schemas; the index
+ * and the OpenAPI document are generated from those same schemas, so they cannot disagree.
+ *
+ * Adding a route: put it in the route file of its domain (or a new `server/routes/<domain>.ts`
+ * listed in ROUTE_FILES below) with `schema: {summary, params?, querystring?, body?, response}`.
+ * Routes need the admin token unless `config: {public: true}`. Domain code throws the errors of
+ * server/errors.ts; the error handler here turns them into `{error, ...}` with a status code.
+ *
+ * The WebSockets (`/agent`, `/api/stream`) stay on `ws`: server.ts dispatches the upgrade; their
+ * GET routes here only document them and answer a plain GET with 426.
  */
-import { randomBytes, randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import helmet from "@fastify/helmet";
+import swagger from "@fastify/swagger";
+import Fastify, { LogController, type FastifyError, type FastifyReply } from "fastify";
+import {
+  hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, serializerCompiler, validatorCompiler,
+  type FastifyPluginAsyncZod, type ZodTypeProvider,
+} from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
-import { parsePolicyText, PolicyError } from "../policies/policy.js";
-import { ApprovalInput, Control, EventType, formatIssues, Status, type Approval } from "../policies/schema.js";
 import type { AgentGateway } from "./agents-ws.js";
 import type { AssetLedger } from "./assets.js";
+import { AuthFailureLimiter } from "./auth-limit.js";
+import {
+  AuthenticationError, ConflictError, DomainError, InvalidInputError, NotFoundError, RateLimitedError, UnsupportedMediaTypeError,
+} from "./errors.js";
 import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
+import { agentRoutes } from "./routes/agents.js";
+import { approvalRoutes } from "./routes/approvals.js";
+import { assetRoutes } from "./routes/assets.js";
+import { enrollRoutes } from "./routes/enroll.js";
+import { eventRoutes } from "./routes/events.js";
+import { indexRoutes } from "./routes/index.js";
+import { mediaRoutes } from "./routes/media.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import { policyRoutes } from "./routes/policy.js";
 import type { ServerState } from "./state.js";
-import type { AgentRecord, ApprovalRecord, Store } from "./store.js";
-import { bearer, secretEquals, sha256Hex, type Tokens } from "./tokens.js";
+import type { Store } from "./store.js";
+import { bearer, secretEquals, type Tokens } from "./tokens.js";
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
-export const MAX_EVENTS_LIMIT = 10_000;
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** no admin token needed */
+    public?: boolean;
+    /** how the body is read: JSON (default), text (the policy's YAML) or bytes (a CSV file) */
+    body?: "json" | "text" | "bytes";
+    /** a WebSocket endpoint (upgrade handled in server.ts); the GET route only documents it */
+    websocket?: boolean;
+  }
+}
 
 export interface ApiDeps {
   store: Store;
@@ -27,390 +64,219 @@ export interface ApiDeps {
   tokens: Tokens;
   metrics: ServerMetrics;
   log: Logger;
+  /** counts failed authentications per IP (admin token, enrollment token) and answers 429 */
+  authLimit: AuthFailureLimiter;
   /** the PC ledger (台帳) routes, server/assets.ts */
   assets?: AssetLedger;
   /** the media ledger (媒体台帳) routes, server/media-ledger.ts */
   media?: MediaLedger;
 }
 
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
+/** A route file: a Fastify plugin with zod schemas, given the server's components. */
+export type RouteFile = FastifyPluginAsyncZod<ApiDeps>;
 
-interface Ctx {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  params: string[];
-}
-
-type Handler = (ctx: Ctx) => Promise<void>;
-
-interface Route {
+/** One line of the route index (`GET /api`), made from the route's schema. */
+export interface RouteIndexEntry {
   method: string;
-  pattern: RegExp;
-  /** false: no admin token needed */
-  auth: boolean;
-  handler: Handler;
+  path: string;
+  auth: "admin" | "none";
+  summary: string;
+  query?: string[];
+  websocket?: true;
 }
 
-/** Send a JSON response (204: no body). */
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) {
-    res.end();
-    return;
+/** The route files, in the order of the index. */
+const ROUTE_FILES: RouteFile[] = [
+  indexRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes,
+];
+
+/** The body of every error answer. */
+export const ErrorBody = z.looseObject({ error: z.string().describe("what went wrong, naming the field or line") });
+
+const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"] as const;
+
+/** The path of a request URL without its query string (what is logged: `?token=` never is). */
+export function pathOf(url: string | undefined): string {
+  const u = url ?? "/";
+  const q = u.indexOf("?");
+  return q === -1 ? u : u.slice(0, q);
+}
+
+/** Query strings as the API always read them: the last value of a key wins, empty values are absent. */
+function parseQuery(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(text)) {
+    if (v === "") delete out[k];
+    else out[k] = v;
   }
-  if (status === 204) {
-    res.writeHead(204).end();
-    return;
+  return out;
+}
+
+function issuesText(err: { validation: Array<{ instancePath: string; message?: string }> }): string {
+  return err.validation
+    .map((i) => `${i.instancePath && i.instancePath !== "/" ? i.instancePath.slice(1).replace(/\//g, ".") : "(root)"}: ${i.message ?? "invalid"}`)
+    .join("; ");
+}
+
+/** Any error → status code and body. The one place where errors become HTTP. */
+function httpError(err: unknown): { status: number; body: Record<string, unknown> } {
+  if (err instanceof DomainError) {
+    const status = err instanceof InvalidInputError ? 400
+      : err instanceof NotFoundError ? 404
+        : err instanceof ConflictError ? 409
+          : err instanceof UnsupportedMediaTypeError ? 415
+            : err instanceof AuthenticationError ? 401
+              : err instanceof RateLimitedError ? 429
+                : 500;
+    return { status, body: { error: err.message, ...err.extra } };
   }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Read the body as text, refusing more than MAX_BODY_BYTES with 413. */
-async function readBody(req: IncomingMessage): Promise<string> {
-  return (await readRawBody(req)).toString("utf8");
-}
-
-/** Read the body as bytes (e.g. a Shift_JIS CSV), refusing more than MAX_BODY_BYTES with 413. */
-export function readRawBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on("data", (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        done = true;
-        chunks.length = 0;
-        reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (done) return;
-      done = true;
-      resolve(Buffer.concat(chunks));
-    });
-    req.on("error", (err) => {
-      if (done) return;
-      done = true;
-      reject(err);
-    });
-  });
-}
-
-/** Read a JSON body and validate it: 400 naming the problem otherwise. */
-export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const text = await readBody(req);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = (err as { validationContext?: string }).validationContext;
+    const prefix = where === "querystring" ? "bad query: " : where === "params" ? "bad path parameter: " : "";
+    return { status: 400, body: { error: `${prefix}${issuesText(err)}` } };
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new HttpError(400, formatIssues(parsed.error));
-  return parsed.data;
+  const fe = err as Partial<FastifyError>;
+  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return { status: 413, body: { error: `request body larger than ${MAX_BODY_BYTES} bytes` } };
+  if (!isResponseSerializationError(err) && typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, body: { error: fe.message ?? "bad request" } };
+  }
+  return { status: 500, body: { error: "internal server error" } };
 }
 
-const EnrollBody = z.object({
-  token: z.string().min(1),
-  hostname: z.string().min(1).max(255),
-  os: z.string().max(255),
-  version: z.string().max(100),
-});
-
-const ResolveBody = z.strictObject({
-  resolution: z.string().min(1).max(200),
-  note: z.string().max(10_000).nullable().optional(),
-});
-
-const TagsBody = z.array(z.string().min(1).max(100)).max(100);
-
-const EventsQuery = z.strictObject({
-  control: Control.optional(),
-  type: EventType.optional(),
-  agent: z.string().min(1).optional(),
-  status: Status.optional(),
-  since: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not an ISO 8601 date/time").optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_EVENTS_LIMIT).default(100),
-});
-
-function agentView(a: AgentRecord, live: { online: boolean; lastSeen: string } | undefined) {
-  return {
-    id: a.id,
-    hostname: a.hostname,
-    os: a.os,
-    version: a.version,
-    online: live ? live.online : false,
-    lastSeen: live ? live.lastSeen : a.lastSeen,
-    policyVersion: a.policyVersion,
-    tags: a.tags,
-    enrolledAt: a.enrolledAt,
-    revoked: a.revokedAt !== null,
-    revokedAt: a.revokedAt,
-  };
-}
-
-function approvalView(a: ApprovalRecord | Approval) {
-  return {
-    id: a.id, control: a.control, match: a.match, scope: a.scope, validFrom: a.validFrom, validUntil: a.validUntil,
-    reason: a.reason, createdAt: a.createdAt, deletedAt: "deletedAt" in a ? a.deletedAt : null,
-  };
-}
-
-const HOME_PAGE = `<!doctype html>
-<html lang="ja">
-<head><meta charset="utf-8"><title>kyoka（許可）</title>
-<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.6}code{background:#f3f3f3;padding:0 .2em}</style>
-</head>
-<body>
-<h1>kyoka（許可）</h1>
-<p>kyoka は、委託先（乙）のパソコンが情報セキュリティ関連業務特記事項（別記2）などの契約条項を守っていることを、
-証跡とともに継続的に示すためのエンドポイント監視エージェントと集約サーバです。
-ソフトウェアの導入・更新・削除、ネットワーク接続、記録媒体、ファイル交換ソフト、機器の台帳を監視します。</p>
-<p>ダッシュボードは準備中です。API は <a href="/api">/api</a> を参照してください（管理トークン: データディレクトリの <code>admin-token</code>）。</p>
-<hr>
-<h2 lang="en">kyoka (許可, "permission")</h2>
-<p lang="en">kyoka is an endpoint policy agent and aggregation server that proves, continuously and with evidence,
-that a contractor's PCs keep the security clauses of their contract: software changes, network attachment,
-removable media, file-sharing software and the hardware ledger.</p>
-<p lang="en">The dashboard is coming. See the API at <a href="/api">/api</a> (admin token: <code>admin-token</code> in the data directory).</p>
-</body>
-</html>
-`;
-
-const API_INDEX = {
-  name: "kyoka",
-  auth: "Authorization: Bearer <admin token> (file admin-token in the data directory)",
-  routes: [
-    "GET /healthz",
-    "POST /api/enroll {token, hostname, os, version} (no bearer; token = enrollment token)",
-    "GET /api/agents",
-    "POST /api/agents/:id/revoke",
-    "PUT /api/agents/:id/tags [tag, ...]",
-    "GET /api/events?control=&type=&agent=&status=&since=&limit=",
-    "POST /api/events/:id/resolve {resolution, note}",
-    "POST /api/approvals {control, match, scope, validFrom, validUntil, reason}",
-    "GET /api/approvals[?all=1]",
-    "DELETE /api/approvals/:id",
-    "GET /api/policy",
-    "PUT /api/policy (YAML or JSON)",
-    "GET /api/stream (WebSocket; ?token= or bearer)",
-    "GET /api/assets (the ledger 台帳 joined with the live inventory; unregistered agents)",
-    "POST /api/assets/import[?mode=upsert] (text/csv: UTF-8, UTF-8 BOM or Shift_JIS; default replaces the ledger)",
-    "GET /api/assets/export (text/csv, UTF-8 with BOM)",
-    "GET /api/media (the media ledger 媒体台帳)",
-    "POST /api/media {serial, vendorId?, productId?, label?, owner, note?}",
-    "DELETE /api/media/:id",
-    "GET /metrics (Prometheus; bearer)",
-    "WebSocket /agent (Bearer <agentId>:<secret>)",
-  ],
-};
-
-export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, state, gateway, tokens, metrics } = deps;
+/**
+ * Build the API on `server` (made by server.ts, http or https, with its timeouts and connection
+ * cap). Resolves when every route is registered; server.ts then listens.
+ */
+export async function buildApi(deps: ApiDeps, server: Server) {
   const log = deps.log;
+  const app = Fastify({
+    // the node server is server.ts's: Fastify only gets its requests (upgrades stay with ws)
+    serverFactory: (handler) => {
+      server.on("request", handler as (req: IncomingMessage, res: ServerResponse) => void);
+      return server;
+    },
+    loggerInstance: log.child({}, {
+      // a logged request never shows its query string (?token=)
+      serializers: { req: (r: IncomingMessage) => ({ method: r.method, path: pathOf(r.url) }) },
+    }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_BODY_BYTES,
+    exposeHeadRoutes: false,
+    return503OnClosing: false,
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery },
+    frameworkErrors: (err, _req, res) => {
+      const reply = res as unknown as FastifyReply;
+      void reply.code(400).send({ error: err.code === "FST_ERR_BAD_URL" ? "bad percent-encoding in the path" : err.message });
+    },
+  }).withTypeProvider<ZodTypeProvider>();
 
-  const routes: Route[] = [];
-  const route = (method: string, path: string, auth: boolean, handler: Handler): void => {
-    // `:param` segments become capture groups
-    const pattern = new RegExp(`^${path.replace(/:[a-zA-Z]+/g, "([^/]+)")}$`);
-    routes.push({ method, pattern, auth, handler });
-  };
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
-  route("GET", "/", false, async ({ res }) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(HOME_PAGE);
-  });
-  route("GET", "/healthz", false, async ({ res }) => sendJson(res, 200, { ok: true }));
-  route("GET", "/api", false, async ({ res }) => sendJson(res, 200, API_INDEX));
-  route("GET", "/metrics", true, async ({ res }) => {
-    const text = await metrics.registry.metrics();
-    res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
-  });
-
-  // --- enrollment ----------------------------------------------------------------------------
-  route("POST", "/api/enroll", false, async ({ req, res }) => {
-    const body = await readJson(req, EnrollBody);
-    if (!secretEquals(body.token, tokens.enrollToken)) {
-      log.warn({ remote: req.socket.remoteAddress, hostname: body.hostname }, "enrollment refused: wrong enrollment token");
-      throw new HttpError(401, "wrong enrollment token");
-    }
-    const agentId = randomUUID();
-    const secret = randomBytes(32).toString("base64url");
-    await store.createAgent({ id: agentId, secretHash: sha256Hex(secret), hostname: body.hostname, os: body.os, version: body.version, enrolledAt: new Date().toISOString() });
-    log.info({ agentId, hostname: body.hostname, os: body.os, remote: req.socket.remoteAddress }, "agent enrolled");
-    sendJson(res, 201, { agentId, secret });
-  });
-
-  // --- agents --------------------------------------------------------------------------------
-  route("GET", "/api/agents", true, async ({ res }) => {
-    const agents = await store.listAgents();
-    sendJson(res, 200, agents.map((a) => agentView(a, gateway.liveStatus(a.id))));
-  });
-  route("POST", "/api/agents/:id/revoke", true, async ({ res, params }) => {
-    const id = params[0]!;
-    if (!(await store.revokeAgent(id, new Date().toISOString()))) throw new HttpError(404, `no agent ${id}`);
-    gateway.revoked(id);
-    log.warn({ agentId: id }, "agent credential revoked");
-    const a = (await store.getAgent(id))!;
-    sendJson(res, 200, agentView(a, undefined));
-  });
-  route("PUT", "/api/agents/:id/tags", true, async ({ req, res, params }) => {
-    const id = params[0]!;
-    const tags = [...new Set(await readJson(req, TagsBody))];
-    if (!(await store.setAgentTags(id, tags))) throw new HttpError(404, `no agent ${id}`);
-    gateway.setTags(id, tags);
-    const a = (await store.getAgent(id))!;
-    sendJson(res, 200, agentView(a, gateway.liveStatus(id)));
-  });
-
-  // --- events --------------------------------------------------------------------------------
-  route("GET", "/api/events", true, async ({ res, url }) => {
-    const raw: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) if (v !== "") raw[k] = v;
-    const parsed = EventsQuery.safeParse(raw);
-    if (!parsed.success) throw new HttpError(400, `bad query: ${formatIssues(parsed.error)}`);
-    const q = parsed.data;
-    sendJson(res, 200, await store.queryEvents({ ...q, since: q.since === undefined ? undefined : new Date(q.since).toISOString() }));
-  });
-  route("POST", "/api/events/:id/resolve", true, async ({ req, res, params }) => {
-    const id = Number(params[0]);
-    if (!Number.isSafeInteger(id) || id <= 0) throw new HttpError(400, `bad event id ${params[0]}`);
-    const body = await readJson(req, ResolveBody);
-    const event = await store.resolveEvent(id, body.resolution, body.note ?? null, new Date().toISOString());
-    if (!event) throw new HttpError(404, `no event ${id}`);
-    log.info({ eventId: id, resolution: body.resolution }, "event resolved");
-    sendJson(res, 200, event);
-  });
-
-  // --- approvals (甲許可) ---------------------------------------------------------------------
-  route("POST", "/api/approvals", true, async ({ req, res }) => {
-    const input = await readJson(req, ApprovalInput);
-    const approval: Approval = { ...input, id: randomUUID(), createdAt: new Date().toISOString() };
-    await store.createApproval(approval);
-    state.approvals = [...state.approvals, approval];
-    log.info({ approvalId: approval.id, control: approval.control, scope: approval.scope }, "approval created");
-    sendJson(res, 201, approvalView(approval));
-  });
-  route("GET", "/api/approvals", true, async ({ res, url }) => {
-    const all = ["1", "true"].includes(url.searchParams.get("all") ?? "");
-    sendJson(res, 200, (await store.listApprovals(all)).map(approvalView));
-  });
-  route("DELETE", "/api/approvals/:id", true, async ({ res, params }) => {
-    const id = params[0]!;
-    if (!(await store.deleteApproval(id, new Date().toISOString()))) throw new HttpError(404, `no approval ${id}`);
-    state.approvals = state.approvals.filter((a) => a.id !== id);
-    log.info({ approvalId: id }, "approval deleted (no longer in force)");
-    sendJson(res, 204, null);
-  });
-
-  // --- PC ledger (台帳): server/assets.ts ------------------------------------------------------
-  for (const r of deps.assets?.routes() ?? []) route(r.method, r.path, true, r.handler);
-
-  // --- media ledger (媒体台帳): server/media-ledger.ts ------------------------------------------
-  for (const r of deps.media?.routes() ?? []) route(r.method, r.path, true, r.handler);
-
-  // --- policy --------------------------------------------------------------------------------
-  route("GET", "/api/policy", true, async ({ res }) => {
-    const p = state.policy;
-    sendJson(res, 200, { version: p.version, policy: p.policy, text: p.text });
-  });
-  route("PUT", "/api/policy", true, async ({ req, res }) => {
-    const text = await readBody(req);
-    let policy;
-    try {
-      policy = parsePolicyText(text);
-    } catch (err) {
-      if (err instanceof PolicyError) {
-        log.warn({ line: err.line, err: err.message }, "policy refused; the policy in force stays");
-        throw new HttpError(400, err.message, { line: err.line ?? null });
-      }
-      throw err;
-    }
-    const version = await store.insertPolicy(text, new Date().toISOString());
-    state.policy = { version, policy, text };
-    log.info({ version }, "new policy version in force");
-    gateway.pushPolicy();
-    sendJson(res, 200, { version });
-  });
-
-  return (req, res) => {
-    try {
-      dispatch(req, res);
-    } catch (err) {
-      log.error({ err, method: req.method, url: req.url }, "request failed; answered 500");
-      sendJson(res, 500, { error: "internal server error" });
-    }
-  };
-
-  function dispatch(req: IncomingMessage, res: ServerResponse): void {
-    const started = Date.now();
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", "http://localhost");
-    } catch {
-      sendJson(res, 400, { error: "bad request URL" });
+  // --- bodies: read as bytes whatever the content type; JSON routes parse them below -------------
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  app.addHook("preValidation", async (req) => {
+    if (!Buffer.isBuffer(req.body)) return;
+    const kind = req.routeOptions.config.body ?? "json";
+    if (kind === "bytes") return;
+    const text = req.body.toString("utf8");
+    if (kind === "text") {
+      req.body = text;
       return;
     }
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
-    let matched: Route | undefined;
-    let params: string[] = [];
-    let pathKnown = false;
-    for (const r of routes) {
-      const m = r.pattern.exec(path);
-      if (!m) continue;
-      pathKnown = true;
-      if (r.method === req.method) {
-        matched = r;
-        try {
-          params = m.slice(1).map((p) => decodeURIComponent(p));
-        } catch {
-          sendJson(res, 400, { error: "bad percent-encoding in the path" });
-          return;
-        }
-        break;
-      }
+    try {
+      req.body = JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new InvalidInputError(`body is not valid JSON: ${(err as Error).message}`);
     }
-    const fail = (err: unknown): void => {
-      if (err instanceof HttpError) {
-        if (err.status === 413) res.setHeader("connection", "close");
-        sendJson(res, err.status, { error: err.message, ...err.extra });
-        if (err.status === 413) res.on("finish", () => req.destroy());
-        return;
-      }
-      log.error({ err, method: req.method, url: req.url }, "request failed; answered 500");
-      sendJson(res, 500, { error: "internal server error" });
-    };
-    if (!matched) {
-      if (pathKnown) sendJson(res, 405, { error: `method ${req.method} not allowed on ${path}` });
-      else sendJson(res, 404, { error: `no route ${req.method} ${path}` });
-      return;
+  });
+
+  // --- errors: one handler; 404 and 405 as {error} ------------------------------------------------
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = httpError(err);
+    if (status >= 500) log.error({ err, method: req.method, path: pathOf(req.url) }, "request failed; answered 500");
+    if (status === 413) void reply.header("connection", "close");
+    if (status === 429 && err instanceof RateLimitedError) void reply.header("retry-after", String(err.retryAfterSeconds));
+    return reply.code(status).type("application/json; charset=utf-8").send(body);
+  });
+  app.setNotFoundHandler((req, reply: FastifyReply) => {
+    const path = pathOf(req.url);
+    const allowed = METHODS.filter((m) => app.findRoute({ method: m, url: path }) !== null);
+    if (allowed.length > 0) {
+      return reply.code(405).header("allow", allowed.join(", ")).send({ error: `method ${req.method} not allowed on ${path}` });
     }
-    if (matched.auth) {
-      const token = bearer(req.headers.authorization);
-      if (token === undefined || !secretEquals(token, tokens.adminToken)) {
-        sendJson(res, 401, { error: "missing or wrong admin token (Authorization: Bearer <token>)" });
-        req.resume();
-        return;
-      }
+    return reply.code(404).send({ error: `no route ${req.method} ${path}` });
+  });
+
+  // --- headers: helmet (CSP, nosniff, frame-ancestors), no caching of API answers ----------------
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"], styleSrc: ["'unsafe-inline'"], imgSrc: ["'self'"], frameAncestors: ["'none'"],
+        baseUri: ["'none'"], formAction: ["'none'"],
+      },
+    },
+  });
+  app.addHook("onSend", async (req, reply) => {
+    const path = pathOf(req.url);
+    if (path === "/api" || path.startsWith("/api/") || path === "/metrics") void reply.header("cache-control", "no-store");
+  });
+
+  // --- authentication: the admin token, unless the route is public; failures rate-limited --------
+  app.addHook("onRequest", async (req) => {
+    if (req.is404 || req.routeOptions.config.public) return;
+    deps.authLimit.check(req.ip);
+    const token = bearer(req.headers.authorization);
+    if (token === undefined || !secretEquals(token, deps.tokens.adminToken)) {
+      deps.authLimit.failed(req.ip, "admin token", pathOf(req.url));
+      throw new AuthenticationError("missing or wrong admin token (Authorization: Bearer <token>)");
     }
-    const ctx: Ctx = { req, res, url, params };
-    matched.handler(ctx).then(
-      () => log.debug({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }, "request"),
-      fail,
-    );
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    log.debug({ method: req.method, path: pathOf(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+  });
+
+  // --- the route index and the OpenAPI document, from the routes' schemas ------------------------
+  const index: RouteIndexEntry[] = [];
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const config = (route.config ?? {}) as { public?: boolean; websocket?: boolean };
+    const schema = (route.schema ?? {}) as { summary?: string; querystring?: unknown; security?: unknown };
+    const response = (route.schema?.response ?? {}) as Record<string, unknown>;
+    // every error is {error, ...}: documented (and checked) on every route
+    route.schema = { ...route.schema, response: { "4xx": ErrorBody, "5xx": ErrorBody, ...response }, ...(config.public ? {} : { security: [{ adminToken: [] }] }) };
+    const qs = schema.querystring instanceof z.ZodObject ? Object.keys(schema.querystring.shape as object) : undefined;
+    for (const method of methods) {
+      index.push({
+        method: String(method), path: route.url, auth: config.public ? "none" : "admin", summary: schema.summary ?? "",
+        ...(qs?.length ? { query: qs } : {}), ...(config.websocket ? { websocket: true as const } : {}),
+      });
+    }
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "kyoka", version: "0.1.0",
+        description: "kyoka（許可）集約サーバの API / the kyoka aggregation server's API (SPEC.md). Errors are {error}.",
+      },
+      components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the admin token (<data>/admin-token)" } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  app.decorate("routeIndex", index);
+
+  for (const file of ROUTE_FILES) await app.register(file, deps);
+  await app.ready();
+  return app;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** every route as the index shows it (filled while routes are registered) */
+    routeIndex: RouteIndexEntry[];
   }
 }

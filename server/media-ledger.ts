@@ -2,7 +2,7 @@
  * The media ledger (媒体台帳) on the server: the removable media 乙 registered with 甲 (serial,
  * USB vendor / product id, label, 管理者, note), and what ingest makes of it.
  *
- * HTTP (admin token):
+ * HTTP (admin token; server/routes/media.ts):
  *   GET    /api/media        the registered media, oldest first
  *   POST   /api/media        one record {serial, vendorId?, productId?, label?, owner, note?} → 201 the record
  *                            (409 when the serial is already registered)
@@ -27,13 +27,14 @@
  * Which media are attached where is kept in memory, rebuilt at start by replaying the stored
  * media.inserted / media.removed events (the newest REPLAY_LIMIT).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
 import type { Details, EventType } from "../policies/schema.js";
-import { HttpError, readJson, sendJson } from "./http.js";
-import type { Store } from "./store.js";
+import { ConflictError } from "./errors.js";
+import type { MediaRecord, Store } from "./store.js";
+
+export type { MediaRecord } from "./store.js";
 
 const UsbId = z.string().trim().regex(/^(0x)?[0-9a-fA-F]{1,4}$/, "4 hex digits, e.g. 0781")
   .transform((s) => s.replace(/^0x/i, "").toLowerCase().padStart(4, "0"));
@@ -49,18 +50,6 @@ export const MediaRecordInput = z.strictObject({
   note: z.string().max(2000).nullable().optional(),
 });
 export type MediaRecordInput = z.infer<typeof MediaRecordInput>;
-
-/** A registered medium (媒体台帳の一行). */
-export interface MediaRecord {
-  id: string;
-  serial: string;
-  vendorId: string | null;
-  productId: string | null;
-  label: string | null;
-  owner: string;
-  note: string | null;
-  registeredAt: string;
-}
 
 export const REPLAY_LIMIT = 10_000;
 
@@ -99,12 +88,6 @@ export interface ConflictSighting {
   vendorId: string | null;
   productId: string | null;
   since: string;
-}
-
-interface Route {
-  method: "GET" | "POST" | "DELETE";
-  path: string;
-  handler: (ctx: { req: IncomingMessage; res: ServerResponse; url: URL; params: string[] }) => Promise<void>;
 }
 
 export interface MediaLedgerDeps {
@@ -236,7 +219,7 @@ export class MediaLedger {
   async register(input: MediaRecordInput, at = new Date().toISOString()): Promise<MediaRecord> {
     const key = serialKey(input.serial)!;
     const existing = this.bySerial.get(key);
-    if (existing) throw new HttpError(409, `serial ${input.serial} is already registered (${existing.id}, 管理者 ${existing.owner})`, { id: existing.id });
+    if (existing) throw new ConflictError(`serial ${input.serial} is already registered (${existing.id}, 管理者 ${existing.owner})`, { id: existing.id });
     const record: MediaRecord = {
       id: randomUUID(),
       serial: input.serial,
@@ -259,23 +242,5 @@ export class MediaLedger {
     for (const [k, r] of this.bySerial) if (r.id === id) this.bySerial.delete(k);
     this.log.info({ mediumId: id }, "medium removed from the media ledger (媒体台帳)");
     return true;
-  }
-
-  routes(): Route[] {
-    return [
-      { method: "GET", path: "/api/media", handler: async ({ res }) => sendJson(res, 200, this.list()) },
-      {
-        method: "POST", path: "/api/media", handler: async ({ req, res }) => {
-          sendJson(res, 201, await this.register(await readJson(req, MediaRecordInput)));
-        },
-      },
-      {
-        method: "DELETE", path: "/api/media/:id", handler: async ({ res, params }) => {
-          const id = params[0]!;
-          if (!(await this.remove(id))) throw new HttpError(404, `no registered medium ${id}`);
-          sendJson(res, 204, null);
-        },
-      },
-    ];
   }
 }

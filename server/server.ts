@@ -12,7 +12,8 @@ import type { Logger } from "../lib/log.js";
 import { defaultPolicyText, parsePolicyText } from "../policies/policy.js";
 import { AgentGateway } from "./agents-ws.js";
 import { AssetLedger } from "./assets.js";
-import { createApiHandler } from "./http.js";
+import { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./auth-limit.js";
+import { buildApi } from "./http.js";
 import { Ingest } from "./ingest.js";
 import { MediaLedger } from "./media-ledger.js";
 import { ServerMetrics } from "./metrics.js";
@@ -39,13 +40,41 @@ export interface ServerOptions {
   store?: Store;
   /** SQLite synchronous mode; default FULL (an ack means the events are on disk) */
   sqliteSynchronous?: "FULL" | "NORMAL";
+  /** the node server's limits; defaults in HTTP_LIMITS */
+  http?: Partial<HttpLimits>;
+  /** failed authentications per address before 429 (server/auth-limit.ts) */
+  authLimit?: AuthFailureLimiterOptions;
 }
+
+/** Limits of the node HTTP server (every agent's WebSocket is a connection too). */
+export interface HttpLimits {
+  /** the whole request head must arrive within this (slowloris) */
+  headersTimeoutMs: number;
+  /** the whole request, body included, must arrive within this */
+  requestTimeoutMs: number;
+  /** an idle keep-alive connection is closed after this */
+  keepAliveTimeoutMs: number;
+  /** how often the timeouts above are checked */
+  checkIntervalMs: number;
+  /** connections at once, WebSockets included; more are closed at accept */
+  maxConnections: number;
+}
+
+export const HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+  maxConnections: 20_000,
+};
 
 export interface RunningServer {
   url: string;
   port: number;
   adminToken: string;
   enrollToken: string;
+  /** the router's table as Fastify prints it (tests compare it with /api and the OpenAPI document) */
+  printRoutes(): string;
   close(): Promise<void>;
 }
 
@@ -106,11 +135,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
     await media.load();
     const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, log: opts.log.child({ component: "server:agents" }) });
-    const api = createApiHandler({ store, state, gateway, tokens, metrics, assets, media, log: opts.log.child({ component: "server:http" }) });
-
+    const limits: HttpLimits = { ...HTTP_LIMITS, ...opts.http };
+    const serverOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    };
     const server: Server = opts.tls
-      ? createHttpsServer({ cert: pem(opts.tls.cert), key: pem(opts.tls.key) }, api)
-      : createHttpServer(api);
+      ? createHttpsServer({ ...serverOptions, cert: pem(opts.tls.cert), key: pem(opts.tls.key) })
+      : createHttpServer(serverOptions);
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    server.maxConnections = limits.maxConnections;
+    server.on("drop", (data?: { remoteAddress?: string }) => log.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections },
+      "connection refused: the server holds its maximum of connections"));
+    const httpLog = opts.log.child({ component: "server:http" });
+    const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
+    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, log: httpLog }, server);
+
+    // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream.
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on("error", (err) => log.debug({ err: err.message }, "upgrade socket error"));
       let url: URL;
@@ -160,12 +202,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await ingest.close();
         await httpClosed;
         clearTimeout(cut);
+        await app.close();
         await store.close();
         log.info("kyoka server stopped");
       })();
       return closing;
     };
-    return { url, port, adminToken: tokens.adminToken, enrollToken: tokens.enrollToken, close };
+    return {
+      url, port, adminToken: tokens.adminToken, enrollToken: tokens.enrollToken, close,
+      printRoutes: () => app.printRoutes({ commonPrefix: false }),
+    };
   } catch (err) {
     await store.close();
     throw err;

@@ -8,9 +8,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Approval, EventType, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "./ledger/entry.js";
-import type { MediaRecord } from "./media-ledger.js";
 import type {
-  AgentCredential, AgentRecord, ApprovalRecord, EventQuery, EventRow, NewAgent, PolicyRecord, Store, SyncEventWriter,
+  AgentCredential, MediaRecord, AgentRecord, ApprovalRecord, EventQuery, EventRow, NewAgent, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
 
 const SCHEMA = `
@@ -277,8 +276,13 @@ export class SqliteStore implements Store, SyncEventWriter {
     if (q.type) { where.push("type = ?"); args.push(q.type); }
     if (q.agent) { where.push("agent_id = ?"); args.push(q.agent); }
     if (q.status) { where.push("status = ?"); args.push(q.status); }
-    if (q.since) { where.push("received_at >= ?"); args.push(q.since); }
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
+    // `+received_at`: the time range filters rows but never picks the index, so a page or an export
+    // chunk walks the id order (the primary key) from its cursor instead of sorting the whole range
+    if (q.since) { where.push("+received_at >= ?"); args.push(q.since); }
+    if (q.until) { where.push("+received_at < ?"); args.push(q.until); }
+    if (q.beforeId !== undefined) { where.push("id < ?"); args.push(q.beforeId); }
+    if (q.afterId !== undefined) { where.push("id > ?"); args.push(q.afterId); }
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${q.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
     args.push(q.limit);
     return (this.db.prepare(sql).all(...args) as EventDbRow[]).map(eventFromRow);
   }

@@ -6,7 +6,6 @@
  */
 import type { Approval, Control, Details, EventType, Severity, Status, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "./ledger/entry.js";
-import type { MediaRecord } from "./media-ledger.js";
 
 /** An agent as the API shows it (SPEC.md GET /api/agents). */
 export interface AgentRecord {
@@ -68,7 +67,27 @@ export interface EventQuery {
   status?: Status;
   /** ISO time: events received at or after it */
   since?: string;
+  /** ISO time: events received before it */
+  until?: string;
+  /** keyset paging (newest first): only events with a smaller id */
+  beforeId?: number;
+  /** keyset iteration (oldest first, e.g. an export): only events with a larger id */
+  afterId?: number;
+  /** "desc" (default): newest first; "asc": oldest first */
+  order?: "desc" | "asc";
   limit: number;
+}
+
+/** A registered medium (媒体台帳の一行), server/media-ledger.ts. */
+export interface MediaRecord {
+  id: string;
+  serial: string;
+  vendorId: string | null;
+  productId: string | null;
+  label: string | null;
+  owner: string;
+  note: string | null;
+  registeredAt: string;
 }
 
 /** An approval as stored: soft-deleted ones keep their record with deletedAt. */

@@ -268,16 +268,27 @@ export function parseLedgerCsv(buf: Buffer): LedgerParseResult {
   return { rows, errors, warnings, encoding };
 }
 
-function cell(v: string): string {
+/**
+ * One CSV cell as kyoka writes it (the ledger export, the events export): a cell starting with
+ * = + - @ (or a tab / CR) gets a leading ' so a spreadsheet shows it instead of running it as a
+ * formula; quoted when it holds a comma, quote, line break or leading/trailing space.
+ */
+export function csvCell(v: string): string {
   const safe = FORMULA_START.test(v) ? `'${v}` : v;
   return /[",\r\n]|^\s|\s$/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
+/** One CSV record with its CRLF. */
+export function csvLine(cells: readonly string[]): string {
+  return `${cells.map(csvCell).join(",")}\r\n`;
+}
+
+/** What Excel needs to read a CSV file as UTF-8. */
+export const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** The ledger as CSV: UTF-8 with BOM, CRLF, Japanese headers. */
 export function exportLedgerCsv(entries: readonly LedgerEntry[]): Buffer {
-  const lines = [LEDGER_COLUMNS.map((c) => cell(c.ja)).join(",")];
-  for (const e of entries) {
-    lines.push(LEDGER_COLUMNS.map((c) => cell(c.field === "macs" ? e.macs.join(";") : e[c.field])).join(","));
-  }
-  return Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(lines.join("\r\n") + "\r\n", "utf8")]);
+  const lines = [csvLine(LEDGER_COLUMNS.map((c) => c.ja))];
+  for (const e of entries) lines.push(csvLine(LEDGER_COLUMNS.map((c) => (c.field === "macs" ? e.macs.join(";") : e[c.field]))));
+  return Buffer.concat([UTF8_BOM, Buffer.from(lines.join(""), "utf8")]);
 }

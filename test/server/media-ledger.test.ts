@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Policy } from "../../policies/policy.js";
 import type { Approval, StoredEvent } from "../../policies/schema.js";
+import { ConflictError } from "../../server/errors.js";
 import { evaluate, type EvaluateContext } from "../../server/evaluate.js";
 import { MediaLedger, MediaRecordInput, serialKey, type MediaRecord } from "../../server/media-ledger.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
@@ -122,9 +123,9 @@ describe("MediaLedger.annotate", () => {
     expect(ledger.annotate("software.installed", d, "pc-1", T0)).toBe(d);
   });
 
-  it("register refuses a serial already registered (409); remove takes it out (soft delete in the store)", async () => {
+  it("register refuses a serial already registered (ConflictError → 409); remove takes it out (soft delete in the store)", async () => {
     const rec = await ledger.register({ serial: "S1", ...owner });
-    await expect(ledger.register({ serial: "s1", ...owner })).rejects.toMatchObject({ status: 409 });
+    await expect(ledger.register({ serial: "s1", ...owner })).rejects.toSatisfy((e) => e instanceof ConflictError && (e as ConflictError).extra.id === rec.id);
     expect(await ledger.remove(rec.id)).toBe(true);
     expect(await ledger.remove(rec.id)).toBe(false);
     expect(ledger.list()).toEqual([]);

@@ -1,0 +1,70 @@
+/**
+ * Export of stored events (GET /api/events/export): any number of events, oldest first, in
+ * constant memory. The store is read in keyset chunks (`id > last id of the previous chunk`), so
+ * no query holds a read transaction open for the whole export and an event stored meanwhile is
+ * either in it once or not at all; the caller pulls one chunk at a time (a Readable made from the
+ * generator only asks for the next chunk when the socket has drained).
+ *
+ * CSV: UTF-8 with BOM, CRLF, Japanese headers (English in the second column of EVENT_COLUMNS),
+ * cells escaped as the ledger export does (server/ledger/csv.ts: formula cells neutralised).
+ * NDJSON: one event per line, as GET /api/events shows it.
+ */
+import type { StoredEvent } from "../policies/schema.js";
+import { csvLine, UTF8_BOM } from "./ledger/csv.js";
+import type { EventQuery, Store } from "./store.js";
+
+export const EXPORT_CHUNK = 1000;
+
+export type EventFilter = Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order">;
+
+const text = (v: unknown): string => (v === null || v === undefined ? "" : String(v));
+
+/** `reasons` as one cell, one reason per line (a reason is a string, or {ja, en} shown as "ja / en"). */
+function reasonsCell(v: unknown): string {
+  if (!Array.isArray(v)) return "";
+  return v.map((r) => (typeof r === "string" ? r : r && typeof r === "object" ? Object.values(r as Record<string, unknown>).map(text).join(" / ") : text(r)))
+    .join("\n");
+}
+
+/** The CSV columns: Japanese header, English name, value. */
+export const EVENT_COLUMNS: ReadonlyArray<{ ja: string; en: string; value: (e: StoredEvent) => string }> = [
+  { ja: "ID", en: "id", value: (e) => String(e.id) },
+  { ja: "受信日時", en: "receivedAt", value: (e) => e.receivedAt },
+  { ja: "発生日時", en: "observedAt", value: (e) => e.observedAt },
+  { ja: "エージェントID", en: "agentId", value: (e) => e.agentId },
+  { ja: "連番", en: "seq", value: (e) => text(e.seq) },
+  { ja: "管理項目", en: "control", value: (e) => e.control },
+  { ja: "種別", en: "type", value: (e) => e.type },
+  { ja: "条項", en: "articles", value: (e) => e.articles.join(";") },
+  { ja: "重大度", en: "severity", value: (e) => e.severity },
+  { ja: "状態", en: "status", value: (e) => e.status },
+  { ja: "理由", en: "reasons", value: (e) => reasonsCell((e as { reasons?: unknown }).reasons) },
+  { ja: "甲許可ID", en: "approvalId", value: (e) => text(e.approvalId) },
+  { ja: "対応", en: "resolution", value: (e) => text(e.resolution) },
+  { ja: "対応メモ", en: "note", value: (e) => text(e.note) },
+  { ja: "対応日時", en: "resolvedAt", value: (e) => text(e.resolvedAt) },
+  { ja: "詳細", en: "details", value: (e) => JSON.stringify(e.details) },
+];
+
+/** Every event matching `filter`, oldest first, `chunk` rows per store query. */
+export async function* eventChunks(store: Store, filter: EventFilter, chunk = EXPORT_CHUNK): AsyncGenerator<StoredEvent[]> {
+  let afterId = 0;
+  for (;;) {
+    const rows = await store.queryEvents({ ...filter, afterId, order: "asc", limit: chunk });
+    if (rows.length === 0) return;
+    yield rows;
+    if (rows.length < chunk) return;
+    afterId = rows[rows.length - 1]!.id;
+  }
+}
+
+/** The export as text chunks (one per store chunk), ready for Readable.from. */
+export async function* exportEvents(store: Store, filter: EventFilter, format: "csv" | "ndjson"): AsyncGenerator<Buffer> {
+  if (format === "csv") yield Buffer.concat([UTF8_BOM, Buffer.from(csvLine(EVENT_COLUMNS.map((c) => c.ja)), "utf8")]);
+  for await (const rows of eventChunks(store, filter)) {
+    let out = "";
+    if (format === "csv") for (const e of rows) out += csvLine(EVENT_COLUMNS.map((c) => c.value(e)));
+    else for (const e of rows) out += `${JSON.stringify(e)}\n`;
+    yield Buffer.from(out, "utf8");
+  }
+}

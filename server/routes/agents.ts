@@ -1,0 +1,65 @@
+/** Agents: the list (with live online status), revocation of a credential, tags (used by approval scopes). */
+import { z } from "zod";
+import { NotFoundError } from "../errors.js";
+import type { RouteFile } from "../http.js";
+import type { AgentRecord } from "../store.js";
+
+export const AgentView = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  os: z.string(),
+  version: z.string(),
+  online: z.boolean(),
+  lastSeen: z.string().nullable(),
+  policyVersion: z.number().int().nullable(),
+  tags: z.array(z.string()),
+  enrolledAt: z.string(),
+  revoked: z.boolean(),
+  revokedAt: z.string().nullable(),
+});
+export type AgentView = z.infer<typeof AgentView>;
+
+export function agentView(a: AgentRecord, live: { online: boolean; lastSeen: string } | undefined): AgentView {
+  return {
+    id: a.id,
+    hostname: a.hostname,
+    os: a.os,
+    version: a.version,
+    online: live ? live.online : false,
+    lastSeen: live ? live.lastSeen : a.lastSeen,
+    policyVersion: a.policyVersion,
+    tags: a.tags,
+    enrolledAt: a.enrolledAt,
+    revoked: a.revokedAt !== null,
+    revokedAt: a.revokedAt,
+  };
+}
+
+const IdParams = z.object({ id: z.string().min(1).max(200) });
+const TagsBody = z.array(z.string().min(1).max(100)).max(100);
+
+export const agentRoutes: RouteFile = async (app, { store, gateway, log }) => {
+  app.get("/api/agents", {
+    schema: { summary: "every enrolled agent, online or not", response: { 200: z.array(AgentView) } },
+  }, async () => (await store.listAgents()).map((a) => agentView(a, gateway.liveStatus(a.id))));
+
+  app.post("/api/agents/:id/revoke", {
+    schema: { summary: "revoke the agent's credential (a connected agent is closed with 4403)", params: IdParams, response: { 200: AgentView } },
+  }, async (req) => {
+    const { id } = req.params;
+    if (!(await store.revokeAgent(id, new Date().toISOString()))) throw new NotFoundError(`no agent ${id}`);
+    gateway.revoked(id);
+    log.warn({ agentId: id }, "agent credential revoked");
+    return agentView((await store.getAgent(id))!, undefined);
+  });
+
+  app.put("/api/agents/:id/tags", {
+    schema: { summary: "set the agent's tags [tag, ...] (approval scopes by tag)", params: IdParams, body: TagsBody, response: { 200: AgentView } },
+  }, async (req) => {
+    const { id } = req.params;
+    const tags = [...new Set(req.body)];
+    if (!(await store.setAgentTags(id, tags))) throw new NotFoundError(`no agent ${id}`);
+    gateway.setTags(id, tags);
+    return agentView((await store.getAgent(id))!, gateway.liveStatus(id));
+  });
+};

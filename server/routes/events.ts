@@ -1,0 +1,107 @@
+/**
+ * Events: the list (newest first, keyset-paged: the next page is in a `Link: <…>; rel="next"`
+ * header), the export (every matching event, streamed: CSV or NDJSON), and resolving one.
+ */
+import { Readable } from "node:stream";
+import { z } from "zod";
+import { Control, EventType, Status, StoredEvent } from "../../policies/schema.js";
+import { NotFoundError } from "../errors.js";
+import { exportEvents, type EventFilter } from "../events-export.js";
+import type { RouteFile } from "../http.js";
+
+/** Largest page of GET /api/events; more through the Link header or the export. */
+export const MAX_EVENTS_LIMIT = 10_000;
+
+const IsoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not an ISO 8601 date/time");
+const iso = (s: string | undefined): string | undefined => (s === undefined ? undefined : new Date(s).toISOString());
+
+const Filters = {
+  control: Control.optional(),
+  type: EventType.optional(),
+  agent: z.string().min(1).max(200).optional(),
+  status: Status.optional(),
+};
+
+const EventsQuery = z.strictObject({
+  ...Filters,
+  since: IsoTime.optional().describe("events received at or after this time"),
+  limit: z.coerce.number().int().min(1).max(MAX_EVENTS_LIMIT).default(100).describe(`events per page, at most ${MAX_EVENTS_LIMIT}`),
+  cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, "not a cursor from a Link header").optional()
+    .describe("the next page: copied from the Link rel=\"next\" header of the previous page"),
+});
+
+const ExportQuery = z.strictObject({
+  ...Filters,
+  format: z.enum(["csv", "ndjson"]).default("csv"),
+  from: IsoTime.optional().describe("events received at or after this time"),
+  to: IsoTime.optional().describe("events received before this time"),
+});
+
+/** The API view of an event; fields a newer store adds (e.g. reasons) pass through. */
+const EventView = StoredEvent.loose();
+
+const ResolveBody = z.strictObject({
+  resolution: z.string().min(1).max(200),
+  note: z.string().max(10_000).nullable().optional(),
+});
+
+export const eventRoutes: RouteFile = async (app, { store, log }) => {
+  app.get("/api/events", {
+    schema: {
+      summary: "events, newest first; the next page is in the Link header (rel=\"next\")",
+      querystring: EventsQuery,
+      response: { 200: z.array(EventView) },
+    },
+  }, async (req, reply) => {
+    const { cursor, limit, since, ...filters } = req.query;
+    // one more than asked tells whether there is a next page
+    const rows = await store.queryEvents({ ...filters, since: iso(since), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1 });
+    if (rows.length > limit) {
+      rows.length = limit;
+      const next = new URLSearchParams();
+      for (const [k, v] of Object.entries({ ...filters, since, limit: String(limit) })) if (v !== undefined) next.set(k, v);
+      next.set("cursor", String(rows[rows.length - 1]!.id));
+      void reply.header("link", `</api/events?${next.toString()}>; rel="next"`);
+    }
+    return rows;
+  });
+
+  app.get("/api/events/export", {
+    schema: {
+      summary: "every matching event, oldest first, streamed: CSV (UTF-8 with BOM, Japanese headers) or NDJSON",
+      querystring: ExportQuery,
+      response: {
+        200: {
+          description: "the events",
+          content: { "text/csv": { schema: z.any().describe("CSV text") }, "application/x-ndjson": { schema: z.any().describe("one event per line") } },
+        },
+      },
+    },
+  }, async (req, reply) => {
+    const { format, from, to, ...filters } = req.query;
+    const filter: EventFilter = { ...filters, since: iso(from), until: iso(to) };
+    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    const stream = Readable.from(exportEvents(store, filter, format), { objectMode: false });
+    stream.on("error", (err) => log.error({ err }, "event export failed; the response was cut"));
+    log.info({ format, ...filter }, "event export started");
+    return reply
+      .type(format === "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson; charset=utf-8")
+      .header("content-disposition", `attachment; filename="kyoka-events-${day}.${format === "csv" ? "csv" : "ndjson"}"`)
+      .send(stream);
+  });
+
+  app.post("/api/events/:id/resolve", {
+    schema: {
+      summary: "record how an event was dealt with {resolution, note}",
+      params: z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) }),
+      body: ResolveBody,
+      response: { 200: EventView },
+    },
+  }, async (req) => {
+    const { id } = req.params;
+    const event = await store.resolveEvent(id, req.body.resolution, req.body.note ?? null, new Date().toISOString());
+    if (!event) throw new NotFoundError(`no event ${id}`);
+    log.info({ eventId: id, resolution: req.body.resolution }, "event resolved");
+    return event;
+  });
+};
