@@ -2,13 +2,13 @@ import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import type { CollectorFactory } from "../agent/collector.js";
 import { collectorFactories } from "../agent/collectors/index.js";
-import { createLogger, type Logger } from "../lib/log.js";
+import { createLogger, resolveLogFormat, type Logger } from "../lib/log.js";
 import { AgentConfig, resolveConfig, UsageError } from "./config.js";
 import { onShutdown } from "./shutdown.js";
 
 export interface AgentFlags {
   server?: string; enrollToken?: string; stateDir?: string; config?: string; ca?: string;
-  collectors?: string; selftestEvents?: number;
+  collectors?: string; selftestEvents?: number; logFormat?: string;
 }
 
 /** `--collectors a,b` → those factories from the registry; `none` → no collectors. */
@@ -29,7 +29,7 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     stateDir: flags.stateDir, caFile: flags.ca,
   });
   const collectors = selectCollectors(flags.collectors);
-  const log = createLogger("kyoka-agent");
+  const log = createLogger("kyoka-agent", { format: resolveLogFormat(flags.logFormat) });
   const agent = new Agent({
     server: cfg.server, enrollToken: cfg.enrollToken, stateDir: resolve(cfg.stateDir),
     caFile: cfg.caFile ? resolve(cfg.caFile) : undefined, log, collectors,

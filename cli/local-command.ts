@@ -6,14 +6,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createLogger } from "../lib/log.js";
+import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { onShutdown } from "./shutdown.js";
 
-export interface LocalFlags { port: number; host: string; data: string; stateDir: string }
+export interface LocalFlags { port: number; host: string; data: string; stateDir: string; logFormat?: string }
 
 export async function runLocalCommand(flags: LocalFlags): Promise<void> {
-  const log = createLogger("kyoka-local");
+  const logFormat = resolveLogFormat(flags.logFormat);
+  const log = createLogger("kyoka-local", { format: logFormat });
   const dataDir = resolve(flags.data);
   const server = await startServer({ port: flags.port, host: flags.host, dataDir, log });
   const enrollToken = readFileSync(join(dataDir, "enroll-token"), "utf8").trim();
@@ -22,7 +23,7 @@ export async function runLocalCommand(flags: LocalFlags): Promise<void> {
   let agent: ChildProcess | undefined;
   let stopping = false;
   const startAgent = (): void => {
-    agent = spawn(process.execPath, [cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir)], {
+    agent = spawn(process.execPath, [cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir), "--log-format", logFormat], {
       stdio: ["ignore", "inherit", "inherit"],
       env: { ...process.env, KYOKA_ENROLL_TOKEN: enrollToken },
     });

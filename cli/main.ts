@@ -22,6 +22,10 @@ function positive(value: string): number {
   return n;
 }
 
+/** --log-format: readable lines on a terminal, JSON lines otherwise (lib/log.ts) */
+const logFormatOption = (): Option =>
+  new Option("--log-format <format>", "log lines: pretty (readable; the default on a terminal) or json (the default otherwise)").choices(["pretty", "json"]);
+
 const program = new Command("kyoka")
   .description("許可 kyoka — endpoint policy agent and aggregation server for 甲許可 compliance (別記2 情報セキュリティ関連業務特記事項)")
   .version(version, "-V, --version")
@@ -42,6 +46,7 @@ program
   .option("--config <file>", "server config file (YAML): port, host, data, database, tls, adminToken, enrollToken")
   .option("--tls-cert <file>", "TLS certificate (PEM): serve https:// and wss://")
   .option("--tls-key <file>", "TLS private key (PEM)")
+  .addOption(logFormatOption())
   .addOption(new Option("--heartbeat-seconds <n>", "override the policy's heartbeat interval").argParser(positive).hideHelp())
   .action(async (opts) => {
     const { runServerCommand } = await import("./server-command.js");
@@ -57,6 +62,7 @@ program
   .option("--config <file>", "agent config file (YAML): server, enrollToken, stateDir, caFile")
   .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
   .option("--collectors <list>", "run only these collectors (comma-separated names, or none); default: all that the policy enables")
+  .addOption(logFormatOption())
   .option("--selftest-events <n>", "queue N synthetic agent.selftest events at start (delivery and load checks)", (v) => Math.floor(positive(v)))
   .action(async (opts) => {
     const { runAgentCommand } = await import("./agent-command.js");
@@ -69,6 +75,7 @@ program
   .option("--port <port>", "port to listen on", port, 8080)
   .option("--host <host>", "address to bind", "127.0.0.1")
   .option("--data <dir>", "data folder for the server", "./data")
+  .addOption(logFormatOption())
   .option("--state-dir <dir>", "state folder for the local agent", "./data/agent")
   .action(async (opts) => {
     const { runLocalCommand } = await import("./local-command.js");

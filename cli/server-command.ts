@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { createLogger } from "../lib/log.js";
+import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { resolveConfig, ServerConfig, UsageError } from "./config.js";
 import { onShutdown } from "./shutdown.js";
 
 export interface ServerFlags {
   port?: number; host?: string; data?: string; database?: string; config?: string;
-  tlsCert?: string; tlsKey?: string; heartbeatSeconds?: number;
+  tlsCert?: string; tlsKey?: string; heartbeatSeconds?: number; logFormat?: string;
 }
 
 export async function runServerCommand(flags: ServerFlags): Promise<void> {
@@ -26,7 +26,7 @@ export async function runServerCommand(flags: ServerFlags): Promise<void> {
     }
   };
   const tls = cfg.tls ? { cert: read(cfg.tls.cert, "--tls-cert"), key: read(cfg.tls.key, "--tls-key") } : undefined;
-  const log = createLogger("kyoka-server");
+  const log = createLogger("kyoka-server", { format: resolveLogFormat(flags.logFormat) });
   const server = await startServer({
     port: cfg.port, host: cfg.host, dataDir: resolve(cfg.data), tls, log,
     adminToken: cfg.adminToken, enrollToken: cfg.enrollToken, heartbeatSeconds: cfg.heartbeatSeconds,

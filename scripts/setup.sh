@@ -17,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
     [mkfs.exfat]=exfatprogs [mount.exfat-fuse]=exfat-fuse [fusefat]=fusefat [cryptsetup]=cryptsetup-bin
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
     [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
+    [script]=bsdutils
   )
   missing=()
   for cmd in "${!need[@]}"; do
