@@ -32,8 +32,8 @@ export function percentile(sorted: number[], p: number): number {
 
 export interface Server { child: ChildProcess; url: string; adminToken: string; enrollToken: string; stop(): Promise<void> }
 
-export async function startServer(extra: string[] = []): Promise<Server> {
-  const data = tmp("kyoka-bench-");
+/** `kyoka server` on a free port; `data`: a data folder prepared beforehand (default: a new one). */
+export async function startServer(extra: string[] = [], data = tmp("kyoka-bench-")): Promise<Server> {
   const child = spawn(process.execPath, [cli, "server", "--port", "0", "--data", data, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
