@@ -135,10 +135,13 @@ function httpError(err: unknown): { status: number; body: Record<string, unknown
     const prefix = where === "querystring" ? "bad query: " : where === "params" ? "bad path parameter: " : "";
     return { status: 400, body: { error: `${prefix}${issuesText(err)}` } };
   }
-  const fe = err as Partial<FastifyError>;
+  const fe = err as Partial<FastifyError> & { status?: unknown; extra?: unknown };
   if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return { status: 413, body: { error: `request body larger than ${MAX_BODY_BYTES} bytes` } };
-  if (!isResponseSerializationError(err) && typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, body: { error: fe.message ?? "bad request" } };
+  // Fastify's own errors (statusCode) and domain errors that carry their status (server/people/errors.ts)
+  const status = typeof fe.statusCode === "number" ? fe.statusCode : typeof fe.status === "number" ? fe.status : undefined;
+  if (!isResponseSerializationError(err) && status !== undefined && status >= 400 && status < 500) {
+    const extra = fe.extra && typeof fe.extra === "object" ? fe.extra as Record<string, unknown> : {};
+    return { status, body: { error: fe.message ?? "bad request", ...extra } };
   }
   return { status: 500, body: { error: "internal server error" } };
 }
