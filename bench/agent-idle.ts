@@ -1,20 +1,37 @@
 /**
- * Agent footprint while idle: RSS and CPU of a real `kyoka agent` connected to a real server,
- * sampled after a warm-up.
- * Usage: npx tsx bench/agent-idle.ts [--collectors none|all|name,…] [--seconds 60]
+ * Agent footprint while idle: CPU and RSS of a real `kyoka agent` (dist/) connected to a real
+ * server, sampled by this process — an independent sampler — from /proc after a warm-up.
+ * The whole process tree is counted: the agent and every descendant (`ip monitor`, `udevadm
+ * monitor`, a dpkg-query…), CPU as utime+stime+cutime+cstime ticks (a reaped child's ticks move
+ * into its parent's cutime/cstime, so nothing is lost or counted twice), RSS as the sum of VmRSS.
+ *
+ * Usage: npx tsx bench/agent-idle.ts [--collectors none|all|name,…] [--seconds 60] [--warmup 60]
  *          [--hold-sockets N]   also hold N open loopback TCP sockets on the machine (N/2 connections)
+ *          [--processes N]      also keep N extra idle processes (sleep) on the machine
  *          [--churn-ms MS]      and open+close one more connection every MS ms (a busy machine)
+ *          [--node-flags "…"]   run the agent with these node flags instead of the CLI's own
+ *          [--cpu-prof DIR]     write a V8 CPU profile of the agent to DIR (see bench/cpu-profile.ts)
+ *          [--label TEXT]       a name for this run in the JSON line
+ * The final figure (BENCHMARKS.md) is `npm run bench:idle`: all collectors, 60 s warm-up, 600 s.
  */
 import { spawn } from "node:child_process";
-import { cli, cpuSeconds, rssMiB, startServer, tmp } from "./lib.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { cli, startServer, tmp } from "./lib.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const collectors = opt("--collectors", "none");
 const seconds = Number(opt("--seconds", "60"));
-
+const warmup = Number(opt("--warmup", "60"));
 const holdSockets = Number(opt("--hold-sockets", "0"));
+const extraProcesses = Number(opt("--processes", "0"));
 const churnMs = Number(opt("--churn-ms", "0"));
+const nodeFlags = args.includes("--node-flags") ? opt("--node-flags", "").split(/\s+/).filter(Boolean) : undefined;
+const cpuProf = args.includes("--cpu-prof") ? opt("--cpu-prof", "") : undefined;
+const label = opt("--label", "");
+const CLK_TCK = 100;
+
 // A separate process holds the sockets (and churns), as other programs on a PC would.
 const holderSrc = `
 const net = require("net"); const held = [];
@@ -25,34 +42,81 @@ srv.listen(0, "127.0.0.1", async () => {
   if (${churnMs} > 0) setInterval(() => { const c = net.connect(port, "127.0.0.1", () => c.destroy()); c.on("error", () => {}); }, ${churnMs});
   process.stdout.write("ready\\n");
 });`;
-const holder = holdSockets > 0 ? spawn(process.execPath, ["-e", holderSrc], { stdio: ["ignore", "pipe", "inherit"] }) : undefined;
+const holder = holdSockets > 0 || churnMs > 0 ? spawn(process.execPath, ["-e", holderSrc], { stdio: ["ignore", "pipe", "inherit"] }) : undefined;
 if (holder) await new Promise((r) => holder.stdout!.once("data", r));
+const sleepers = Array.from({ length: extraProcesses }, () => spawn("sleep", ["100000"], { stdio: "ignore" }));
 
 const server = await startServer();
 const agentArgs = [cli, "agent", "--server", server.url.replace(/^http/, "ws"), "--state-dir", tmp("kyoka-bench-agent-"), "--enroll-token", server.enrollToken];
 if (collectors !== "all") agentArgs.push("--collectors", collectors);
-const agent = spawn(process.execPath, agentArgs, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KYOKA_LOG_LEVEL: "warn" } });
+const flags = [...(nodeFlags ?? []), ...(cpuProf ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : [])];
+const agent = spawn(process.execPath, [...flags, ...agentArgs], {
+  stdio: ["ignore", "ignore", "inherit"],
+  env: { ...process.env, KYOKA_LOG_LEVEL: "warn", ...(nodeFlags ? { KYOKA_NODE_FLAGS: nodeFlags.join(" ") || "none" } : {}) },
+});
 const pid = agent.pid!;
-await new Promise((r) => setTimeout(r, 10_000)); // warm-up: start, first inventories, enrollment
-const cpu0 = cpuSeconds(pid);
+
+/** pid → ppid for every process now */
+function parents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const s = readFileSync(`/proc/${e}/stat`, "latin1");
+      out.set(Number(e), Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** the agent and its descendants: CPU ticks (own + reaped children) and RSS in MiB */
+function sampleTree(): { ticks: number; rssMiB: number; pids: number } {
+  const pp = parents();
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [p, parent] of pp) if (!tree.has(p) && tree.has(parent)) { tree.add(p); grew = true; }
+  }
+  let ticks = 0, kb = 0;
+  for (const p of tree) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, "latin1");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "latin1"));
+      if (m) kb += Number(m[1]);
+    } catch { /* exited between the listing and the read */ }
+  }
+  return { ticks, rssMiB: kb / 1024, pids: tree.size };
+}
+
+await new Promise((r) => setTimeout(r, warmup * 1000)); // warm-up: start, first inventories, enrollment
+const load0 = loadavg();
+const first = sampleTree();
 const t0 = Date.now();
-let peak = 0;
+let peak = 0, pidsMax = 0;
 const samples: number[] = [];
 while (Date.now() - t0 < seconds * 1000) {
   await new Promise((r) => setTimeout(r, 1000));
-  const rss = rssMiB(pid);
-  samples.push(rss);
-  peak = Math.max(peak, rss);
+  const s = sampleTree();
+  samples.push(s.rssMiB);
+  peak = Math.max(peak, s.rssMiB);
+  pidsMax = Math.max(pidsMax, s.pids);
 }
+const last = sampleTree();
 const elapsed = (Date.now() - t0) / 1000;
-const cpuPct = ((cpuSeconds(pid) - cpu0) / elapsed) * 100;
+const cpuPct = ((last.ticks - first.ticks) / CLK_TCK / elapsed) * 100;
 console.log(JSON.stringify({
-  scenario: "agent-idle", collectors, holdSockets, churnMs, seconds: Math.round(elapsed),
+  scenario: "agent-idle", label: label || undefined, collectors, holdSockets, processes: extraProcesses, churnMs,
+  nodeFlags: nodeFlags?.join(" "), warmup, seconds: Math.round(elapsed),
   cpuPercentOfOneCore: +cpuPct.toFixed(2),
   rssMiB: +(samples.reduce((a, b) => a + b, 0) / samples.length).toFixed(1), peakRssMiB: +peak.toFixed(1),
+  treeProcesses: pidsMax,
+  loadavg: [load0.map((x) => +x.toFixed(2)), loadavg().map((x) => +x.toFixed(2))],
 }));
 agent.kill("SIGTERM");
 await new Promise((r) => agent.once("exit", r));
 await server.stop();
 holder?.kill();
+for (const s of sleepers) s.kill();
 process.exit(0);

@@ -9,6 +9,13 @@
  *   p2p.traffic   — a socket on a well-known P2P port, or a listening socket of an identified client
  * With policy.p2p.response = terminate, an identified process is killed (SIGTERM, then SIGKILL
  * after a grace period) and the running event records `response: terminated | terminate_failed`.
+ *
+ * Where the OS reports process events (Linux: the kernel's proc connector, agent/os/process-events.ts)
+ * a process that starts a program is looked at within EVENT_DELAY_MS of its exec — only it: its
+ * executable is hashed once per (dev, inode, size, mtime, ctime) — and the cycle every scanSeconds
+ * no longer lists every process: it re-reads only the pids that started, exec'd or exited, and
+ * lists everything only every FULL_LIST_MS (the safety net) or when events were lost. Without
+ * events (no root, a container, another OS) every cycle lists every process, as before.
  */
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { Logger } from "../../../lib/log.js";
@@ -26,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { policiesDir } from "../../../lib/paths.js";
 import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
 import { compileSignatures, type Signatures } from "./compile.js";
+import type { ProcessEvents } from "../../os/process-events.js";
 
 export { matchInstalled, matchProcess, matchFile } from "./match.js";
 
@@ -81,7 +89,17 @@ export interface P2pCollectorOptions {
   syncPresentWalk?: boolean;
   /** hashes known from an earlier run, for the markers whose fingerprint is given (the snapshot's persistent cache) */
   hashSeed?: (markersKey: string) => Iterable<readonly [string, HashedExecutable]>;
+  /**
+   * Process events (default: the agent's shared source where the platform can update its list
+   * from them); null: none — every cycle lists every process.
+   */
+  processEvents?: ProcessEvents | null;
 }
+
+/** after a process exec event, the scan starts this much later (events of a burst share it) */
+export const EVENT_DELAY_MS = 50;
+/** with process events, every process is still listed this often (the safety net) */
+export const FULL_LIST_MS = 30_000;
 
 export interface ScanStats {
   processes: number;
@@ -117,6 +135,23 @@ export class P2pCollector implements Collector {
   };
   /** (path) → size:mtime of executables already hashed by the present walk */
   private presentSeen = new Map<string, string>();
+  /** process events, once started (see the file comment) */
+  private events?: ProcessEvents;
+  private offEvents: (() => void)[] = [];
+  private changedPids = new Set<number>();
+  private gonePids = new Set<number>();
+  private needFullList = true;
+  private lastFullList = -Infinity;
+  /** the process list and the identified processes of the last cycle */
+  private procs: ProcessInfo[] = [];
+  private lastIdentified = new Map<number, Finding>();
+  /** a cycle is running; `again`: an event came meanwhile, run the next one soon */
+  private scanning = false;
+  private again = false;
+  /** when the pending timer fires (performance.now()) */
+  private timerDue = Infinity;
+  /** cycles run, and how each got its process list (benches and tests) */
+  readonly stats = { cycles: 0, fullLists: 0, updates: 0, unchanged: 0 };
 
   constructor(private readonly opts: P2pCollectorOptions = {}) {}
 
@@ -137,27 +172,93 @@ export class P2pCollector implements Collector {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
     }
     this.stopped = false;
+    await this.startEvents();
     this.schedule(0);
-    this.log.info({ families: this.sigs.families.length, os: this.platform.os }, "p2p collector started");
+    this.log.info({ families: this.sigs.families.length, os: this.platform.os, processEvents: this.events?.mode ?? "none" }, "p2p collector started");
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const off of this.offEvents) off();
+    this.offEvents = [];
+    const events = this.events;
+    this.events = undefined;
+    await events?.stop();
     await this.running?.catch(() => undefined);
     await this.presentRun;
   }
 
+  /** Subscribe to process events where the platform can use them; polling stays the fallback. */
+  private async startEvents(): Promise<void> {
+    if (this.opts.processEvents === null || !this.platform?.updateProcesses) return;
+    const ev = this.opts.processEvents ?? (await import("../../os/process-events.js")).processEvents(this.ctx!.log);
+    this.changedPids.clear();
+    this.gonePids.clear();
+    this.needFullList = true;
+    this.offEvents = [
+      ev.onExec((pid) => { this.changedPids.add(pid); this.kick(); }),
+      ev.onFork((pid) => { this.changedPids.add(pid); }),
+      ev.onExit((pid) => { this.gonePids.add(pid); this.changedPids.delete(pid); }),
+      ev.onResync(() => { this.needFullList = true; this.kick(); }),
+    ];
+    try {
+      await ev.start();
+      this.events = ev;
+    } catch (err) {
+      for (const off of this.offEvents) off();
+      this.offEvents = [];
+      this.log!.warn({ err }, "p2p: no process events; every cycle lists every process");
+    }
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = performance.now() + ms;
     this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerDue = Infinity;
+      this.scanning = true;
       this.running = this.scanOnce({ present: "background" }).then(
-        () => this.schedule(this.ctx!.policy().p2p.scanSeconds * 1000),
-        (err: unknown) => this.ctx!.fail(err),
+        () => {
+          this.scanning = false;
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? EVENT_DELAY_MS : this.ctx!.policy().p2p.scanSeconds * 1000);
+        },
+        (err: unknown) => { this.scanning = false; this.ctx!.fail(err); },
       );
     }, ms);
     this.timer.unref?.();
+  }
+
+  /** A process exec'd: scan soon (once per burst of events). */
+  private kick(): void {
+    if (this.stopped || !this.ctx) return;
+    if (this.scanning) { this.again = true; return; }
+    if (this.timerDue - performance.now() > EVENT_DELAY_MS) this.schedule(EVENT_DELAY_MS);
+  }
+
+  /** The processes now: all of them, or the last list updated by the events since. */
+  private async processes(platform: P2pPlatform): Promise<ProcessInfo[]> {
+    const full = !this.events || this.needFullList || performance.now() - this.lastFullList >= FULL_LIST_MS;
+    this.stats.cycles++;
+    if (full) {
+      this.stats.fullLists++;
+      this.needFullList = false;
+      this.changedPids.clear();
+      this.gonePids.clear();
+      this.lastFullList = performance.now();
+      return platform.listProcesses();
+    }
+    if (this.changedPids.size === 0 && this.gonePids.size === 0) { this.stats.unchanged++; return this.procs; }
+    this.stats.updates++;
+    const changed = [...this.changedPids], gone = [...this.gonePids];
+    this.changedPids.clear();
+    this.gonePids.clear();
+    return platform.updateProcesses!(changed, gone);
   }
 
   /**
@@ -182,9 +283,13 @@ export class P2pCollector implements Collector {
       this.log!.warn({ err }, "p2p: reading installed software failed; the other checks go on");
     }
 
-    // running
-    const procs = await platform.listProcesses();
-    const { identified, newProcesses } = await this.checkRunning(procs, policy.response, events, changed);
+    // running (an unchanged list needs no second look)
+    const procs = await this.processes(platform);
+    const { identified, newProcesses } = procs === this.procs && this.events
+      ? { identified: this.lastIdentified, newProcesses: 0 }
+      : await this.checkRunning(procs, policy.response, events, changed);
+    this.procs = procs;
+    this.lastIdentified = identified;
 
     // traffic
     if (platform.sockets) {
@@ -487,7 +592,7 @@ export class P2pSnapshotSource {
     ]);
     const events: NewEvent[] = [];
     const state = new Map<string, unknown>();
-    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, hashSeed: readHashCache, ...this.opts, signatures });
+    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, hashSeed: readHashCache, processEvents: null, ...this.opts, signatures });
     const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
     const ctx: CollectorContext = {
       log: silentLogger(),

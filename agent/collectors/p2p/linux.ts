@@ -91,6 +91,10 @@ export class LinuxP2pPlatform implements P2pPlatform {
     return this.lister.list().filter((p) => p.pid !== process.pid);
   }
 
+  async updateProcesses(changed: readonly number[], gone: readonly number[]): Promise<ProcessInfo[]> {
+    return this.lister.update(changed, gone).filter((p) => p.pid !== process.pid);
+  }
+
   executableOf(p: ProcessInfo): string | undefined {
     return p.exe ? `${this.procRoot}/${p.pid}/exe` : undefined;
   }

@@ -31,6 +31,11 @@ export interface P2pPlatform {
   readonly os: Os;
   /** every process, read in one pass (never one command per process) */
   listProcesses(): Promise<ProcessInfo[]>;
+  /**
+   * The process list after process events (optional; without it every cycle lists everything):
+   * `changed` pids started or exec'd, `gone` pids exited; the rest is as at the last listing.
+   */
+  updateProcesses?(changed: readonly number[], gone: readonly number[]): Promise<ProcessInfo[]>;
   /** the path to read to hash a process's executable (Linux: /proc/<pid>/exe), if any */
   executableOf(p: ProcessInfo): string | undefined;
   /**

@@ -112,8 +112,13 @@ export class ReadAccumulator {
   /** Run one source; MissingTool → skipped, any other error → failed (the others go on). */
   async source(name: string, fn: () => Promise<{ items: SoftwareItem[]; errors: ParseError[] } | undefined>): Promise<void> {
     try {
-      const r = await fn();
+      let r = await fn();
       if (!r) return; // absent here
+      // V8 keeps a substring of 13+ characters as a slice of its parent: every version or
+      // description parsed out of /var/lib/dpkg/status would keep the whole 1.5 MB text alive in
+      // each holder of the inventory (measured: two copies in the agent's heap). A JSON round
+      // trip gives the rows their own strings.
+      r = JSON.parse(JSON.stringify(r)) as typeof r;
       this.result.items.push(...r.items);
       for (const e of r.errors) this.result.errors.push({ ...e, source: name });
       this.result.read.push(name);

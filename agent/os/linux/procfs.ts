@@ -55,6 +55,40 @@ export class ProcessLister {
 
   constructor(private readonly procRoot = "/proc", private readonly fullEvery = 15) {}
 
+  /**
+   * The list after a few processes changed, without walking /proc: the pids in `changed` (started
+   * or exec'd — from process events) are read again, those in `gone` dropped, the rest kept from
+   * the last pass. Exact as long as no event was lost; callers still call list() now and then.
+   */
+  update(changed: Iterable<number>, gone: Iterable<number>, opts: { includeKernelThreads?: boolean } = {}): LinuxProcess[] {
+    for (const pid of gone) this.known.delete(pid);
+    for (const pid of changed) {
+      const p = this.readOne(pid);
+      if (p) this.known.set(pid, p); else this.known.delete(pid);
+    }
+    const out: LinuxProcess[] = [];
+    for (const p of this.known.values()) if (!p.kernelThread || opts.includeKernelThreads) out.push(p);
+    return out;
+  }
+
+  /** Everything about one process, read now (undefined when it is gone). */
+  private readOne(pid: number): LinuxProcess | undefined {
+    const dir = `${this.procRoot}/${pid}`;
+    let exe: string | undefined;
+    try { exe = readlinkSync(`${dir}/exe`); } catch { /* kernel thread, exited, or not permitted */ }
+    let stat: ReturnType<typeof parseProcStat>;
+    try { stat = parseProcStat(readProcBuffer(`${dir}/stat`).toString("latin1")); } catch { return undefined; }
+    if (!stat || stat.state === "Z" || stat.state === "X") return undefined;
+    let cmdline: string[] = [];
+    try { cmdline = parseCmdline(readProcBuffer(`${dir}/cmdline`)); } catch { /* exited or hidden */ }
+    let uid: number;
+    try { uid = statSync(dir).uid; } catch { return undefined; }
+    return {
+      pid, ppid: stat.ppid, name: stat.name, cmdline, ...(exe !== undefined ? { exe } : {}),
+      uid, startTime: stat.startTime, kernelThread: exe === undefined && cmdline.length === 0,
+    };
+  }
+
   list(opts: { includeKernelThreads?: boolean } = {}): LinuxProcess[] {
     const root = this.procRoot;
     const full = this.pass++ % this.fullEvery === 0;
