@@ -8,11 +8,15 @@
  *  - Connections and listeners (Linux): every pollSeconds the /proc socket tables of every
  *    network namespace → network.connection (one per process × remote × port per
  *    connectionWindowSeconds) and network.listening (once per process × port × protocol).
+ *    Between polls, the host namespace's TCP ActiveOpens counter (/proc/net/snmp, one small
+ *    procfs read) is looked at every socketWatchMs (250 ms): a new outbound connection moves it,
+ *    and the tables are read at once (within the CPU budget below) instead of at the next poll.
  */
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import { parseNsLink, SocketTableReader, type SocketOwner } from "../../os/linux/sockets.js";
 import { readlinkSync } from "node:fs";
+import { readProcFile } from "../../os/linux/proc-read.js";
 import {
   connectionEvent, connectionKey, destinationApproved, diffAttachment, listeningApproved, listeningEvent, listeningKey,
   listeningNeedsOwner, outboundConnections, toAttachmentMap, type AttachmentMap, type ScannedSocket,
@@ -51,7 +55,21 @@ export interface NetworkCollectorOptions {
    * spending several per cent of a core.
    */
   socketCpuBudget?: number;
+  /** how often the TCP ActiveOpens counter is looked at between polls (default 250 ms; 0 = never) */
+  socketWatchMs?: number;
   now?: () => number;
+}
+
+/** TCP ActiveOpens from /proc/net/snmp (connect() calls so far), or undefined. */
+export function tcpActiveOpens(snmp: string): string | undefined {
+  const a = snmp.indexOf("Tcp:");
+  const b = a < 0 ? -1 : snmp.indexOf("\nTcp:", a);
+  if (b < 0) return undefined;
+  const names = snmp.slice(a, snmp.indexOf("\n", a)).split(" ");
+  const end = snmp.indexOf("\n", b + 1);
+  const values = snmp.slice(b + 1, end < 0 ? undefined : end).split(" ");
+  const i = names.indexOf("ActiveOpens");
+  return i < 0 ? undefined : values[i];
 }
 
 export class NetworkCollector implements Collector {
@@ -77,6 +95,11 @@ export class NetworkCollector implements Collector {
   private lastSocketCostMs = 0;
   /** owners were left pending (scan rate limit): read the tables again next cycle */
   private socketsPending = false;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastActiveOpens: string | undefined;
+  private socketRunning: Promise<void> | undefined;
+  /** socket cycles started by the ActiveOpens watch (benches and tests) */
+  readonly stats = { watchTriggered: 0 };
 
   constructor(opts: NetworkCollectorOptions = {}) {
     this.opts = opts;
@@ -109,10 +132,31 @@ export class NetworkCollector implements Collector {
       );
     }
     this.schedulePoll();
+    this.startSocketWatch();
+  }
+
+  /** Look at the host's TCP ActiveOpens every socketWatchMs; a move runs the socket cycle now. */
+  private startSocketWatch(): void {
+    const every = this.opts.socketWatchMs ?? 250;
+    if (!this.sockets || every <= 0 || process.platform !== "linux") return;
+    const read = (): string | undefined => { try { return tcpActiveOpens(readProcFile("/proc/net/snmp")); } catch { return undefined; } };
+    this.lastActiveOpens = read();
+    if (this.lastActiveOpens === undefined) return;
+    this.watchTimer = setInterval(() => {
+      const now = read();
+      if (now === this.lastActiveOpens) return;
+      this.lastActiveOpens = now;
+      if (this.socketRunning) return;
+      this.stats.watchTriggered++;
+      void this.socketCycle();
+    }, every);
+    this.watchTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
     if (this.timer) clearTimeout(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     this.stopWatch?.();
@@ -181,8 +225,15 @@ export class NetworkCollector implements Collector {
     if (JSON.stringify(prev) !== JSON.stringify(next)) await ctx.state.set(STATE_ATTACHMENT, next);
   }
 
-  /** Read every namespace's sockets; raise connection and listening events. */
+  /** Read every namespace's sockets; raise connection and listening events (one cycle at a time). */
   async socketCycle(): Promise<void> {
+    if (!this.sockets || this.stopped) return;
+    if (this.socketRunning) return this.socketRunning;
+    this.socketRunning = this.readSockets().finally(() => { this.socketRunning = undefined; });
+    return this.socketRunning;
+  }
+
+  private async readSockets(): Promise<void> {
     if (!this.sockets || this.stopped) return;
     const ctx = this.ctx!;
     const net = ctx.policy().network;

@@ -201,4 +201,52 @@ describe("network collector, live", () => {
     expect(ctx.events.filter((x) => x.type === "network.listening" && x.details.port === port)).toHaveLength(1);
     await collector.stop();
   });
+
+  it("a connection opened between two polls is read at once through the TCP ActiveOpens watch; without the watch the poll still reports it", async () => {
+    if (!createdNs.includes(NS_SRV)) addNs(NS_SRV);
+    const g = IF("w"), h = IF("x");
+    addVeth(g, h);
+    ip("link", "set", h, "netns", NS_SRV);
+    ip("addr", "add", "10.231.55.1/24", "dev", g);
+    ip("link", "set", g, "up");
+    ip("-n", NS_SRV, "addr", "add", "10.231.55.2/24", "dev", h);
+    ip("-n", NS_SRV, "link", "set", h, "up");
+    // a listener per phase: one event per (process, remote, port) per window would hide the second
+    const listen = async () => Number((await node(
+      `const s=require("net").createServer(()=>{}).listen(0,"10.231.55.2",()=>console.log(s.address().port));`, NS_SRV)).line);
+    const [port, port2] = [await listen(), await listen()];
+    const connectFrom = async (to: number) => {
+      const client = await node(`const c=require("net").connect(${to},"10.231.55.2",()=>console.log("connected"));setInterval(()=>{},1e6);`);
+      expect(client.line).toBe("connected");
+      return client.child.pid;
+    };
+    const approveListener = { approvedListeningPorts: [{ port, protocol: "tcp" as const }, { port: port2, protocol: "tcp" as const }] };
+
+    // a poll period of an hour: only the watch can bring the connection in
+    const ctx = recordingContext({ network: { pollSeconds: 3600, ...approveListener } });
+    const collector = new NetworkCollector({ attachment: noAttachment, sockets: new SocketTableReader() });
+    collectors.push(collector);
+    await collector.start(ctx);
+    const pid = await connectFrom(port);
+    const conn = await waitFor(
+      () => ctx.events.find((x) => x.type === "network.connection" && x.details.remotePort === port && x.details.pid === pid),
+      () => `network.connection to 10.231.55.2:${port}; got ${summary(ctx.events)}`, 30_000,
+    );
+    expect(conn.details).toMatchObject({ remoteAddress: "10.231.55.2", process: "node", protocol: "tcp" });
+    expect(collector.stats.watchTriggered).toBeGreaterThanOrEqual(1);
+    await collector.stop();
+
+    // the watch off (socketWatchMs 0): the poll finds the next connection, the watch never ran
+    const polled = recordingContext({ network: { pollSeconds: 0.3, ...approveListener } });
+    const c2 = new NetworkCollector({ attachment: noAttachment, sockets: new SocketTableReader(), socketWatchMs: 0 });
+    collectors.push(c2);
+    await c2.start(polled);
+    const pid2 = await connectFrom(port2);
+    await waitFor(
+      () => polled.events.find((x) => x.type === "network.connection" && x.details.pid === pid2 && x.details.remotePort === port2),
+      () => `network.connection from ${pid2}; got ${summary(polled.events)}`, 30_000,
+    );
+    expect(c2.stats.watchTriggered).toBe(0);
+    await c2.stop();
+  });
 });

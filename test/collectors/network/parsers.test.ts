@@ -5,6 +5,7 @@ import { decodeProcAddress, isConnected, isListening, parseNsLink, parsePasswd, 
 import {
   assembleLinuxState, defaultGateways, parseIpAddrJson, parseIpNeighJson, parseIpRouteJson, parseIwLink, parseNmcliWifi, parseResolvConf,
 } from "../../../agent/collectors/network/parse-linux.js";
+import { tcpActiveOpens } from "../../../agent/collectors/network/collector.js";
 import { parseNetIPConfigurationJson, parseNetshWlanInterfaces } from "../../../agent/collectors/network/parse-win32.js";
 import {
   parseAirportInfo, parseArpEntry, parseIpconfigRouter, parseIpconfigSummary, parseNetworksetupAirport, parseRouteGetDefault,
@@ -57,6 +58,15 @@ describe("/proc/net socket tables", () => {
     expect(parseNsLink("net:[4026531840]")).toBe(4026531840);
     expect(parseNsLink("mnt:[1]")).toBeUndefined();
     expect(parsePasswd("root:x:0:0:root:/root:/bin/bash\n# c\nalice:x:1000:1000::/home/alice:/bin/sh\n").get(1000)).toBe("alice");
+  });
+});
+
+describe("/proc/net/snmp", () => {
+  it("TCP ActiveOpens from a captured table; undefined for text without the Tcp lines", () => {
+    expect(tcpActiveOpens(fx("linux", "proc-net-snmp.txt"))).toBe("6609");
+    expect(tcpActiveOpens("")).toBeUndefined();
+    expect(tcpActiveOpens("Ip: Forwarding\nIp: 1\n")).toBeUndefined();
+    expect(tcpActiveOpens("Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 42")).toBe("42");
   });
 });
 
