@@ -3,9 +3,10 @@
  * virus scan on insertion (別記2 第11), read-only until the scan is clean (policy
  * readOnlyUntilScanned), and files written onto the medium (持ち出し, 別記2 第2) in batches.
  *
- * Linux is event-driven from a cheap poll of /proc/self/mountinfo + /proc/partitions every
- * policy.media.pollSeconds (procfs cannot be fs.watch-ed reliably), kicked early by
- * `udevadm monitor` where udev runs. A medium that appears unmounted is announced once it is
+ * Linux is event-driven: kernel uevents (netlink) for block devices and poll(2) on
+ * /proc/self/mountinfo for mounts kick a cycle at once (and `udevadm monitor` where udev runs);
+ * a cheap poll of /proc/self/mountinfo + /proc/partitions is the safety net, every 15 s while
+ * both sources run, else every policy.media.pollSeconds. A medium that appears unmounted is announced once it is
  * mounted or after `settleMs` (a LUKS stick is never mounted by itself).
  */
 import type { Collector, CollectorContext } from "../../collector.js";
@@ -30,6 +31,8 @@ export interface MediaCollectorOptions {
   settleMs?: number;
   /** copy-out batching and stability (defaults: 1000 files, 2 s quiet, 500 ms stable, 15 s reconcile) */
   copyOut?: { maxBatch?: number; quietMs?: number; stableMs?: number; reconcileMs?: number; maxBatchAgeMs?: number };
+  /** the poll period while device and mount events are both watched (default 15 s: the safety net) */
+  safetyPollMs?: number;
   /** full list() every this many polls even when the change token is unchanged (default 15) */
   fullListEvery?: number;
 }
@@ -131,7 +134,9 @@ export class MediaCollector implements Collector {
 
   private schedule(): void {
     if (this.stopped) return;
-    const ms = Math.max(50, this.policy().pollSeconds * 1000);
+    const live = this.reader?.live?.();
+    const eventDriven = live?.has("uevent") && live.has("mountinfo");
+    const ms = Math.max(50, this.policy().pollSeconds * 1000, eventDriven ? (this.opts.safetyPollMs ?? 15_000) : 0);
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.cycle(false).finally(() => this.schedule());

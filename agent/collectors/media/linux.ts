@@ -61,6 +61,7 @@ interface DeviceFacts {
 export class LinuxMediaReader implements MediaReader {
   private readonly facts = new Map<string, DeviceFacts>();
   private udev: ChildProcess | null = null;
+  private readonly sources = new Set<string>();
 
   constructor(private readonly log?: Logger) {}
 
@@ -69,11 +70,30 @@ export class LinuxMediaReader implements MediaReader {
     return `${mi ?? ""}\0${parts ?? ""}`;
   }
 
+  /**
+   * Told at once of a block device added/changed/removed (kernel uevents over netlink) and of a
+   * mount/unmount (poll(2) on /proc/self/mountinfo); `udevadm monitor` too where udev runs. The
+   * collector's poll stays the safety net, slowed down while `live()` names a working source.
+   */
   watch(onChange: () => void): () => void {
-    // udevadm monitor is a cheap trigger where udev runs; the mountinfo poll is the fallback.
+    const stops: (() => void)[] = [];
+    let stopped = false;
+    const keep = (stop: () => void): void => { if (stopped) stop(); else stops.push(stop); };
+    void import("../../os/linux/uevents.js")
+      .then((m) => m.watchUevents((e) => { if (e.subsystem === "block") onChange(); }, onChange))
+      .then((stop) => { this.sources.add("uevent"); keep(() => { this.sources.delete("uevent"); stop(); }); },
+        (err: unknown) => this.log?.info({ err: String(err) }, "kernel uevents unavailable; block devices are seen by the poll"));
+    void import("../../os/linux/mount-watch.js")
+      .then((m) => m.watchMounts(onChange, (err) => {
+        this.sources.delete("mountinfo");
+        this.log?.warn({ err: err.message }, "watching /proc/self/mountinfo failed; mounts are seen by the poll");
+      }))
+      .then((stop) => { this.sources.add("mountinfo"); keep(() => { this.sources.delete("mountinfo"); stop(); }); },
+        (err: unknown) => this.log?.info({ err: String(err) }, "mount table changes cannot be watched; mounts are seen by the poll"));
+    // udevadm monitor is a cheap trigger where udev runs (after udev has read the device's labels)
     try {
       const child = spawn("udevadm", ["monitor", "--udev", "--subsystem-match=block"], { stdio: ["ignore", "pipe", "ignore"] });
-      child.on("error", (e) => this.log?.debug({ err: e.message }, "udevadm monitor not available; relying on the mountinfo poll"));
+      child.on("error", (e) => this.log?.debug({ err: e.message }, "udevadm monitor not available"));
       child.stdout?.on("data", (b: Buffer) => {
         if (/\b(add|remove|change)\b/.test(b.toString())) onChange();
       });
@@ -82,9 +102,16 @@ export class LinuxMediaReader implements MediaReader {
       this.log?.debug({ err: (e as Error).message }, "udevadm monitor could not start");
     }
     return () => {
+      stopped = true;
+      for (const stop of stops.splice(0)) stop();
       this.udev?.kill();
       this.udev = null;
     };
+  }
+
+  /** the event sources running now ("uevent", "mountinfo"): both → the poll can be slow */
+  live(): ReadonlySet<string> {
+    return this.sources;
   }
 
   async list(opts: { treatAsRemovable: readonly string[] }): Promise<Medium[]> {

@@ -53,6 +53,11 @@ export interface MediaReader {
   changeToken?(): Promise<string>;
   /** Start an OS notification source that calls onChange on device events; returns a stopper. */
   watch?(onChange: () => void): () => void;
+  /**
+   * The OS event sources watch() has running ("uevent" = devices, "mountinfo" = mounts). With
+   * both, the collector polls slowly (the safety net); without, every policy.media.pollSeconds.
+   */
+  live?(): ReadonlySet<string>;
   /** Make the mount read-only (or writable again) until the scan is clean. */
   setReadOnly?(medium: Medium, readOnly: boolean): Promise<ReadOnlyChange>;
 }

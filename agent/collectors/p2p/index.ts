@@ -148,8 +148,9 @@ export class P2pCollector implements Collector {
   /** a cycle is running; `again`: an event came meanwhile, run the next one soon */
   private scanning = false;
   private again = false;
-  /** when the pending timer fires (performance.now()) */
+  /** when the pending timer fires, and when the next full cycle is due (performance.now()) */
   private timerDue = Infinity;
+  private nextFull = -Infinity;
   /** cycles run, and how each got its process list (benches and tests) */
   readonly stats = { cycles: 0, fullLists: 0, updates: 0, unchanged: 0 };
 
@@ -172,6 +173,7 @@ export class P2pCollector implements Collector {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
     }
     this.stopped = false;
+    this.nextFull = -Infinity;
     await this.startEvents();
     this.schedule(0);
     this.log.info({ families: this.sigs.families.length, os: this.platform.os, processEvents: this.events?.mode ?? "none" }, "p2p collector started");
@@ -221,12 +223,15 @@ export class P2pCollector implements Collector {
       this.timer = undefined;
       this.timerDue = Infinity;
       this.scanning = true;
-      this.running = this.scanOnce({ present: "background" }).then(
+      // a cycle brought forward by an exec event only looks at processes; the full one keeps its period
+      const periodic = performance.now() >= this.nextFull;
+      if (periodic) this.nextFull = performance.now() + this.ctx!.policy().p2p.scanSeconds * 1000;
+      this.running = this.scanOnce({ present: "background", processesOnly: !periodic }).then(
         () => {
           this.scanning = false;
           const again = this.again;
           this.again = false;
-          this.schedule(again ? EVENT_DELAY_MS : this.ctx!.policy().p2p.scanSeconds * 1000);
+          this.schedule(again ? EVENT_DELAY_MS : Math.max(0, this.nextFull - performance.now()));
         },
         (err: unknown) => { this.scanning = false; this.ctx!.fail(err); },
       );
@@ -267,13 +272,28 @@ export class P2pCollector implements Collector {
    * timer it runs in the background (`present: "background"`, at most one walk at a time), so
    * it never delays seeing a client start; by default the call waits for it.
    */
-  async scanOnce(opts: { present?: "wait" | "background" } = {}): Promise<ScanStats> {
+  async scanOnce(opts: { present?: "wait" | "background"; processesOnly?: boolean } = {}): Promise<ScanStats> {
     const ctx = this.ctx, platform = this.platform, sigs = this.sigs;
     if (!ctx || !platform || !sigs) throw new Error("p2p collector: scanOnce before start");
     const policy = ctx.policy().p2p;
     const hashedBefore = this.hasher!.hashed;
     const events: NewEvent[] = [];
     const changed = new Set<keyof typeof STATE_KEYS>();
+
+    // an exec event's cycle looks at the new processes only; the rest waits for the period
+    if (opts.processesOnly) {
+      const procs = await this.processes(platform);
+      let found = 0;
+      if (procs !== this.procs) {
+        const { identified, newProcesses } = await this.checkRunning(procs, policy.response, events, changed);
+        this.procs = procs;
+        this.lastIdentified = identified;
+        found = newProcesses;
+      }
+      if (events.length) await ctx.emit(...events);
+      for (const k of changed) await ctx.state.set(`p2p.${k}`, [...this.reported[k]]);
+      return { processes: procs.length, newProcesses: found, hashed: this.hasher!.hashed - hashedBefore, presentFiles: 0, events: events.length };
+    }
 
     // installed
     try {

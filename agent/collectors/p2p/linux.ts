@@ -25,6 +25,8 @@ export class SharedSocketSource implements SocketSource {
   private rows: NamespacedSocket[] = [];
   /** pid → start time and exe at the last read */
   private seenAs = new Map<number, string>();
+  /** the pids that owned a socket returned by the last read */
+  private owners = new Set<number>();
 
   constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000) {
     // owners of new sockets on P2P ports are looked up at most once a second; the rest wait a cycle
@@ -39,12 +41,15 @@ export class SharedSocketSource implements SocketSource {
       now.set(p.pid, k);
       if (this.seenAs.get(p.pid) !== k) moved.push(p.pid);
     }
-    const exited = [...this.seenAs.keys()].some((pid) => !now.has(pid));
+    const exited = [...this.seenAs.keys()].filter((pid) => !now.has(pid));
     this.seenAs = now;
     this.tables.forget(moved);
-    // A process that started, exec'd or exited can swap sockets behind equal counters (a client
-    // restarted on the same ports): then the tables are read again whatever the counters say.
-    this.rows = moved.length || exited ? this.tables.read() : this.tables.readIfChanged(this.maxAgeMs) ?? this.rows;
+    // A P2P client that started, exec'd or exited can swap sockets behind equal counters (a
+    // client restarted on the same ports): then the tables are read again whatever the counters
+    // say. Other processes coming and going do not force it (on a busy machine they come and go
+    // all the time, and a full read of thousands of sockets is the costliest thing here).
+    const relevant = moved.some((pid) => q.allOf.has(pid)) || exited.some((pid) => this.owners.has(pid));
+    this.rows = relevant ? this.tables.read() : this.tables.readIfChanged(this.maxAgeMs) ?? this.rows;
 
     const owners = this.tables.owners;
     const out: OwnedSocket[] = [];
@@ -62,13 +67,17 @@ export class SharedSocketSource implements SocketSource {
     }
     // sockets on well-known P2P ports, whoever owns them
     const wanted = this.rows.filter((r) => !taken.has(r.inode) && q.want(r));
-    if (wanted.length === 0) return out;
+    if (wanted.length === 0) {
+      this.owners = new Set(out.flatMap((s) => (s.pid !== undefined ? [s.pid] : [])));
+      return out;
+    }
     const found = owners.resolve(wanted.map((r) => r.inode));
     for (const r of wanted) {
       const owner = found.get(r.inode);
       if (!owner && owners.pending.has(r.inode)) continue; // its owner is looked up next cycle
       out.push(owner ? { ...r, pid: owner.pid } : { ...r });
     }
+    this.owners = new Set(out.flatMap((s) => (s.pid !== undefined ? [s.pid] : [])));
     return out;
   }
 }

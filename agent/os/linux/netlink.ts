@@ -12,9 +12,9 @@
  * never removed: SIGIO's default action ends the process, so it must stay handled for as long as a
  * socket might still raise it.
  *
- * koffi is loaded lazily (`loadNetlink()`), so an agent that never opens a netlink socket pays
- * nothing for it; when koffi or libc cannot be loaded, `loadNetlink()` rejects and callers fall
- * back to polling.
+ * koffi is loaded lazily (`loadLibc()`), so an agent that never opens a netlink socket pays
+ * nothing for it; when koffi or libc cannot be loaded, `loadLibc()` rejects and callers fall
+ * back to polling. (`KYOKA_NO_NETLINK=1` makes it reject: every source then polls.)
  */
 import { createRequire } from "node:module";
 
@@ -55,12 +55,17 @@ interface Libc {
   fcntl(fd: number, cmd: number, ...rest: unknown[]): number;
   close(fd: number): number;
   errno(): number;
+  open(path: string, flags: number): number;
+  pipe2(fds: Int32Array, flags: number): number;
+  write(fd: number, buf: Buffer, len: number): number;
+  /** poll(2) on a libuv pool thread; the callback gets the result (revents are written into `fds`) */
+  pollAsync(fds: Buffer, nfds: number, timeoutMs: number, cb: (err: unknown, n: number) => void): void;
 }
 
 let libcPromise: Promise<Libc> | undefined;
 
 /** Bind libc through koffi once per process; rejects where koffi or libc is unavailable. */
-export function loadNetlink(): Promise<Libc> {
+export function loadLibc(): Promise<Libc> {
   libcPromise ??= (async () => {
     if (process.platform !== "linux") throw new Error("netlink exists on Linux only");
     if (process.env.KYOKA_NO_NETLINK === "1") throw new Error("netlink disabled by KYOKA_NO_NETLINK=1");
@@ -73,6 +78,7 @@ export function loadNetlink(): Promise<Libc> {
     }
     if (!lib) throw new Error(`libc not loadable through koffi: ${String(lastErr)}`);
     const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
+    const poll = lib.func("int poll(_Inout_ void *fds, unsigned long nfds, int timeout)");
     return {
       socket: lib.func("int socket(int domain, int type, int protocol)"),
       bind: lib.func("int bind(int fd, const void *addr, uint32_t len)"),
@@ -82,6 +88,10 @@ export function loadNetlink(): Promise<Libc> {
       fcntl: (fd: number, cmd: number, ...rest: unknown[]) => fcntl(fd, cmd, ...rest) as number,
       close: lib.func("int close(int fd)"),
       errno: () => koffi.errno(),
+      open: lib.func("int open(const char *path, int flags)"),
+      pipe2: lib.func("int pipe2(_Out_ int *fds, int flags)"),
+      write: lib.func("intptr_t write(int fd, const void *buf, size_t len)"),
+      pollAsync: (fds: Buffer, nfds: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => poll.async(fds, nfds, timeoutMs, cb),
     } as Libc;
   })();
   // a failure is remembered: every caller falls back the same way
@@ -114,7 +124,7 @@ export class NetlinkSocket {
    * `rcvbuf` asks for a larger receive buffer (SO_RCVBUFFORCE as root, else SO_RCVBUF).
    */
   static async open(protocol: number, opts: { groups?: number; rcvbuf?: number; dgram?: boolean; bufSize?: number } = {}): Promise<NetlinkSocket> {
-    const libc = await loadNetlink();
+    const libc = await loadLibc();
     const fd = libc.socket(AF_NETLINK, (opts.dgram ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw new SyscallError("socket(AF_NETLINK)", libc.errno());
     const s = new NetlinkSocket(libc, fd, opts.bufSize ?? 64 * 1024);
