@@ -6,7 +6,10 @@
  * The server's `ack {seq}` (after its durable commit) is the only thing that lets the queue delete.
  * After any disconnect the stream resumes from the server's ackedSeq, so nothing unacked is lost.
  * Reconnects use exponential backoff with full jitter (0.5 s → 30 s), reset by a welcome; a refused
- * or revoked credential (4401/4403) is logged as such and retried every 60 s.
+ * or revoked credential — HTTP 401/403 on the upgrade (the server checks it before the WebSocket
+ * opens), or close code 4401/4403 inside the protocol — is logged as such, with the server's
+ * reason, and retried every 60 s. HTTP 429/503 (connection limits) wait at least the server's
+ * Retry-After (at most 5 minutes).
  */
 import { WebSocket, type RawData } from "ws";
 import type { Logger } from "../lib/log.js";
@@ -92,7 +95,23 @@ interface Session {
   lastHeard: number;
   /** messages are handled one at a time, in order */
   chain: Promise<void>;
+  /** the HTTP status of a refused upgrade */
   httpStatus: number | undefined;
+  /** the server's reason for it (the `error` of its JSON body) */
+  httpReason: string | undefined;
+  /** Retry-After of a refused upgrade, in ms */
+  retryAfterMs: number | undefined;
+}
+
+/** The `error` of a JSON error body, else the start of the text. */
+function reasonOf(body: string): string | undefined {
+  try {
+    const j = JSON.parse(body) as { error?: unknown };
+    if (typeof j.error === "string") return j.error.slice(0, 300);
+  } catch {
+    // not JSON
+  }
+  return body.trim().slice(0, 300) || undefined;
 }
 
 function rawText(data: RawData): string {
@@ -148,7 +167,8 @@ export class Transport {
     });
     const session: Session = {
       ws, welcomed: false, cursor: 0, inFlight: [], pumping: false, pumpAgain: false,
-      heartbeat: undefined, lastHeard: Date.now(), chain: Promise.resolve(), httpStatus: undefined,
+      heartbeat: undefined, lastHeard: Date.now(), chain: Promise.resolve(), httpStatus: undefined, httpReason: undefined,
+      retryAfterMs: undefined,
     };
     this.session = session;
     let onClosed!: () => void;
@@ -157,9 +177,10 @@ export class Transport {
     ws.on("open", () => {
       session.lastHeard = Date.now();
       const h = this.opts.hello();
+      // bounded as the server's schema bounds them (an over-long field would be refused)
       this.send(session, {
-        t: "hello", agentId: credential.agentId, hostname: h.hostname, os: h.os, version: h.version,
-        policyVersion: h.policyVersion, lastSeq: this.opts.queue.stats().lastSeq,
+        t: "hello", agentId: credential.agentId, hostname: h.hostname.slice(0, 255) || "unknown", os: h.os.slice(0, 255),
+        version: h.version.slice(0, 100), policyVersion: h.policyVersion, lastSeq: this.opts.queue.stats().lastSeq,
       });
     });
     ws.on("message", (data) => {
@@ -172,9 +193,29 @@ export class Transport {
     ws.on("pong", () => {
       session.lastHeard = Date.now();
     });
+    // The server refused the upgrade with an HTTP status: read its short reason, then drop the attempt.
+    ws.on("unexpected-response", (_req, res) => {
+      session.httpStatus = res.statusCode;
+      const retryAfter = Number(res.headers["retry-after"]);
+      if (Number.isFinite(retryAfter) && retryAfter > 0) session.retryAfterMs = Math.min(retryAfter, 300) * 1000;
+      let body = "";
+      const done = (): void => {
+        clearTimeout(timer);
+        session.httpReason = reasonOf(body);
+        ws.terminate();
+      };
+      const timer = setTimeout(done, 2000);
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        if (body.length < 4096) body += chunk;
+      });
+      res.once("end", done);
+      res.once("error", done);
+    });
     ws.on("error", (err) => {
       const m = /Unexpected server response: (\d+)/.exec(err.message);
       if (m) session.httpStatus = Number(m[1]);
+      if (session.httpStatus !== undefined) return; // reported with the reason on close
       this.log.warn({ err: err.message, url: this.url }, "connection error");
     });
     ws.on("close", (code, reasonBuf) => {
@@ -196,13 +237,15 @@ export class Transport {
     if (rejected) {
       delay = this.opts.rejectedRetryMs ?? 60_000;
       this.log.error(
-        { code, httpStatus: session.httpStatus, reason, agentId: this.opts.credential.agentId, retryInMs: delay },
+        { code, httpStatus: session.httpStatus, reason: session.httpReason ?? reason, agentId: this.opts.credential.agentId, retryInMs: delay },
         `the server ${code === CloseCode.revoked || session.httpStatus === 403 ? "revoked" : "does not know"} this agent's credential: events stay queued; retrying every ${Math.round(delay / 1000)} s (re-enroll by deleting credential.json and starting with --enroll-token)`,
       );
     } else {
       delay = backoffDelay(this.attempt, this.opts.baseBackoffMs ?? 500, this.opts.maxBackoffMs ?? 30_000, this.opts.random ?? Math.random);
+      if (session.retryAfterMs !== undefined) delay = Math.max(delay, session.retryAfterMs);
       this.attempt++;
-      this.log.warn({ code, reason, retryInMs: delay, attempt: this.attempt }, "disconnected from the server: reconnecting");
+      this.log.warn({ code, httpStatus: session.httpStatus, reason: session.httpReason ?? reason, retryInMs: delay, attempt: this.attempt },
+        "disconnected from the server: reconnecting");
     }
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

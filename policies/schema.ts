@@ -97,12 +97,13 @@ export type Approval = ApprovalInput & { id: string; createdAt: string; requestI
 
 // ---------------------------------------------------------------------------------------------
 // Agent <-> server protocol: one JSON message per WebSocket frame, discriminated by `t`.
+/** hello fields are bounded as at enrollment (POST /api/enroll) */
 export const AgentHello = z.strictObject({
   t: z.literal("hello"),
-  agentId: z.string().min(1),
-  hostname: z.string(),
-  os: z.string(),
-  version: z.string(),
+  agentId: z.string().min(1).max(200),
+  hostname: z.string().min(1).max(255),
+  os: z.string().max(255),
+  version: z.string().max(100),
   policyVersion: z.number().int().nonnegative().nullable(),
   /** the highest seq the agent has queued (for diagnostics) */
   lastSeq: z.number().int().nonnegative(),
@@ -118,7 +119,7 @@ export const AgentEventsMsg = z.strictObject({
   events: z.array(EventEnvelope).min(1).max(5000),
 });
 export const AgentHeartbeat = z.strictObject({ t: z.literal("heartbeat"), at: IsoTime });
-export const AgentBye = z.strictObject({ t: z.literal("bye"), reason: z.string() });
+export const AgentBye = z.strictObject({ t: z.literal("bye"), reason: z.string().max(1000) });
 export const AgentMessage = z.discriminatedUnion("t", [AgentHello, AgentEventsMsg, AgentHeartbeat, AgentBye]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
@@ -144,7 +145,11 @@ export const ServerError = z.strictObject({ t: z.literal("error"), code: z.strin
 export const ServerMessage = z.discriminatedUnion("t", [ServerWelcome, ServerAck, ServerPolicy, ServerHeartbeat, ServerError]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
-/** WebSocket close codes used between agent and server. */
+/**
+ * WebSocket close codes used between agent and server, for refusals inside the protocol (after
+ * the upgrade). A credential refused before the upgrade is an HTTP status instead: 401 (unknown,
+ * like 4401), 403 (revoked, like 4403), 429/503 (limits).
+ */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
@@ -153,6 +158,8 @@ export const CloseCode = {
   unauthorized: 4401,
   revoked: 4403,
   badMessage: 4400,
+  /** connected but no hello within the server's hello deadline */
+  helloTimeout: 4408,
   replaced: 4409,
 } as const;
 

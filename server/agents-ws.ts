@@ -3,8 +3,13 @@
  * the protocol (hello → welcome (+ policy), events → ack after commit, heartbeat, bye), one
  * connection per agent (a new one replaces the old: 4409), online/offline and agent.silent.
  *
- * Every message is validated with AgentMessage; a malformed or invalid message gets
- * `{t:"error"}` and the connection is closed with 4400, nothing of it stored.
+ * The credential is checked BEFORE the upgrade: a missing or wrong one gets HTTP 401, a revoked
+ * one 403, an address with too many failures 429 — never a 101. Once connected, every message is
+ * validated with AgentMessage; a malformed or invalid message gets `{t:"error"}` and the
+ * connection is closed with 4400, nothing of it stored. An agent that does not say hello within
+ * `helloTimeoutMs` is closed (4408); a socket that does not answer a ping within `pingIntervalMs`
+ * is terminated. Every handler that runs on agent input is guarded: an exception closes that one
+ * socket (1011) with a logged reason, and the process keeps running.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -17,6 +22,7 @@ import {
 } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
 import type { Ingest } from "./ingest.js";
+import { DEFAULT_LIMITS, FailureLimiter, LogSampler, type ConnectionLimits } from "./limits.js";
 import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerState } from "./state.js";
@@ -24,6 +30,7 @@ import type { AgentCredential, EventRow, Store } from "./store.js";
 import { toStoredEvent } from "./store.js";
 import type { LiveStream } from "./stream.js";
 import { bearer, secretEquals, sha256Hex } from "./tokens.js";
+import { refuseUpgrade, type UpgradeEndpoint } from "./upgrade.js";
 
 type AgentMessageT = AgentMessage;
 type HelloMsg = Extract<AgentMessageT, { t: "hello" }>;
@@ -40,11 +47,16 @@ interface AgentConn {
   bye: boolean;
   /** refused or replaced: ignore what else arrives, do not touch the agent's status on close */
   closing: boolean;
+  /** closes the connection when no hello came in time */
+  helloTimer: NodeJS.Timeout | undefined;
 }
 
 type AuthResult =
   | { ok: true; cred: AgentCredential }
-  | { ok: false; code: "unauthorized" | "revoked"; closeCode: number; message: string; agentId?: string };
+  | { ok: false; code: "unauthorized" | "revoked"; status: 401 | 403; message: string; agentId?: string };
+
+/** A closing socket that does not finish the closing handshake within this is cut. */
+const CLOSE_GRACE_MS = 2000;
 
 export interface AgentGatewayDeps {
   store: Store;
@@ -55,6 +67,8 @@ export interface AgentGatewayDeps {
   log: Logger;
   /** the media ledger (媒体台帳): annotates media events (registered, serialConflict) before evaluate */
   media?: Pick<MediaLedger, "annotate">;
+  /** hello deadline, ping interval, failed-authentication limit (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<ConnectionLimits>;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -65,10 +79,16 @@ function rawText(data: RawData): string {
   return Buffer.from(data).toString("utf8");
 }
 
-export class AgentGateway {
+export class AgentGateway implements UpgradeEndpoint {
   private readonly wss: WebSocketServer;
   private readonly conns = new Map<string, AgentConn>();
   private readonly log: Logger;
+  private readonly limits: ConnectionLimits;
+  private readonly authFailures: FailureLimiter;
+  private readonly refusals = new LogSampler(5, 60_000);
+  /** sockets pinged and not heard from since */
+  private readonly awaitingPong = new WeakSet<WebSocket>();
+  private pingTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerSeconds = 0;
   private sweeping = false;
@@ -76,6 +96,8 @@ export class AgentGateway {
 
   constructor(private readonly deps: AgentGatewayDeps) {
     this.log = deps.log;
+    this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.authFailures = new FailureLimiter(this.limits.authFailuresPerIp, this.limits.authFailureWindowMs);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -108,67 +130,130 @@ export class AgentGateway {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const remote = req.socket.remoteAddress ?? "?";
+    const waitMs = this.authFailures.retryAfterMs(remote);
+    if (waitMs > 0) {
+      this.deps.metrics.protocolErrors.inc({ code: "too_many_failures" });
+      this.logRefusal(remote, "too_many_failures", undefined, "agent connection refused: too many failed authentications from this address (HTTP 429)");
+      refuseUpgrade(socket, 429, "too_many_failures", "too many failed authentications from this address; try again later",
+        { "Retry-After": String(Math.ceil(waitMs / 1000)) });
+      return;
+    }
     this.authenticate(req.headers.authorization).then(
       (auth) => {
-        if (this.stopping) {
+        if (this.stopping || socket.destroyed) {
           socket.destroy();
           return;
         }
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accepted(ws, auth, remote));
+        if (!auth.ok) {
+          if (auth.code === "unauthorized") this.authFailures.fail(remote);
+          this.deps.metrics.protocolErrors.inc({ code: auth.code });
+          this.logRefusal(remote, auth.code, auth.agentId, `agent connection refused: ${auth.message} (HTTP ${auth.status})`);
+          refuseUpgrade(socket, auth.status, auth.code, auth.message);
+          return;
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          try {
+            this.accepted(ws, auth.cred, remote);
+          } catch (err) {
+            this.handlerFailed(undefined, ws, "accept", err, remote, auth.cred.id);
+          }
+        });
       },
-      (err: unknown) => {
-        this.log.error({ err, remote }, "agent authentication failed (store error); connection dropped");
-        socket.destroy();
-      },
-    );
+    ).catch((err: unknown) => {
+      this.log.error({ err, remote }, "agent authentication failed (store error); connection dropped");
+      socket.destroy();
+    });
+  }
+
+  /** Refusals are logged at a sampled rate (per address and reason): a flood stays a few lines. */
+  private logRefusal(remote: string, code: string, agentId: string | undefined, msg: string): void {
+    const s = this.refusals.sample(`${code}:${remote}`);
+    if (s) this.log.warn({ remote, agentId, code, suppressed: s.suppressed }, msg);
   }
 
   private async authenticate(header: string | undefined): Promise<AuthResult> {
     const token = bearer(header);
     const colon = token?.indexOf(":") ?? -1;
     if (!token || colon <= 0) {
-      return { ok: false, code: "unauthorized", closeCode: CloseCode.unauthorized, message: "missing credential: Authorization: Bearer <agentId>:<secret>" };
+      return { ok: false, code: "unauthorized", status: 401, message: "missing credential: Authorization: Bearer <agentId>:<secret>" };
     }
     const agentId = token.slice(0, colon);
     const secret = token.slice(colon + 1);
+    if (agentId.length > 200) return { ok: false, code: "unauthorized", status: 401, message: "unknown agent credential" };
     const cred = await this.deps.store.agentCredential(agentId);
     if (!cred || !secretEquals(sha256Hex(secret), cred.secretHash)) {
-      return { ok: false, code: "unauthorized", closeCode: CloseCode.unauthorized, message: "unknown agent credential", agentId };
+      return { ok: false, code: "unauthorized", status: 401, message: "unknown agent credential", agentId };
     }
     if (cred.revokedAt) {
-      return { ok: false, code: "revoked", closeCode: CloseCode.revoked, message: `agent credential revoked at ${cred.revokedAt}`, agentId };
+      return { ok: false, code: "revoked", status: 403, message: `agent credential revoked at ${cred.revokedAt}`, agentId };
     }
     return { ok: true, cred };
   }
 
-  private accepted(ws: WebSocket, auth: AuthResult, remote: string): void {
+  /**
+   * A handler threw on this connection's input: close THIS socket (1011) with a logged reason.
+   * Nothing propagates: the process and every other connection keep running.
+   */
+  private handlerFailed(conn: AgentConn | undefined, ws: WebSocket, where: string, err: unknown, remote?: string, agentId?: string): void {
+    this.deps.metrics.protocolErrors.inc({ code: "handler_error" });
+    this.log.error({ err, where, agentId: conn?.agent.id ?? agentId, remote: conn?.remote ?? remote },
+      `agent ${where} handler failed; this connection is closed (1011), the server keeps running`);
+    if (conn) conn.closing = true;
+    this.closeSoon(ws, 1011, "server error");
+  }
+
+  /** Run a handler for `conn`'s input, guarded. */
+  private guard(conn: AgentConn, where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.handlerFailed(conn, conn.ws, where, err);
+    }
+  }
+
+  /** Close with `code`; a peer that does not finish the closing handshake in time is cut. */
+  private closeSoon(ws: WebSocket, code: number, reason: string): void {
+    try {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+      setTimeout(() => {
+        if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+      }, CLOSE_GRACE_MS).unref();
+    } catch {
+      ws.terminate();
+    }
+  }
+
+  private accepted(ws: WebSocket, cred: AgentCredential, remote: string): void {
+    const id = cred.id;
     ws.on("error", (err: Error & { code?: string }) => {
-      const agentId = auth.ok ? auth.cred.id : undefined;
-      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
-        this.deps.metrics.protocolErrors.inc({ code: "too_big" });
-        this.log.warn({ remote, agentId, err: err.message }, `agent frame larger than ${MAX_FRAME_BYTES} bytes refused (closed 1009)`);
-      } else {
-        this.log.warn({ remote, agentId, err: err.message, code: err.code }, "agent socket error; connection closed");
+      try {
+        if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+          this.deps.metrics.protocolErrors.inc({ code: "too_big" });
+          this.log.warn({ remote, agentId: id, err: err.message }, `agent frame larger than ${MAX_FRAME_BYTES} bytes refused (closed 1009)`);
+        } else {
+          this.log.warn({ remote, agentId: id, err: err.message, code: err.code }, "agent socket error; connection closed");
+        }
+      } catch {
+        // logging must not throw out of an event handler
       }
     });
-    if (!auth.ok) {
-      this.deps.metrics.protocolErrors.inc({ code: auth.code });
-      this.log.warn({ remote, agentId: auth.agentId, code: auth.code }, `agent connection refused: ${auth.message} (closed ${auth.closeCode})`);
-      this.sendRaw(ws, { t: "error", code: auth.code, message: auth.message });
-      ws.close(auth.closeCode, auth.code);
-      return;
-    }
-    const id = auth.cred.id;
+    ws.on("pong", () => this.awaitingPong.delete(ws));
     const now = Date.now();
     const conn: AgentConn = {
-      ws, agent: { id, tags: auth.cred.tags, organisation: this.deps.state.agentOrganisation(id) }, remote, helloDone: false, lastSeenMs: now, silent: false, bye: false, closing: false,
+      ws, agent: { id, tags: cred.tags, organisation: this.deps.state.agentOrganisation(id) }, remote, helloDone: false, lastSeenMs: now,
+      silent: false, bye: false, closing: false, helloTimer: undefined,
     };
+    conn.helloTimer = setTimeout(() => this.guard(conn, "hello deadline", () => {
+      conn.helloTimer = undefined;
+      if (conn.helloDone || conn.closing) return;
+      this.refuse(conn, "hello_timeout", `no hello within ${this.limits.helloTimeoutMs} ms of connecting`, CloseCode.helloTimeout);
+    }), this.limits.helloTimeoutMs);
     const old = this.conns.get(id);
     if (old) {
       old.closing = true;
       this.log.info({ agentId: id, remote, oldRemote: old.remote }, "agent connected again; the older connection is closed (4409)");
       this.sendRaw(old.ws, { t: "error", code: "replaced", message: "replaced by a newer connection of the same agent" });
-      old.ws.close(CloseCode.replaced, "replaced");
+      this.closeSoon(old.ws, CloseCode.replaced, "replaced");
     }
     this.conns.set(id, conn);
     this.deps.metrics.agentsConnected.set(this.conns.size);
@@ -176,8 +261,14 @@ export class AgentGateway {
     void this.deps.store.setAgentOnline(id, true, iso(now)).catch((err: unknown) => this.log.error({ err, agentId: id }, "cannot record agent online"));
     this.deps.stream.broadcastAgent({ kind: "agent", id, online: true, lastSeen: iso(now) });
 
-    ws.on("message", (data) => this.onMessage(conn, data));
-    ws.on("close", (code, reason) => this.onClose(conn, code, reason.toString()));
+    ws.on("message", (data) => this.guard(conn, "message", () => this.onMessage(conn, data)));
+    ws.on("close", (code, reason) => {
+      try {
+        this.onClose(conn, code, reason.toString());
+      } catch (err) {
+        this.log.error({ err, agentId: id }, "agent close handler failed");
+      }
+    });
   }
 
   private sendRaw(ws: WebSocket, msg: ServerMessage): void {
@@ -189,8 +280,8 @@ export class AgentGateway {
     this.deps.metrics.protocolErrors.inc({ code });
     this.log.warn({ agentId: conn.agent.id, remote: conn.remote, code, message: message.slice(0, 500) },
       `agent message refused: ${code} (closed ${closeCode})`);
-    this.sendRaw(conn.ws, { t: "error", code, message });
-    conn.ws.close(closeCode, code);
+    this.sendRaw(conn.ws, { t: "error", code, message: message.slice(0, 2000) });
+    this.closeSoon(conn.ws, closeCode, code);
   }
 
   private onMessage(conn: AgentConn, data: RawData): void {
@@ -237,6 +328,8 @@ export class AgentGateway {
       return;
     }
     conn.helloDone = true;
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = undefined;
     const { store, state } = this.deps;
     const at = new Date().toISOString();
     void (async () => {
@@ -249,7 +342,7 @@ export class AgentGateway {
     })().catch((err: unknown) => {
       this.log.error({ err, agentId: id }, "hello failed (store error); connection closed");
       conn.closing = true;
-      conn.ws.close(1011, "server error");
+      this.closeSoon(conn.ws, 1011, "server error");
     });
   }
 
@@ -289,16 +382,17 @@ export class AgentGateway {
         "agent events refused (invalid details or a server-only type): not stored, named in the ack");
     }
     // an all-rejected frame still waits for the commits before it, so acks stay in order
-    this.deps.ingest.submit(rows, (err) => {
+    this.deps.ingest.submit(rows, (err) => this.guard(conn, "ack", () => {
       if (err) {
         if (conn.ws.readyState === WebSocket.OPEN) {
           conn.closing = true;
-          conn.ws.close(1011, "storage failure");
+          this.log.error({ err: err.message, agentId: conn.agent.id }, "events not stored (storage failure); connection closed (1011)");
+          this.closeSoon(conn.ws, 1011, "storage failure");
         }
         return;
       }
       this.sendRaw(conn.ws, rejected.length ? { t: "ack", seq: maxSeq, rejected } : { t: "ack", seq: maxSeq });
-    });
+    }));
   }
 
   private onBye(conn: AgentConn, reason: string): void {
@@ -320,6 +414,8 @@ export class AgentGateway {
 
   private onClose(conn: AgentConn, code: number, reason: string): void {
     const id = conn.agent.id;
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = undefined;
     if (this.conns.get(id) !== conn) return; // replaced
     this.conns.delete(id);
     this.deps.metrics.agentsConnected.set(this.conns.size);
@@ -367,11 +463,43 @@ export class AgentGateway {
     c.closing = true;
     this.log.warn({ agentId: id, remote: c.remote }, "agent credential revoked; connection closed (4403)");
     this.sendRaw(c.ws, { t: "error", code: "revoked", message: "agent credential revoked" });
-    c.ws.close(CloseCode.revoked, "revoked");
+    this.closeSoon(c.ws, CloseCode.revoked, "revoked");
   }
 
-  /** Start (or restart, when heartbeatSeconds changed) the silence sweep. */
+  /**
+   * Liveness: every pingIntervalMs each socket is pinged; one that did not answer the previous
+   * ping (a dead peer, a half-open TCP connection) is terminated.
+   */
+  private startPings(): void {
+    if (this.pingTimer) return;
+    this.pingTimer = setInterval(() => {
+      for (const ws of this.wss.clients) {
+        try {
+          if (this.awaitingPong.has(ws)) {
+            this.log.warn({ agentId: this.agentOf(ws) }, "agent socket did not answer a ping; terminated");
+            ws.terminate();
+            continue;
+          }
+          if (ws.readyState !== WebSocket.OPEN) continue;
+          this.awaitingPong.add(ws);
+          ws.ping();
+        } catch (err) {
+          this.log.error({ err }, "ping failed; socket terminated");
+          ws.terminate();
+        }
+      }
+    }, this.limits.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private agentOf(ws: WebSocket): string | undefined {
+    for (const c of this.conns.values()) if (c.ws === ws) return c.agent.id;
+    return undefined;
+  }
+
+  /** Start (or restart, when heartbeatSeconds changed) the silence sweep, and the pings. */
   schedule(): void {
+    this.startPings();
     const seconds = this.deps.state.heartbeatSeconds();
     if (this.timer && seconds === this.timerSeconds) return;
     if (this.timer) clearInterval(this.timer);
@@ -436,8 +564,11 @@ export class AgentGateway {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
     for (const c of this.conns.values()) {
       c.closing = true;
+      if (c.helloTimer) clearTimeout(c.helloTimer);
       c.ws.close(CloseCode.goingAway, "server stopping");
     }
     this.wss.close();

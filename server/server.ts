@@ -4,10 +4,9 @@
  * WebSockets are upgrades of the same server).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import type { Duplex } from "node:stream";
 import type { Logger } from "../lib/log.js";
 import { defaultPolicyText, parsePolicyText } from "../policies/policy.js";
 import { AgentGateway } from "./agents-ws.js";
@@ -15,6 +14,7 @@ import { AssetLedger } from "./assets.js";
 import { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./auth-limit.js";
 import { buildApi } from "./http.js";
 import { Ingest } from "./ingest.js";
+import { ConnectionGate, resolveLimits, type ConnectionLimits } from "./limits.js";
 import { MediaLedger } from "./media-ledger.js";
 import { ServerMetrics } from "./metrics.js";
 import { ServerState, type PolicyInForce } from "./state.js";
@@ -22,6 +22,7 @@ import type { Store } from "./store.js";
 import { SqliteStore } from "./store-sqlite.js";
 import { LiveStream } from "./stream.js";
 import { ensureTokens } from "./tokens.js";
+import { routeUpgrades } from "./upgrade.js";
 
 export interface ServerOptions {
   port: number;
@@ -44,6 +45,8 @@ export interface ServerOptions {
   http?: Partial<HttpLimits>;
   /** failed authentications per address before 429 (server/auth-limit.ts) */
   authLimit?: AuthFailureLimiterOptions;
+  /** connection caps, hello deadline, ping interval, failed-authentication limit (server/limits.ts) */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** Limits of the node HTTP server (every agent's WebSocket is a connection too). */
@@ -102,6 +105,7 @@ async function loadPolicy(store: Store, log: Logger): Promise<PolicyInForce> {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log.child({ component: "server" });
+  const connLimits = resolveLimits(opts.limits);
   const tokens = ensureTokens(opts.dataDir, log, { adminToken: opts.adminToken, enrollToken: opts.enrollToken });
   const sqlite = opts.store ? undefined : new SqliteStore(opts.dataDir, { synchronous: opts.sqliteSynchronous });
   const store: Store = opts.store ?? sqlite!;
@@ -111,7 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     state.approvals = (await store.listApprovals(false)).map(({ deletedAt: _deleted, ...a }) => a);
 
     const metrics = new ServerMetrics();
-    const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }));
+    const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }), connLimits);
     const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
       : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
     // the PC ledger (台帳); its server-made asset.unregistered events go through the same group commit
@@ -134,7 +138,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // the media ledger (媒体台帳): media events are annotated (registered, serialConflict) before evaluate
     const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
     await media.load();
-    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, log: opts.log.child({ component: "server:agents" }) });
+    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, limits: connLimits, log: opts.log.child({ component: "server:agents" }) });
     const limits: HttpLimits = { ...HTTP_LIMITS, ...opts.http };
     const serverOptions = {
       headersTimeout: limits.headersTimeoutMs,
@@ -152,19 +156,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
     const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, log: httpLog }, server);
 
-    // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream.
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on("error", (err) => log.debug({ err: err.message }, "upgrade socket error"));
-      let url: URL;
-      try {
-        url = new URL(req.url ?? "/", "http://localhost");
-      } catch {
-        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-        return;
-      }
-      if (url.pathname === "/agent") gateway.handleUpgrade(req, socket, head);
-      else if (url.pathname === "/api/stream") stream.handleUpgrade(req, socket, head, url);
-      else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream, behind
+    // the connection caps, each authenticated before any 101 (server/upgrade.ts).
+    routeUpgrades({
+      server, gate: new ConnectionGate(connLimits), log: opts.log.child({ component: "server:upgrade" }),
+      endpoints: { "/agent": gateway, "/api/stream": stream },
     });
     server.on("clientError", (err, socket) => {
       log.debug({ err: err.message }, "bad HTTP request");

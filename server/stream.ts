@@ -1,14 +1,18 @@
 /**
  * The live stream (`/api/stream`, WebSocket): every stored event (after its commit) and every
  * agent status change, one JSON message each. The admin token comes as `?token=` or as
- * `Authorization: Bearer`; without it the socket is closed with 4401.
+ * `Authorization: Bearer`; it is checked BEFORE the upgrade: without it, or with a wrong one, the
+ * answer is HTTP 401 (429 after too many failures from one address) and no WebSocket is opened.
+ * Clients are pinged; one that does not answer is terminated.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../lib/log.js";
 import { CloseCode, type StoredEvent } from "../policies/schema.js";
+import { DEFAULT_LIMITS, FailureLimiter, LogSampler, type ConnectionLimits } from "./limits.js";
 import { bearer, secretEquals } from "./tokens.js";
+import { refuseUpgrade, type UpgradeEndpoint } from "./upgrade.js";
 
 /** A stream client that cannot keep up (this many bytes unsent) is dropped. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -20,12 +24,21 @@ export interface AgentStatusMessage {
   lastSeen: string | null;
 }
 
-export class LiveStream {
+export class LiveStream implements UpgradeEndpoint {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<WebSocket>();
+  private readonly limits: ConnectionLimits;
+  private readonly authFailures: FailureLimiter;
+  private readonly refusals = new LogSampler(5, 60_000);
+  private readonly awaitingPong = new WeakSet<WebSocket>();
+  private readonly pingTimer: NodeJS.Timeout;
 
-  constructor(private readonly adminToken: string, private readonly log: Logger) {
+  constructor(private readonly adminToken: string, private readonly log: Logger, limits: Partial<ConnectionLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.authFailures = new FailureLimiter(this.limits.authFailuresPerIp, this.limits.authFailureWindowMs);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+    this.pingTimer = setInterval(() => this.ping(), this.limits.pingIntervalMs);
+    this.pingTimer.unref();
   }
 
   get hasClients(): boolean {
@@ -33,18 +46,53 @@ export class LiveStream {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    const remote = req.socket.remoteAddress ?? "?";
+    const waitMs = this.authFailures.retryAfterMs(remote);
+    if (waitMs > 0) {
+      this.logRefusal(remote, "too_many_failures", "stream client refused: too many failed authentications from this address (HTTP 429)");
+      refuseUpgrade(socket, 429, "too_many_failures", "too many failed authentications from this address; try again later",
+        { "Retry-After": String(Math.ceil(waitMs / 1000)) });
+      return;
+    }
     const token = url.searchParams.get("token") ?? bearer(req.headers.authorization);
+    if (token === undefined || token === null || !secretEquals(token, this.adminToken)) {
+      this.authFailures.fail(remote);
+      this.logRefusal(remote, "unauthorized", "stream client refused: missing or wrong admin token (HTTP 401)");
+      refuseUpgrade(socket, 401, "unauthorized", "missing or wrong admin token (?token= or Authorization: Bearer)");
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on("error", (err) => this.log.warn({ err, remote: req.socket.remoteAddress }, "stream client error"));
-      if (token === undefined || token === null || !secretEquals(token, this.adminToken)) {
-        this.log.warn({ remote: req.socket.remoteAddress }, "stream client refused: missing or wrong admin token (closed 4401)");
-        ws.close(CloseCode.unauthorized, "unauthorized");
-        return;
-      }
+      ws.on("error", (err) => this.log.warn({ err: err.message, remote }, "stream client error"));
+      ws.on("pong", () => this.awaitingPong.delete(ws));
       this.clients.add(ws);
       ws.on("close", () => this.clients.delete(ws));
       // The stream is one-way; anything a client sends is ignored.
     });
+  }
+
+  private logRefusal(remote: string, code: string, msg: string): void {
+    const s = this.refusals.sample(`${code}:${remote}`);
+    if (s) this.log.warn({ remote, code, suppressed: s.suppressed }, msg);
+  }
+
+  private ping(): void {
+    for (const ws of this.clients) {
+      try {
+        if (this.awaitingPong.has(ws)) {
+          this.log.warn("stream client did not answer a ping; terminated");
+          ws.terminate();
+          this.clients.delete(ws);
+          continue;
+        }
+        if (ws.readyState !== WebSocket.OPEN) continue;
+        this.awaitingPong.add(ws);
+        ws.ping();
+      } catch (err) {
+        this.log.error({ err }, "stream ping failed; client terminated");
+        ws.terminate();
+        this.clients.delete(ws);
+      }
+    }
   }
 
   broadcastEvents(events: StoredEvent[]): void {
@@ -71,6 +119,7 @@ export class LiveStream {
   }
 
   close(): void {
+    clearInterval(this.pingTimer);
     for (const ws of this.clients) ws.close(CloseCode.goingAway, "server stopping");
     this.clients.clear();
     this.wss.close();

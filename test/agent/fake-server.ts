@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AgentMessage, type AgentEvent } from "../../policies/schema.js";
+import { refuseUpgrade } from "../../server/upgrade.js";
 
 export interface FakeServerOptions {
   heartbeatSeconds?: number;
@@ -19,7 +20,7 @@ export class FakeServer {
   heartbeatSeconds: number;
   enrollToken: string;
   /** what to do with the next connections: accept, close with a code after hello, or refuse the upgrade */
-  mode: { kind: "accept" } | { kind: "close"; code: number } | { kind: "http"; status: number } = { kind: "accept" };
+  mode: { kind: "accept" } | { kind: "close"; code: number } | { kind: "http"; status: number; reason?: string; retryAfter?: number } = { kind: "accept" };
   /** close this many next connections right after hello (code 1011) */
   dropNextConnections = 0;
   /** acknowledge events frames automatically */
@@ -76,7 +77,9 @@ export class FakeServer {
         return;
       }
       if (this.mode.kind === "http") {
-        socket.end(`HTTP/1.1 ${this.mode.status} Unauthorized\r\nConnection: close\r\n\r\n`);
+        // as the real server refuses an upgrade (server/upgrade.ts): a status and a JSON {error, code}
+        const { status, reason, retryAfter } = this.mode;
+        refuseUpgrade(socket, status, "refused", reason ?? "refused by the fake server", retryAfter ? { "Retry-After": String(retryAfter) } : {});
         return;
       }
       const auth = /^Bearer ([^:]+):(.+)$/.exec(req.headers.authorization ?? "");

@@ -4,6 +4,7 @@ import { agentUrl, backoffDelay, Transport, type TransportOptions } from "../../
 import type { Policy } from "../../policies/policy.js";
 import type { NewEvent } from "../../policies/schema.js";
 import { FakeServer } from "./fake-server.js";
+import { captureLog } from "../server/helpers.js";
 import { silentLog, tempDir, waitFor } from "./helpers.js";
 
 const ev = (i: number): NewEvent => ({ type: "software.installed", details: { name: `pkg-${i}`, version: "1.0" } });
@@ -183,6 +184,32 @@ describe("Transport", () => {
     server.mode = { kind: "http", status: 401 };
     const t2 = await startTransport({ rejectedRetryMs: 50 });
     await waitFor(() => t2.stats().credentialRejected && t2.stats().connects >= 2, "401 seen and retried");
+  });
+
+  it("an HTTP 403 upgrade refusal (revoked, checked before the upgrade) is understood as 4403 was: events kept, slow retry, the server's reason logged", async () => {
+    const { log, lines } = captureLog();
+    server.mode = { kind: "http", status: 403, reason: "agent credential revoked at 2026-12-01T00:00:00.000Z" };
+    await queue.append([ev(1)]);
+    const t = await startTransport({ rejectedRetryMs: 50, log });
+    await waitFor(() => t.stats().credentialRejected && t.stats().connects >= 3, "403 seen and retried slowly");
+    expect(queue.stats().pendingEvents).toBe(1);
+    const line = lines.find((l) => l.httpStatus === 403);
+    expect(line?.msg).toMatch(/revoked this agent's credential/);
+    expect(line?.reason).toBe("agent credential revoked at 2026-12-01T00:00:00.000Z");
+    server.mode = { kind: "accept" };
+    await waitFor(() => queue.stats().pendingEvents === 0, "delivered once accepted again");
+  });
+
+  it("an HTTP 429 with Retry-After (connection limit) is not a credential error and waits at least Retry-After", async () => {
+    server.mode = { kind: "http", status: 429, reason: "too many connections", retryAfter: 1 };
+    const t = await startTransport({ baseBackoffMs: 1, maxBackoffMs: 2 });
+    await waitFor(() => t.stats().connects >= 1 && !t.connected, "first attempt refused");
+    await new Promise((r) => setTimeout(r, 600));
+    expect(t.stats().connects).toBe(1); // backoff alone would have retried within a few ms
+    expect(t.stats().credentialRejected).toBe(false);
+    server.mode = { kind: "accept" };
+    await waitFor(() => t.connected, "connected after Retry-After", 5000);
+    expect(t.stats().connects).toBe(2);
   });
 
   it("flush waits for the acks, and stop closes with 1000", async () => {

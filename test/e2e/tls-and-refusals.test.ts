@@ -66,7 +66,7 @@ describe("TLS", () => {
 });
 
 describe("bad input against the real server process", () => {
-  it("malformed JSON, wrong schema, forged id, unknown and revoked credentials, a 10 MB frame: refused; healthz 200; another agent unaffected", async () => {
+  it("malformed JSON, wrong schema, forged id, unknown (401) and revoked (403) credentials, a 10 MB frame: refused; healthz 200; another agent unaffected", async () => {
     const server = await startServer({ dataDir: dir() });
     procs.push(server);
     // a well-behaved agent keeps delivering throughout
@@ -79,16 +79,24 @@ describe("bad input against the real server process", () => {
       expect(res.status).toBe(201);
       return (await res.json()) as { agentId: string; secret: string };
     };
-    const connect = (auth: string): Promise<{ code: number; messages: string[] }> => new Promise((resolve) => {
+    // code: the close code, or the HTTP status when the upgrade itself was refused (no WebSocket)
+    const connect = (auth: string): Promise<{ code: number; httpStatus?: number; messages: string[] }> => new Promise((resolve) => {
       const ws = new WebSocket(`${server.wsUrl}/agent`, { headers: { authorization: `Bearer ${auth}` } });
       const messages: string[] = [];
+      let httpStatus: number | undefined;
+      ws.on("unexpected-response", (_req, res) => {
+        httpStatus = res.statusCode;
+        let body = "";
+        res.on("data", (c: Buffer) => { body += c.toString(); });
+        res.on("end", () => { messages.push(body); ws.terminate(); });
+      });
       ws.on("message", (m: Buffer) => messages.push(m.toString()));
       ws.on("error", () => { /* the close code tells */ });
-      ws.on("close", (code) => resolve({ code, messages }));
+      ws.on("close", (code) => resolve({ code, httpStatus, messages }));
       ws.on("open", () => pending.get(auth)?.(ws));
     });
     const pending = new Map<string, (ws: WebSocket) => void>();
-    const session = async (auth: string, send: (ws: WebSocket) => void): Promise<{ code: number; messages: string[] }> => {
+    const session = async (auth: string, send: (ws: WebSocket) => void): Promise<{ code: number; httpStatus?: number; messages: string[] }> => {
       pending.set(auth, send);
       return connect(auth);
     };
@@ -111,8 +119,10 @@ describe("bad input against the real server process", () => {
     const forged = await session(auth, (ws) => ws.send(hello.replace(bad.agentId, "someone-else")));
     expect(forged.code).toBe(4401);
 
+    // an unknown credential is refused before the upgrade: HTTP 401, never a WebSocket
     const unknown = await session("nobody:nothing", () => undefined);
-    expect(unknown.code).toBe(4401);
+    expect(unknown.httpStatus).toBe(401);
+    expect(unknown.messages.join()).toMatch(/unknown agent credential/);
 
     const big = await session(auth, (ws) => {
       ws.send(hello);
@@ -123,7 +133,8 @@ describe("bad input against the real server process", () => {
     const revoke = await server.api(`/api/agents/${bad.agentId}/revoke`, { method: "POST" });
     expect(revoke.status).toBe(200);
     const revoked = await session(auth, (ws) => ws.send(hello));
-    expect(revoked.code).toBe(4403);
+    expect(revoked.httpStatus).toBe(403);
+    expect(revoked.messages.join()).toMatch(/revoked/);
 
     // nothing of the refused frames stored; the server still serves; the good agent is still online
     expect((await server.api<ApiEvent[]>(`/api/events?agent=${bad.agentId}`)).body).toHaveLength(0);

@@ -218,3 +218,43 @@ export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefine
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export interface UpgradeResult {
+  /** 101 when the server switched protocols, else the HTTP status of the refusal */
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  json: { error?: string; code?: string } | undefined;
+}
+
+/**
+ * A raw WebSocket upgrade request: what the server answers BEFORE any WebSocket exists
+ * (101, or an HTTP refusal with its JSON body). A 101 socket is closed at once.
+ */
+export function upgrade(srv: { url: string; ca?: string | Buffer }, path: string, headers: Record<string, string> = {}): Promise<UpgradeResult> {
+  const url = new URL(path, srv.url);
+  const fn = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = fn(url, {
+      ca: srv.ca,
+      headers: {
+        connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13",
+        "sec-websocket-key": Buffer.from(Math.random().toString()).toString("base64").slice(0, 22) + "==", ...headers,
+      },
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, json: undefined });
+    });
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => { text += c.toString(); });
+      res.on("end", () => {
+        let json: UpgradeResult["json"];
+        try { json = JSON.parse(text) as UpgradeResult["json"]; } catch { json = undefined; }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../policies/schema.js";
 import {
-  api, connect, connectAgent, enroll, ev, events, hello, request, sendEvents, startTestServer, waitFor,
+  api, connect, connectAgent, enroll, ev, events, hello, request, sendEvents, startTestServer, upgrade, waitFor,
   type Credential, type TestServer,
 } from "./helpers.js";
 
@@ -364,27 +364,29 @@ describe("server: refusals leave nothing stored and the server serving", () => {
     await stillServing();
   });
 
-  it("unknown credential, wrong secret, no credential: closed 4401, logged with the remote address", async () => {
+  it("unknown credential, wrong secret, no credential: HTTP 401 before the upgrade (no 101), logged with the remote address", async () => {
     for (const auth of [`Bearer ${randomUUID()}:nope`, `Bearer ${good.agentId}:wrong-secret`, null, "Basic abc"]) {
+      const r = await upgrade(srv, "/agent", auth ? { authorization: auth } : {});
+      expect(r.status, String(auth)).toBe(401);
+      expect(r.json).toMatchObject({ code: "unauthorized", error: expect.any(String) });
+      // the ws client sees the refusal as an unexpected response, never an open socket
       const c = connect(srv, auth);
-      const closed = await c.closed;
-      expect(closed.code, String(auth)).toBe(4401);
-      expect(c.messages[0]).toMatchObject({ t: "error", code: "unauthorized" });
+      await expect(c.opened).rejects.toThrow(/unexpected response 401/);
     }
     expect(srv.logs.lines.some((l) => l.code === "unauthorized" && l.remote === "127.0.0.1")).toBe(true);
     await stillServing();
   });
 
-  it("revoked credential: refused with 4403; revoking a connected agent closes it with 4403", async () => {
+  it("revoked credential: HTTP 403 before the upgrade; revoking a connected agent closes it with 4403", async () => {
     const cred = await enroll(srv, "revoked");
     const c = await connectAgent(srv, cred);
     const r = await api<AgentView>(srv, "POST", `/api/agents/${cred.agentId}/revoke`);
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ id: cred.agentId, revoked: true, online: false });
     expect((await c.closed).code).toBe(4403);
-    const again = connect(srv, cred);
-    expect((await again.closed).code).toBe(4403);
-    expect(again.messages[0]).toMatchObject({ t: "error", code: "revoked" });
+    const again = await upgrade(srv, "/agent", { authorization: `Bearer ${cred.agentId}:${cred.secret}` });
+    expect(again.status).toBe(403);
+    expect(again.json).toMatchObject({ code: "revoked", error: expect.stringMatching(/revoked at/) });
     expect(srv.logs.lines.some((l) => l.code === "revoked" && l.remote === "127.0.0.1")).toBe(true);
     expect((await api(srv, "POST", `/api/agents/${randomUUID()}/revoke`)).status).toBe(404);
     await stillServing();
@@ -528,11 +530,13 @@ describe("server: live stream", () => {
   beforeAll(async () => { srv = await startTestServer(); });
   afterAll(async () => { await srv.stop(); });
 
-  it("without a token the stream is closed 4401", async () => {
-    const c = connect(srv, null, "/api/stream");
-    expect((await c.closed).code).toBe(4401);
-    const wrong = connect(srv, null, "/api/stream?token=wrong");
-    expect((await wrong.closed).code).toBe(4401);
+  it("without a token, or with a wrong one, the stream upgrade is refused with HTTP 401 (no 101)", async () => {
+    expect((await upgrade(srv, "/api/stream")).status).toBe(401);
+    const wrong = await upgrade(srv, "/api/stream?token=wrong");
+    expect(wrong.status).toBe(401);
+    expect(wrong.json).toMatchObject({ code: "unauthorized" });
+    expect((await upgrade(srv, "/api/stream", { authorization: "Bearer wrong" })).status).toBe(401);
+    expect((await upgrade(srv, `/api/stream?token=${encodeURIComponent(srv.adminToken)}`)).status).toBe(101);
   });
 
   it("streams agent status changes and stored events (token as ?token= or header)", async () => {
