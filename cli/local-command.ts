@@ -8,13 +8,14 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
-import { onShutdown } from "./shutdown.js";
+import { logStrayErrors, onShutdown } from "./shutdown.js";
 
 export interface LocalFlags { port: number; host: string; data: string; stateDir: string; logFormat?: string }
 
 export async function runLocalCommand(flags: LocalFlags): Promise<void> {
   const logFormat = resolveLogFormat(flags.logFormat);
   const log = createLogger("kyoka-local", { format: logFormat });
+  logStrayErrors(log);
   const dataDir = resolve(flags.data);
   const server = await startServer({ port: flags.port, host: flags.host, dataDir, log });
   const enrollToken = readFileSync(join(dataDir, "enroll-token"), "utf8").trim();

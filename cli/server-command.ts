@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { resolveConfig, ServerConfig, UsageError } from "./config.js";
-import { onShutdown } from "./shutdown.js";
+import { logStrayErrors, onShutdown } from "./shutdown.js";
 
 export interface ServerFlags {
   port?: number; host?: string; data?: string; database?: string; config?: string;
@@ -27,6 +27,7 @@ export async function runServerCommand(flags: ServerFlags): Promise<void> {
   };
   const tls = cfg.tls ? { cert: read(cfg.tls.cert, "--tls-cert"), key: read(cfg.tls.key, "--tls-key") } : undefined;
   const log = createLogger("kyoka-server", { format: resolveLogFormat(flags.logFormat) });
+  logStrayErrors(log);
   const server = await startServer({
     port: cfg.port, host: cfg.host, dataDir: resolve(cfg.data), tls, log,
     adminToken: cfg.adminToken, enrollToken: cfg.enrollToken, heartbeatSeconds: cfg.heartbeatSeconds,

@@ -26,3 +26,18 @@ export function onShutdown(log: Logger, stop: () => Promise<unknown>): void {
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
 }
+
+/**
+ * The server's last resort: an exception or rejection that escaped every handler is a bug, but
+ * one agent's frame or one request must never stop the server for everyone. It is logged (error,
+ * with the stack) and the process keeps running. Every handler on agent input is guarded on its
+ * own (server/agents-ws.ts); this only catches what a future bug lets through.
+ */
+export function logStrayErrors(log: Logger): void {
+  process.on("uncaughtException", (err, origin) => {
+    log.error({ err, origin }, "uncaught exception (a bug): logged; the server keeps running");
+  });
+  process.on("unhandledRejection", (reason) => {
+    log.error({ err: reason }, "unhandled promise rejection (a bug): logged; the server keeps running");
+  });
+}
