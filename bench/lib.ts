@@ -1,6 +1,6 @@
 /** Shared bits of the bench scripts: run the real binary, read a process's RSS and CPU from /proc. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,7 +34,10 @@ export interface Server { child: ChildProcess; url: string; adminToken: string; 
 
 /** `kyoka server` on a free port; `data`: a data folder prepared beforehand (default: a new one). */
 export async function startServer(extra: string[] = [], data = tmp("kyoka-bench-")): Promise<Server> {
-  const child = spawn(process.execPath, [cli, "server", "--port", "0", "--data", data, ...extra], {
+  // every simulated agent connects from 127.0.0.1: lift the per-address connection cap
+  const config = join(data, "bench-server.yaml");
+  writeFileSync(config, "limits:\n  maxConnections: 100000\n  maxConnectionsPerIp: 100000\n");
+  const child = spawn(process.execPath, [cli, "server", "--port", "0", "--data", data, "--config", config, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
   });
