@@ -30,6 +30,9 @@ export class UnsupportedMediaTypeError extends DomainError {}
 /** A credential is missing or wrong (401). */
 export class AuthenticationError extends DomainError {}
 
+/** The credential is known but may not do this (403), e.g. a revoked PC enrolling again. */
+export class ForbiddenError extends DomainError {}
+
 /** Too many failed authentications from one address (429); retry after the window. */
 export class RateLimitedError extends DomainError {
   constructor(message: string, readonly retryAfterSeconds: number) {

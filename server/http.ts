@@ -27,8 +27,9 @@ import type { AgentGateway } from "./agents-ws.js";
 import type { AssetLedger } from "./assets.js";
 import { AuthFailureLimiter } from "./auth-limit.js";
 import {
-  AuthenticationError, ConflictError, DomainError, InvalidInputError, NotFoundError, RateLimitedError, UnsupportedMediaTypeError,
+  AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, UnsupportedMediaTypeError,
 } from "./errors.js";
+import type { Enrollment } from "./enrollment.js";
 import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import { agentRoutes } from "./routes/agents.js";
@@ -70,6 +71,8 @@ export interface ApiDeps {
   assets?: AssetLedger;
   /** the media ledger (媒体台帳) routes, server/media-ledger.ts */
   media?: MediaLedger;
+  /** enrollment and enrollment tokens, server/enrollment.ts */
+  enrollment: Enrollment;
 }
 
 /** A route file: a Fastify plugin with zod schemas, given the server's components. */
@@ -127,6 +130,7 @@ function httpError(err: unknown): { status: number; body: Record<string, unknown
           : err instanceof UnsupportedMediaTypeError ? 415
             : err instanceof AuthenticationError ? 401
               : err instanceof RateLimitedError ? 429
+                : err instanceof ForbiddenError ? 403
                 : 500;
     return { status, body: { error: err.message, ...err.extra } };
   }

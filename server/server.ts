@@ -12,6 +12,7 @@ import { defaultPolicyText, parsePolicyText } from "../policies/policy.js";
 import { AgentGateway } from "./agents-ws.js";
 import { AssetLedger } from "./assets.js";
 import { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./auth-limit.js";
+import { Enrollment } from "./enrollment.js";
 import { buildApi } from "./http.js";
 import { Ingest } from "./ingest.js";
 import { ConnectionGate, resolveLimits, type ConnectionLimits } from "./limits.js";
@@ -154,7 +155,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       "connection refused: the server holds its maximum of connections"));
     const httpLog = opts.log.child({ component: "server:http" });
     const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
-    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, log: httpLog }, server);
+    const enrollment = new Enrollment({ store, bootstrapToken: tokens.enrollToken, authLimit, log: opts.log.child({ component: "server:enrollment" }) });
+    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, log: httpLog }, server);
 
     // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream, behind
     // the connection caps, each authenticated before any 101 (server/upgrade.ts).

@@ -9,7 +9,8 @@ import Database from "better-sqlite3";
 import type { Approval, EventType, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "./ledger/entry.js";
 import type {
-  AgentCredential, MediaRecord, AgentRecord, ApprovalRecord, EventQuery, EventRow, NewAgent, PolicyRecord, Store, SyncEventWriter,
+  AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, MediaRecord, NewAgent,
+  PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
 
 const SCHEMA = `
@@ -87,6 +88,35 @@ CREATE TABLE IF NOT EXISTS media_ledger (
   registered_at TEXT NOT NULL,
   deleted_at TEXT
 );
+-- enrollment tokens (server/enrollment.ts): only the sha256 of the token is kept
+CREATE TABLE IF NOT EXISTS enroll_tokens (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  name TEXT,
+  organisation TEXT,
+  max_uses INTEGER,
+  uses INTEGER NOT NULL DEFAULT 0,
+  expires_at TEXT,
+  created_at TEXT NOT NULL,
+  last_used_at TEXT,
+  deleted_at TEXT
+);
+-- how each agent enrolled: its PC's hardware identity, the token (NULL: the bootstrap token), from where
+CREATE TABLE IF NOT EXISTS agent_enrollments (
+  agent_id TEXT PRIMARY KEY,
+  pc_id TEXT,
+  enroll_token_id TEXT,
+  remote TEXT,
+  enrolled_at TEXT NOT NULL
+);
+-- PCs kept out after a revocation, until an admin allows re-enrollment (allowed_at)
+CREATE TABLE IF NOT EXISTS blocked_pcs (
+  pc_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  blocked_at TEXT NOT NULL,
+  allowed_at TEXT,
+  PRIMARY KEY (pc_id, agent_id)
+);
 CREATE TABLE IF NOT EXISTS policies (
   version INTEGER PRIMARY KEY,
   text TEXT NOT NULL,
@@ -104,6 +134,18 @@ interface EventDbRow {
   severity: string; status: string; observed_at: string; received_at: string; details: string;
   approval_id: string | null; resolution: string | null; note: string | null; resolved_at: string | null;
 }
+interface EnrollTokenRow {
+  id: string; token_hash: string; name: string | null; organisation: string | null; max_uses: number | null; uses: number;
+  expires_at: string | null; created_at: string; last_used_at: string | null; deleted_at: string | null;
+}
+
+function enrollTokenFromRow(r: EnrollTokenRow): EnrollTokenRecord {
+  return {
+    id: r.id, name: r.name, organisation: r.organisation, maxUses: r.max_uses, uses: r.uses, expiresAt: r.expires_at,
+    createdAt: r.created_at, lastUsedAt: r.last_used_at, deletedAt: r.deleted_at,
+  };
+}
+
 interface ApprovalRow {
   id: string; control: string; match: string; scope: string; valid_from: string; valid_until: string;
   reason: string; created_at: string; deleted_at: string | null;
@@ -187,8 +229,12 @@ export class SqliteStore implements Store, SyncEventWriter {
 
   // --- agents ------------------------------------------------------------------------------
   async createAgent(a: NewAgent): Promise<void> {
-    this.db.prepare(`INSERT INTO agents (id, secret_hash, hostname, os, version, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(a.id, a.secretHash, a.hostname, a.os, a.version, a.enrolledAt);
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO agents (id, secret_hash, hostname, os, version, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`)
+        .run(a.id, a.secretHash, a.hostname, a.os, a.version, a.enrolledAt);
+      this.db.prepare(`INSERT INTO agent_enrollments (agent_id, pc_id, enroll_token_id, remote, enrolled_at) VALUES (?, ?, ?, ?, ?)`)
+        .run(a.id, a.pcId ?? null, a.enrollTokenId ?? null, a.remote ?? null, a.enrolledAt);
+    })();
   }
 
   async agentCredential(id: string): Promise<AgentCredential | undefined> {
@@ -252,6 +298,66 @@ export class SqliteStore implements Store, SyncEventWriter {
 
   async resetOnline(): Promise<void> {
     this.db.prepare(`UPDATE agents SET online = 0 WHERE online <> 0`).run();
+  }
+
+  // --- enrollment --------------------------------------------------------------------------
+  async createEnrollToken(t: EnrollTokenRecord & { tokenHash: string }): Promise<void> {
+    this.db.prepare(`INSERT INTO enroll_tokens (id, token_hash, name, organisation, max_uses, uses, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(t.id, t.tokenHash, t.name, t.organisation, t.maxUses, t.uses, t.expiresAt, t.createdAt);
+  }
+
+  async listEnrollTokens(includeDeleted = false): Promise<EnrollTokenRecord[]> {
+    const sql = `SELECT * FROM enroll_tokens ${includeDeleted ? "" : "WHERE deleted_at IS NULL"} ORDER BY created_at DESC, id`;
+    return (this.db.prepare(sql).all() as EnrollTokenRow[]).map(enrollTokenFromRow);
+  }
+
+  async findEnrollToken(tokenHash: string): Promise<EnrollTokenRecord | undefined> {
+    const r = this.db.prepare(`SELECT * FROM enroll_tokens WHERE token_hash = ?`).get(tokenHash) as EnrollTokenRow | undefined;
+    return r && enrollTokenFromRow(r);
+  }
+
+  async consumeEnrollToken(tokenHash: string, at: string): Promise<{ ok: true; token: EnrollTokenRecord } | { ok: false; reason: EnrollTokenRefusal; token?: EnrollTokenRecord }> {
+    const used = this.db.prepare(`UPDATE enroll_tokens SET uses = uses + 1, last_used_at = ?
+      WHERE token_hash = ? AND deleted_at IS NULL AND (max_uses IS NULL OR uses < max_uses) AND (expires_at IS NULL OR expires_at > ?)
+      RETURNING *`).get(at, tokenHash, at) as EnrollTokenRow | undefined;
+    if (used) return { ok: true, token: enrollTokenFromRow(used) };
+    const token = await this.findEnrollToken(tokenHash);
+    if (!token) return { ok: false, reason: "unknown" };
+    const reason: EnrollTokenRefusal = token.deletedAt ? "deleted" : token.expiresAt !== null && token.expiresAt <= at ? "expired" : "used_up";
+    return { ok: false, reason, token };
+  }
+
+  async deleteEnrollToken(id: string, at: string): Promise<boolean> {
+    return this.db.prepare(`UPDATE enroll_tokens SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`).run(at, id).changes === 1;
+  }
+
+  async agentPcIds(agentId: string): Promise<string[]> {
+    const enrolled = this.db.prepare(`SELECT pc_id FROM agent_enrollments WHERE agent_id = ? AND pc_id IS NOT NULL`).get(agentId) as
+      { pc_id: string } | undefined;
+    const snapshot = this.db.prepare(`SELECT json_extract(details, '$.pcId') AS pc_id FROM events
+      WHERE agent_id = ? AND type = 'asset.snapshot' ORDER BY id DESC LIMIT 1`).get(agentId) as { pc_id: unknown } | undefined;
+    const ids = [enrolled?.pc_id, typeof snapshot?.pc_id === "string" ? snapshot.pc_id : undefined];
+    return [...new Set(ids.filter((x): x is string => typeof x === "string" && x !== ""))];
+  }
+
+  async blockPcs(agentId: string, pcIds: string[], at: string): Promise<void> {
+    const stmt = this.db.prepare(`INSERT INTO blocked_pcs (pc_id, agent_id, blocked_at) VALUES (?, ?, ?)
+      ON CONFLICT (pc_id, agent_id) DO UPDATE SET blocked_at = excluded.blocked_at, allowed_at = NULL`);
+    this.db.transaction(() => {
+      for (const pc of pcIds) stmt.run(pc, agentId, at);
+    })();
+  }
+
+  async pcBlock(pcId: string): Promise<PcBlock | undefined> {
+    const r = this.db.prepare(`SELECT pc_id, agent_id, blocked_at FROM blocked_pcs WHERE pc_id = ? AND allowed_at IS NULL
+      ORDER BY blocked_at DESC LIMIT 1`).get(pcId) as { pc_id: string; agent_id: string; blocked_at: string } | undefined;
+    return r && { pcId: r.pc_id, agentId: r.agent_id, blockedAt: r.blocked_at };
+  }
+
+  async allowPcs(agentId: string, at: string): Promise<string[]> {
+    const rows = this.db.prepare(`UPDATE blocked_pcs SET allowed_at = ? WHERE agent_id = ? AND allowed_at IS NULL RETURNING pc_id`)
+      .all(at, agentId) as Array<{ pc_id: string }>;
+    return rows.map((r) => r.pc_id);
   }
 
   // --- events ------------------------------------------------------------------------------

@@ -40,6 +40,37 @@ export interface NewAgent {
   os: string;
   version: string;
   enrolledAt: string;
+  /** the PC's hardware identity as the agent computed it at enrollment (agent/collectors/asset/identity.ts) */
+  pcId?: string | null;
+  /** the enrollment token used; null for the bootstrap token (`<data>/enroll-token`) */
+  enrollTokenId?: string | null;
+  /** the address it enrolled from */
+  remote?: string | null;
+}
+
+/** An enrollment token as stored (the token itself only as its sha256). */
+export interface EnrollTokenRecord {
+  id: string;
+  name: string | null;
+  organisation: string | null;
+  /** null: any number of uses */
+  maxUses: number | null;
+  uses: number;
+  /** null: never expires */
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  deletedAt: string | null;
+}
+
+/** Why a token cannot be used (consumeEnrollToken). */
+export type EnrollTokenRefusal = "unknown" | "deleted" | "expired" | "used_up";
+
+/** A PC kept out: the hardware identity of a revoked agent, until an admin allows it again. */
+export interface PcBlock {
+  pcId: string;
+  agentId: string;
+  blockedAt: string;
 }
 
 /** An event ready to store: status already decided at ingest (evaluate.ts). */
@@ -119,6 +150,25 @@ export interface Store {
   setAgentTags(id: string, tags: string[]): Promise<boolean>;
   /** offline for every agent (at server start: nobody is connected yet) */
   resetOnline(): Promise<void>;
+
+  // enrollment (server/enrollment.ts)
+  createEnrollToken(token: EnrollTokenRecord & { tokenHash: string }): Promise<void>;
+  /** newest first; deleted ones only with includeDeleted */
+  listEnrollTokens(includeDeleted?: boolean): Promise<EnrollTokenRecord[]>;
+  /** the token with this hash, whatever its state */
+  findEnrollToken(tokenHash: string): Promise<EnrollTokenRecord | undefined>;
+  /** take one use, atomically: the token, or why it cannot be used */
+  consumeEnrollToken(tokenHash: string, at: string): Promise<{ ok: true; token: EnrollTokenRecord } | { ok: false; reason: EnrollTokenRefusal; token?: EnrollTokenRecord }>;
+  /** soft delete; false when unknown or already deleted */
+  deleteEnrollToken(id: string, at: string): Promise<boolean>;
+  /** the hardware identities known for an agent: the one sent at enrollment and the latest asset.snapshot's */
+  agentPcIds(agentId: string): Promise<string[]>;
+  /** keep these PCs out (a revocation); a PC allowed before is blocked again */
+  blockPcs(agentId: string, pcIds: string[], at: string): Promise<void>;
+  /** the block in force for a PC, if any */
+  pcBlock(pcId: string): Promise<PcBlock | undefined>;
+  /** lift the blocks an agent's revocation put in place; the PCs unblocked */
+  allowPcs(agentId: string, at: string): Promise<string[]>;
 
   // events
   /** highest stored seq of the agent, 0 when none */

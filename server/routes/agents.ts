@@ -1,4 +1,7 @@
-/** Agents: the list (with live online status), revocation of a credential, tags (used by approval scopes). */
+/**
+ * Agents: the list (with live online status), revocation of a credential (which also keeps the
+ * agent's PC from enrolling again until allowed), tags (used by approval scopes).
+ */
 import { z } from "zod";
 import { NotFoundError } from "../errors.js";
 import type { RouteFile } from "../http.js";
@@ -38,20 +41,31 @@ export function agentView(a: AgentRecord, live: { online: boolean; lastSeen: str
 const IdParams = z.object({ id: z.string().min(1).max(200) });
 const TagsBody = z.array(z.string().min(1).max(100)).max(100);
 
-export const agentRoutes: RouteFile = async (app, { store, gateway, log }) => {
+export const agentRoutes: RouteFile = async (app, { store, gateway, enrollment, log }) => {
   app.get("/api/agents", {
     schema: { summary: "every enrolled agent, online or not", response: { 200: z.array(AgentView) } },
   }, async () => (await store.listAgents()).map((a) => agentView(a, gateway.liveStatus(a.id))));
 
   app.post("/api/agents/:id/revoke", {
-    schema: { summary: "revoke the agent's credential (a connected agent is closed with 4403)", params: IdParams, response: { 200: AgentView } },
+    schema: {
+      summary: "revoke the agent's credential (a connected agent is closed with 4403); its PC (pcId) cannot enroll again until allow-reenroll",
+      params: IdParams, response: { 200: AgentView },
+    },
   }, async (req) => {
     const { id } = req.params;
     if (!(await store.revokeAgent(id, new Date().toISOString()))) throw new NotFoundError(`no agent ${id}`);
     gateway.revoked(id);
     log.warn({ agentId: id }, "agent credential revoked");
+    await enrollment.revoked(id);
     return agentView((await store.getAgent(id))!, undefined);
   });
+
+  app.post("/api/agents/:id/allow-reenroll", {
+    schema: {
+      summary: "let a revoked agent's PC enroll again (its old credential stays revoked)",
+      params: IdParams, response: { 200: z.object({ agentId: z.string(), allowedPcIds: z.array(z.string()) }) },
+    },
+  }, async (req) => enrollment.allowReenroll(req.params.id));
 
   app.put("/api/agents/:id/tags", {
     schema: { summary: "set the agent's tags [tag, ...] (approval scopes by tag)", params: IdParams, body: TagsBody, response: { 200: AgentView } },
