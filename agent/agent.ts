@@ -37,6 +37,16 @@ export interface AgentOptions {
   supervisor?: Partial<Pick<SupervisorOptions, "initialBackoffMs" | "maxBackoffMs" | "resetAfterMs" | "stopTimeoutMs" | "degradedIntervalMs">>;
   /** how long stop() waits for the server to acknowledge what is queued (default 2000 ms) */
   flushTimeoutMs?: number;
+  /** this PC's hardware identity sent at enrollment (default: read the inventory, readPcId) */
+  pcId?: () => Promise<string | undefined>;
+}
+
+/** This PC's hardware identity (pcId), read once at enrollment from the hardware inventory. */
+export async function readPcId(): Promise<string | undefined> {
+  const { readSystemInformation } = await import("./collectors/asset/read.js");
+  const { normalize } = await import("./collectors/asset/normalize.js");
+  const { pcId } = await import("./collectors/asset/identity.js");
+  return pcId(normalize(await readSystemInformation()));
 }
 
 let cachedVersion: string | undefined;
@@ -173,7 +183,7 @@ export class Agent {
   private enrollOptions(): Parameters<typeof ensureCredential>[0] {
     return {
       server: this.opts.server, token: this.opts.enrollToken, stateDir: this.opts.stateDir, log: this.opts.log,
-      hostname: osHostname(), os: osDescription(), version: agentVersion(), ca: this.ca,
+      hostname: osHostname(), os: osDescription(), version: agentVersion(), ca: this.ca, pcId: this.opts.pcId ?? readPcId,
     };
   }
 

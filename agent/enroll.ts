@@ -1,6 +1,8 @@
 /**
  * Enrollment: trade the enrollment token for this agent's own credential, once.
- * `POST <http(s) base>/api/enroll` `{token, hostname, os, version}` → `{agentId, secret}`.
+ * `POST <http(s) base>/api/enroll` `{token, hostname, os, version, pcId}` → `{agentId, secret}`.
+ * pcId is this PC's hardware identity (agent/collectors/asset/identity.ts): the server keeps a
+ * revoked agent's PC out until an administrator allows it (403).
  * The credential is kept in `<stateDir>/credential.json` `{agentId, secret, server}` (mode 0600);
  * while it exists the agent never enrolls again.
  */
@@ -107,6 +109,8 @@ export interface EnrollOptions {
   os: string;
   version: string;
   ca?: string | Buffer;
+  /** this PC's hardware identity; undefined when it cannot be read (enrollment goes on without it) */
+  pcId?: () => Promise<string | undefined>;
 }
 
 /**
@@ -123,18 +127,33 @@ export async function ensureCredential(opts: EnrollOptions): Promise<Credential>
     return existing;
   }
   if (!opts.token) {
-    throw new EnrollError(`not enrolled: no credential in ${credentialFile(opts.stateDir)} and no enrollment token (--enroll-token or KYOKA_ENROLL_TOKEN)`, false);
+    throw new EnrollError(`not enrolled: no credential in ${credentialFile(opts.stateDir)} and no enrollment token (--enroll-token-file, KYOKA_ENROLL_TOKEN or --enroll-token)`, false);
   }
   const url = `${httpBaseUrl(opts.server)}/api/enroll`;
-  log.info({ url, hostname: opts.hostname }, "enrolling with the server");
+  let pcId: string | undefined;
+  try {
+    pcId = await opts.pcId?.();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "cannot read this PC's hardware identity: enrolling without it");
+  }
+  log.info({ url, hostname: opts.hostname, pcId }, "enrolling with the server");
   let res: HttpResult;
   try {
-    res = await postJson(url, { token: opts.token, hostname: opts.hostname, os: opts.os, version: opts.version }, { ca: opts.ca });
+    res = await postJson(url, {
+      token: opts.token, hostname: opts.hostname.slice(0, 255) || "unknown", os: opts.os.slice(0, 255), version: opts.version.slice(0, 100),
+      ...(pcId ? { pcId } : {}),
+    }, { ca: opts.ca });
   } catch (err) {
     throw new EnrollError(`cannot reach ${url} to enroll: ${(err as Error).message}`, true);
   }
-  if (res.status === 401 || res.status === 403) {
-    throw new EnrollError(`the server refused the enrollment token (HTTP ${res.status}${reason(res.body)}): check --enroll-token`, false, res.status);
+  if (res.status === 401) {
+    throw new EnrollError(`the server refused the enrollment token (HTTP 401${reason(res.body)}): check the token (--enroll-token-file, KYOKA_ENROLL_TOKEN or --enroll-token)`, false, res.status);
+  }
+  if (res.status === 403) {
+    throw new EnrollError(`the server refused to enroll this PC (HTTP 403${reason(res.body)})`, false, res.status);
+  }
+  if (res.status === 429) {
+    throw new EnrollError(`enrollment refused for now: too many failed enrollments from this address (HTTP 429${reason(res.body)}); retrying later`, true, res.status);
   }
   if (res.status >= 500) throw new EnrollError(`enrollment failed: server error HTTP ${res.status}${reason(res.body)}`, true, res.status);
   if (res.status < 200 || res.status >= 300) {
@@ -156,7 +175,7 @@ function reason(body: string): string {
   try {
     const j = JSON.parse(body) as { error?: unknown; message?: unknown };
     const msg = typeof j.error === "string" ? j.error : typeof j.message === "string" ? j.message : undefined;
-    if (msg) return `: ${msg.slice(0, 200)}`;
+    if (msg) return `: ${msg.slice(0, 500)}`;
   } catch {
     // not JSON
   }

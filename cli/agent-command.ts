@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import type { CollectorFactory } from "../agent/collector.js";
@@ -7,7 +8,7 @@ import { AgentConfig, resolveConfig, UsageError } from "./config.js";
 import { onShutdown } from "./shutdown.js";
 
 export interface AgentFlags {
-  server?: string; enrollToken?: string; stateDir?: string; config?: string; ca?: string;
+  server?: string; enrollToken?: string; enrollTokenFile?: string; stateDir?: string; config?: string; ca?: string;
   collectors?: string; selftestEvents?: number; logFormat?: string;
 }
 
@@ -24,19 +25,34 @@ export function selectCollectors(list: string | undefined): Record<string, Colle
 
 export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   if (!flags.server && !flags.config) throw new UsageError("--server ws(s)://HOST:PORT is required");
+  if (flags.enrollToken !== undefined && flags.enrollTokenFile !== undefined) throw new UsageError("--enroll-token and --enroll-token-file: give one");
   const cfg = resolveConfig(AgentConfig, flags.config, {
     server: flags.server, enrollToken: flags.enrollToken ?? process.env.KYOKA_ENROLL_TOKEN,
-    stateDir: flags.stateDir, caFile: flags.ca,
+    enrollTokenFile: flags.enrollTokenFile, stateDir: flags.stateDir, caFile: flags.ca,
   });
+  const enrollToken = cfg.enrollTokenFile !== undefined ? readTokenFile(cfg.enrollTokenFile) : cfg.enrollToken;
   const collectors = selectCollectors(flags.collectors);
   const log = createLogger("kyoka-agent", { format: resolveLogFormat(flags.logFormat) });
   const agent = new Agent({
-    server: cfg.server, enrollToken: cfg.enrollToken, stateDir: resolve(cfg.stateDir),
+    server: cfg.server, enrollToken, stateDir: resolve(cfg.stateDir),
     caFile: cfg.caFile ? resolve(cfg.caFile) : undefined, log, collectors,
   });
   onShutdown(log, () => agent.stop("signal"));
   await agent.start();
   if (flags.selftestEvents) await queueSelftestEvents(agent, flags.selftestEvents, log);
+}
+
+/** The token in `file` (first line, trimmed). A missing or empty file is a usage error. */
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--enroll-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (!token) throw new UsageError(`--enroll-token-file ${file}: the file is empty`);
+  return token;
 }
 
 /** N synthetic agent.selftest events {n: 1..N}, appended 500 at a time (each batch fsynced). */

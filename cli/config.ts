@@ -32,6 +32,8 @@ export type ServerConfig = z.infer<typeof ServerConfig>;
 export const AgentConfig = z.strictObject({
   server: z.string().regex(/^wss?:\/\/[^/]+/, "must be ws://HOST:PORT or wss://HOST:PORT"),
   enrollToken: z.string().optional(),
+  /** a file holding the enrollment token (not visible in ps, unlike --enroll-token) */
+  enrollTokenFile: z.string().optional(),
   stateDir: z.string().default(defaultStateDir()),
   caFile: z.string().optional(),
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * kyoka — the one binary: `kyoka server`, `kyoka agent`, `kyoka local`, `kyoka snapshot`.
+ * kyoka — the one binary: `kyoka server`, `kyoka agent`, `kyoka local`, `kyoka snapshot`,
+ * `kyoka enroll-token`.
  * Usage errors print one line naming the flag and exit 2; --help and --version exit 0.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -57,7 +58,8 @@ program
   .command("agent")
   .description("run the endpoint agent daemon until SIGTERM/SIGINT")
   .option("--server <url>", "server URL: ws://HOST:PORT or wss://HOST:PORT")
-  .option("--enroll-token <token>", "enrollment token (needed once; the credential is then kept in the state dir)")
+  .option("--enroll-token <token>", "enrollment token (needed once; the credential is then kept in the state dir). Visible to other users in ps: prefer --enroll-token-file or KYOKA_ENROLL_TOKEN")
+  .option("--enroll-token-file <file>", "read the enrollment token from this file")
   .option("--state-dir <dir>", "credential, durable queue and collector state")
   .option("--config <file>", "agent config file (YAML): server, enrollToken, stateDir, caFile")
   .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
@@ -67,6 +69,42 @@ program
   .action(async (opts) => {
     const { runAgentCommand } = await import("./agent-command.js");
     await runAgentCommand(opts);
+  });
+
+const enrollToken = program
+  .command("enroll-token")
+  .description("enrollment tokens for agents: create (shown once), list, delete");
+enrollToken
+  .command("create")
+  .description("make an enrollment token and print it once (only its hash is kept)")
+  .option("--uses <n>", "how many agents may enroll with it, or unlimited", "1")
+  .option("--expires <when>", "a duration (30m, 12h, 7d, 2w), an ISO date/time, or never", "7d")
+  .option("--name <text>", "a label, e.g. the office or the installer batch")
+  .option("--organisation <text>", "the contractor organisation it is for")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .option("--json", "print {id, token, …} as JSON")
+  .action(async (opts) => {
+    const { runEnrollTokenCreate } = await import("./enroll-token-command.js");
+    await runEnrollTokenCreate(opts);
+  });
+enrollToken
+  .command("list")
+  .description("list enrollment tokens (never the tokens themselves)")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .option("--all", "include deleted tokens")
+  .option("--json", "print JSON")
+  .action(async (opts) => {
+    const { runEnrollTokenList } = await import("./enroll-token-command.js");
+    await runEnrollTokenList(opts);
+  });
+enrollToken
+  .command("delete")
+  .description("delete an enrollment token: it can no longer be used")
+  .argument("<id>", "the token's id (from create or list)")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .action(async (id: string, opts) => {
+    const { runEnrollTokenDelete } = await import("./enroll-token-command.js");
+    await runEnrollTokenDelete(id, opts);
   });
 
 program

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureCredential } from "../../agent/enroll.js";
 import { Enrollment, EnrollmentError, parseDuration } from "../../server/enrollment.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
 import { api, captureLog, connectAgent, ev, request, sendEvents, startTestServer, type TestServer } from "./helpers.js";
@@ -155,6 +156,42 @@ describe("failed enrollments", () => {
     expect(lines.length).toBeGreaterThanOrEqual(2); // logged…
     expect(lines.length).toBeLessThanOrEqual(10); // …at a sampled rate (31 refusals)
     expect(lines[0]).toMatchObject({ remote: "127.0.0.1", code: "token_unknown" });
+  });
+});
+
+describe("the agent's side of enrollment (agent/enroll.ts against the real server)", () => {
+  let srv: TestServer;
+  const dirs: string[] = [];
+  beforeAll(async () => { srv = await startTestServer({ limits: { authFailuresPerIp: 3 } }); });
+  afterAll(async () => {
+    await srv.stop();
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  });
+  const opts = (token: string | undefined, pcId?: string) => {
+    const stateDir = mkdtempSync(join(tmpdir(), "kyoka-agent-enroll-"));
+    dirs.push(stateDir);
+    return {
+      server: srv.url.replace(/^http/, "ws"), token, stateDir, log: captureLog().log, hostname: "desk-01", os: "Linux 6", version: "0.1.0",
+      pcId: async () => pcId,
+    };
+  };
+
+  it("sends the PC's hardware identity; a revoked PC gets a 403 with the server's reason (not retried), a 429 is retried", async () => {
+    const cred = await ensureCredential(opts(srv.enrollToken, PC_A));
+    const db = new Database(join(srv.dir, "kyoka.db"), { readonly: true });
+    try {
+      expect(db.prepare("SELECT pc_id FROM agent_enrollments WHERE agent_id = ?").get(cred.agentId)).toEqual({ pc_id: PC_A });
+    } finally {
+      db.close();
+    }
+    expect((await api(srv, "POST", `/api/agents/${cred.agentId}/revoke`)).status).toBe(200);
+    const refused = ensureCredential(opts(srv.enrollToken, PC_A));
+    await expect(refused).rejects.toMatchObject({ status: 403, transient: false });
+    await expect(refused).rejects.toThrow(/refused to enroll this PC \(HTTP 403: this PC \(pc-a+\) belonged to agent .*\/allow-reenroll/);
+    // a PC whose identity cannot be read still enrolls (without pcId)
+    await expect(ensureCredential({ ...opts(srv.enrollToken), pcId: async () => { throw new Error("no dmi"); } })).resolves.toHaveProperty("agentId");
+    for (let i = 0; i < 2; i++) await expect(ensureCredential(opts("wrong"))).rejects.toMatchObject({ status: 401, transient: false });
+    await expect(ensureCredential(opts(srv.enrollToken))).rejects.toMatchObject({ status: 429, transient: true });
   });
 });
 
