@@ -17,14 +17,12 @@ export const ServerConfig = z.strictObject({
   adminToken: z.string().min(16).optional(),
   enrollToken: z.string().min(16).optional(),
   heartbeatSeconds: z.number().positive().optional(),
-  /** connection caps, hello deadline, ping interval, failed-authentication limit (server/limits.ts) */
+  /** WebSocket connection caps, hello deadline, ping interval (server/limits.ts) */
   limits: z.strictObject({
     maxConnections: z.number().int().positive(),
     maxConnectionsPerIp: z.number().int().positive(),
     helloTimeoutMs: z.number().int().positive(),
     pingIntervalMs: z.number().int().positive(),
-    authFailuresPerIp: z.number().int().positive(),
-    authFailureWindowMs: z.number().int().positive(),
   }).partial().optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;

@@ -22,7 +22,9 @@ import {
 } from "../policies/schema.js";
 import { evaluate } from "./evaluate.js";
 import type { Ingest } from "./ingest.js";
-import { DEFAULT_LIMITS, FailureLimiter, LogSampler, type ConnectionLimits } from "./limits.js";
+import type { AuthFailureLimiter } from "./auth-limit.js";
+import { RateLimitedError } from "./errors.js";
+import { DEFAULT_LIMITS, LogSampler, type ConnectionLimits } from "./limits.js";
 import type { MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerState } from "./state.js";
@@ -67,8 +69,10 @@ export interface AgentGatewayDeps {
   log: Logger;
   /** the media ledger (媒体台帳): annotates media events (registered, serialConflict) before evaluate */
   media?: Pick<MediaLedger, "annotate">;
-  /** hello deadline, ping interval, failed-authentication limit (defaults: DEFAULT_LIMITS) */
+  /** hello deadline, ping interval (defaults: DEFAULT_LIMITS) */
   limits?: Partial<ConnectionLimits>;
+  /** failed authentications per address (shared with the HTTP API); none: no limit */
+  authLimit?: AuthFailureLimiter;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -84,7 +88,6 @@ export class AgentGateway implements UpgradeEndpoint {
   private readonly conns = new Map<string, AgentConn>();
   private readonly log: Logger;
   private readonly limits: ConnectionLimits;
-  private readonly authFailures: FailureLimiter;
   private readonly refusals = new LogSampler(5, 60_000);
   /** sockets pinged and not heard from since */
   private readonly awaitingPong = new WeakSet<WebSocket>();
@@ -97,7 +100,6 @@ export class AgentGateway implements UpgradeEndpoint {
   constructor(private readonly deps: AgentGatewayDeps) {
     this.log = deps.log;
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
-    this.authFailures = new FailureLimiter(this.limits.authFailuresPerIp, this.limits.authFailureWindowMs);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -130,12 +132,13 @@ export class AgentGateway implements UpgradeEndpoint {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const remote = req.socket.remoteAddress ?? "?";
-    const waitMs = this.authFailures.retryAfterMs(remote);
-    if (waitMs > 0) {
+    try {
+      this.deps.authLimit?.check(remote);
+    } catch (err) {
+      if (!(err instanceof RateLimitedError)) throw err;
       this.deps.metrics.protocolErrors.inc({ code: "too_many_failures" });
       this.logRefusal(remote, "too_many_failures", undefined, "agent connection refused: too many failed authentications from this address (HTTP 429)");
-      refuseUpgrade(socket, 429, "too_many_failures", "too many failed authentications from this address; try again later",
-        { "Retry-After": String(Math.ceil(waitMs / 1000)) });
+      refuseUpgrade(socket, 429, "too_many_failures", err.message, { "Retry-After": String(err.retryAfterSeconds) });
       return;
     }
     this.authenticate(req.headers.authorization).then(
@@ -145,7 +148,7 @@ export class AgentGateway implements UpgradeEndpoint {
           return;
         }
         if (!auth.ok) {
-          if (auth.code === "unauthorized") this.authFailures.fail(remote);
+          if (auth.code === "unauthorized") this.deps.authLimit?.failed(remote, "agent credential", "/agent");
           this.deps.metrics.protocolErrors.inc({ code: auth.code });
           this.logRefusal(remote, auth.code, auth.agentId, `agent connection refused: ${auth.message} (HTTP ${auth.status})`);
           refuseUpgrade(socket, auth.status, auth.code, auth.message);

@@ -1,8 +1,8 @@
 /**
  * Limits that keep one hostile client from holding the server: connection caps for WebSocket
- * upgrades (total and per IP), a per-IP limiter for failed authentication (enrollment, agent and
- * stream credentials), and a log sampler so that a flood of refusals does not become a flood of
- * log lines.
+ * upgrades (total and per IP), the hello deadline and ping interval, and a log sampler so that a
+ * flood of refusals does not become a flood of log lines. (Failed authentications are limited per
+ * address by server/auth-limit.ts, shared by the HTTP API, enrollment and both WebSockets.)
  */
 
 /** The server's connection and socket limits (ServerOptions.limits, `limits:` in the config file). */
@@ -15,9 +15,6 @@ export interface ConnectionLimits {
   helloTimeoutMs: number;
   /** a ping every interval; a socket that did not answer the previous one is terminated */
   pingIntervalMs: number;
-  /** failed authentications (enrollment token, agent credential, stream token) per IP per window */
-  authFailuresPerIp: number;
-  authFailureWindowMs: number;
 }
 
 export const DEFAULT_LIMITS: ConnectionLimits = {
@@ -26,8 +23,6 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxConnectionsPerIp: 1_000,
   helloTimeoutMs: 10_000,
   pingIntervalMs: 30_000,
-  authFailuresPerIp: 20,
-  authFailureWindowMs: 5 * 60_000,
 };
 
 export function resolveLimits(given: Partial<ConnectionLimits> | undefined): ConnectionLimits {
@@ -68,49 +63,6 @@ export class ConnectionGate {
       if (m <= 0) this.perIp.delete(ip);
       else this.perIp.set(ip, m);
     };
-  }
-}
-
-/**
- * Failed authentications per key (the remote IP) in a fixed window: after `max` failures the key
- * is blocked until its window ends. Successes do not count. Memory is bounded by pruning windows
- * that ended.
- */
-export class FailureLimiter {
-  private readonly windows = new Map<string, { start: number; failures: number }>();
-  private lastPrune = 0;
-
-  constructor(private readonly max: number, private readonly windowMs: number, private readonly now: () => number = Date.now) {}
-
-  /** 0 when `key` may try; else the milliseconds until it may try again. */
-  retryAfterMs(key: string): number {
-    const w = this.windows.get(key);
-    if (!w) return 0;
-    const left = w.start + this.windowMs - this.now();
-    if (left <= 0) {
-      this.windows.delete(key);
-      return 0;
-    }
-    return w.failures >= this.max ? left : 0;
-  }
-
-  /** Record one failure of `key`; true when this failure reached the limit. */
-  fail(key: string): boolean {
-    const t = this.now();
-    this.prune(t);
-    let w = this.windows.get(key);
-    if (!w || t - w.start >= this.windowMs) {
-      w = { start: t, failures: 0 };
-      this.windows.set(key, w);
-    }
-    w.failures++;
-    return w.failures === this.max;
-  }
-
-  private prune(t: number): void {
-    if (t - this.lastPrune < this.windowMs && this.windows.size < 100_000) return;
-    this.lastPrune = t;
-    for (const [k, w] of this.windows) if (t - w.start >= this.windowMs) this.windows.delete(k);
   }
 }
 

@@ -46,7 +46,7 @@ export interface ServerOptions {
   http?: Partial<HttpLimits>;
   /** failed authentications per address before 429 (server/auth-limit.ts) */
   authLimit?: AuthFailureLimiterOptions;
-  /** connection caps, hello deadline, ping interval, failed-authentication limit (server/limits.ts) */
+  /** WebSocket connection caps, hello deadline, ping interval (server/limits.ts) */
   limits?: Partial<ConnectionLimits>;
 }
 
@@ -116,7 +116,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     state.approvals = (await store.listApprovals(false)).map(({ deletedAt: _deleted, ...a }) => a);
 
     const metrics = new ServerMetrics();
-    const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }), connLimits);
+    const httpLog = opts.log.child({ component: "server:http" });
+    // failed authentications per address: admin token, enrollment, agent credential, stream token
+    const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
+    const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }), connLimits, authLimit);
     const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
       : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
     // the PC ledger (台帳); its server-made asset.unregistered events go through the same group commit
@@ -139,7 +142,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // the media ledger (媒体台帳): media events are annotated (registered, serialConflict) before evaluate
     const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
     await media.load();
-    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, limits: connLimits, log: opts.log.child({ component: "server:agents" }) });
+    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, limits: connLimits, authLimit, log: opts.log.child({ component: "server:agents" }) });
     const limits: HttpLimits = { ...HTTP_LIMITS, ...opts.http };
     const serverOptions = {
       headersTimeout: limits.headersTimeoutMs,
@@ -153,8 +156,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server.maxConnections = limits.maxConnections;
     server.on("drop", (data?: { remoteAddress?: string }) => log.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections },
       "connection refused: the server holds its maximum of connections"));
-    const httpLog = opts.log.child({ component: "server:http" });
-    const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
     const enrollment = new Enrollment({ store, bootstrapToken: tokens.enrollToken, authLimit, log: opts.log.child({ component: "server:enrollment" }) });
     const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, log: httpLog }, server);
 

@@ -10,7 +10,9 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../lib/log.js";
 import { CloseCode, type StoredEvent } from "../policies/schema.js";
-import { DEFAULT_LIMITS, FailureLimiter, LogSampler, type ConnectionLimits } from "./limits.js";
+import type { AuthFailureLimiter } from "./auth-limit.js";
+import { RateLimitedError } from "./errors.js";
+import { DEFAULT_LIMITS, LogSampler, type ConnectionLimits } from "./limits.js";
 import { bearer, secretEquals } from "./tokens.js";
 import { refuseUpgrade, type UpgradeEndpoint } from "./upgrade.js";
 
@@ -28,14 +30,16 @@ export class LiveStream implements UpgradeEndpoint {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<WebSocket>();
   private readonly limits: ConnectionLimits;
-  private readonly authFailures: FailureLimiter;
   private readonly refusals = new LogSampler(5, 60_000);
   private readonly awaitingPong = new WeakSet<WebSocket>();
   private readonly pingTimer: NodeJS.Timeout;
 
-  constructor(private readonly adminToken: string, private readonly log: Logger, limits: Partial<ConnectionLimits> = {}) {
+  constructor(
+    private readonly adminToken: string, private readonly log: Logger, limits: Partial<ConnectionLimits> = {},
+    /** failed authentications per address (shared with the HTTP API); none: no limit */
+    private readonly authLimit?: AuthFailureLimiter,
+  ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
-    this.authFailures = new FailureLimiter(this.limits.authFailuresPerIp, this.limits.authFailureWindowMs);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
     this.pingTimer = setInterval(() => this.ping(), this.limits.pingIntervalMs);
     this.pingTimer.unref();
@@ -47,16 +51,17 @@ export class LiveStream implements UpgradeEndpoint {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const remote = req.socket.remoteAddress ?? "?";
-    const waitMs = this.authFailures.retryAfterMs(remote);
-    if (waitMs > 0) {
+    try {
+      this.authLimit?.check(remote);
+    } catch (err) {
+      if (!(err instanceof RateLimitedError)) throw err;
       this.logRefusal(remote, "too_many_failures", "stream client refused: too many failed authentications from this address (HTTP 429)");
-      refuseUpgrade(socket, 429, "too_many_failures", "too many failed authentications from this address; try again later",
-        { "Retry-After": String(Math.ceil(waitMs / 1000)) });
+      refuseUpgrade(socket, 429, "too_many_failures", err.message, { "Retry-After": String(err.retryAfterSeconds) });
       return;
     }
     const token = url.searchParams.get("token") ?? bearer(req.headers.authorization);
     if (token === undefined || token === null || !secretEquals(token, this.adminToken)) {
-      this.authFailures.fail(remote);
+      this.authLimit?.failed(remote, "admin token", "/api/stream");
       this.logRefusal(remote, "unauthorized", "stream client refused: missing or wrong admin token (HTTP 401)");
       refuseUpgrade(socket, 401, "unauthorized", "missing or wrong admin token (?token= or Authorization: Bearer)");
       return;

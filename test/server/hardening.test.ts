@@ -12,7 +12,8 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { defaultPolicyText, parsePolicyText } from "../../policies/policy.js";
 import { AgentGateway } from "../../server/agents-ws.js";
 import { Ingest } from "../../server/ingest.js";
-import { ConnectionGate, FailureLimiter, LogSampler, resolveLimits, type ConnectionLimits } from "../../server/limits.js";
+import type { AuthFailureLimiterOptions } from "../../server/auth-limit.js";
+import { ConnectionGate, LogSampler, resolveLimits, type ConnectionLimits } from "../../server/limits.js";
 import { ServerMetrics } from "../../server/metrics.js";
 import { ServerState } from "../../server/state.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
@@ -25,8 +26,8 @@ import {
 } from "./helpers.js";
 
 const servers: TestServer[] = [];
-async function server(limits: Partial<ConnectionLimits>): Promise<TestServer> {
-  const s = await startTestServer({ limits });
+async function server(limits: Partial<ConnectionLimits>, authLimit?: AuthFailureLimiterOptions): Promise<TestServer> {
+  const s = await startTestServer({ limits, authLimit });
   servers.push(s);
   return s;
 }
@@ -104,7 +105,7 @@ describe("issue 11 findings: sockets", () => {
   });
 
   it("failed agent and stream authentications are limited per address (429, Retry-After) and logged at a sampled rate", async () => {
-    const srv = await server({ authFailuresPerIp: 3, authFailureWindowMs: 60_000 });
+    const srv = await server({}, { maxFailures: 3, windowMs: 60_000 });
     const cred = await enroll(srv, "victim");
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await upgrade(srv, "/agent", { authorization: `Bearer ${cred.agentId}:guess-${i}` })).status);
@@ -114,12 +115,20 @@ describe("issue 11 findings: sockets", () => {
     const right = await upgrade(srv, "/agent", { authorization: `Bearer ${cred.agentId}:${cred.secret}` });
     expect(right.status).toBe(429);
     expect(Number(right.headers["retry-after"])).toBeGreaterThan(0);
-    // 13 refusals, at most 5 + 5 lines (per reason and address per minute)
-    const lines = srv.logs.lines.filter((l) => l.remote === "127.0.0.1" && (l.code === "unauthorized" || l.code === "too_many_failures"));
-    expect(lines.length).toBeLessThanOrEqual(10);
-    expect(lines.length).toBeGreaterThanOrEqual(2);
-    // the stream has its own limiter with the same rule
-    for (let i = 0; i < 3; i++) expect((await upgrade(srv, `/api/stream?token=wrong-${i}`)).status).toBe(401);
+    // 13 refusals: the failures logged by the shared limiter (first one, the blocking one), the 429s sampled
+    const failures = srv.logs.lines.filter((l) => l.remote === "127.0.0.1" && String(l.msg).startsWith("authentication failed"));
+    expect(failures.map((l) => l.what)).toEqual(["agent credential", "agent credential"]);
+    const refused = srv.logs.lines.filter((l) => l.remote === "127.0.0.1" && (l.code === "unauthorized" || l.code === "too_many_failures"));
+    expect(refused.length).toBeLessThanOrEqual(10);
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    // one limiter per address for every credential: the stream and the HTTP API are blocked too
+    expect((await upgrade(srv, `/api/stream?token=${srv.adminToken}`)).status).toBe(429);
+    expect((await request(srv, "GET", "/api/agents", { token: srv.adminToken })).status).toBe(429);
+  });
+
+  it("a wrong stream token counts as a failed authentication", async () => {
+    const srv = await server({}, { maxFailures: 2, windowMs: 60_000 });
+    for (let i = 0; i < 2; i++) expect((await upgrade(srv, `/api/stream?token=wrong-${i}`)).status).toBe(401);
     expect((await upgrade(srv, `/api/stream?token=${srv.adminToken}`)).status).toBe(429);
   });
 
@@ -193,21 +202,6 @@ describe("a handler that throws on agent input", () => {
 });
 
 describe("limits: unit", () => {
-  it("FailureLimiter blocks a key after max failures until its window ends; others are not affected", () => {
-    let t = 0;
-    const l = new FailureLimiter(2, 1000, () => t);
-    expect(l.retryAfterMs("a")).toBe(0);
-    l.fail("a");
-    expect(l.retryAfterMs("a")).toBe(0);
-    expect(l.fail("a")).toBe(true);
-    expect(l.retryAfterMs("a")).toBe(1000);
-    expect(l.retryAfterMs("b")).toBe(0);
-    t = 999;
-    expect(l.retryAfterMs("a")).toBe(1);
-    t = 1000;
-    expect(l.retryAfterMs("a")).toBe(0);
-  });
-
   it("LogSampler lets a few lines per key and window through and counts the rest", () => {
     let t = 0;
     const s = new LogSampler(2, 1000, () => t);
