@@ -30,7 +30,7 @@ function fill(dataDir: string): void {
       const at = new Date(start + done * 1000).toISOString();
       rows.push({
         agentId, seq, control: "software", type: "software.installed", articles, severity: "medium", status: "needs_approval",
-        observedAt: at, receivedAt: at, approvalId: null,
+        observedAt: at, receivedAt: at, approvalId: null, reasons: [{ ja: "カタログの既定: 甲許可待ち", en: "catalog default: needs approval" }],
         details: { name: `package-${done % 5000}`, version: `1.${done % 100}.0`, publisher: "Example 株式会社", source: "dpkg" },
       });
     }

@@ -30,6 +30,8 @@ export const CatalogRule = z.strictObject({
   severity: Severity.optional(),
   /** false: no approval clears what this rule decided */
   clearable: z.boolean().optional(),
+  /** the reason stored with the event (else the check's own wording) */
+  reason: Title.optional(),
 }).refine((r) => (r.status === undefined) !== (r.statusFromPolicy === undefined), { message: "a rule names exactly one of status, statusFromPolicy" })
   .refine((r) => r.check !== "detailEquals" || (r.field !== undefined && r.equals !== undefined), { message: "detailEquals needs field and equals" });
 export type CatalogRule = z.infer<typeof CatalogRule>;

@@ -49,6 +49,10 @@ export type AgentEvent = z.infer<typeof AgentEvent>;
 /** What a collector hands to the queue: the queue assigns seq. */
 export type NewEvent = Omit<AgentEvent, "seq" | "observedAt"> & { observedAt?: string };
 
+/** One reason for an event's status, in the catalog's two languages (server/decide.ts). */
+export const Reason = z.strictObject({ ja: z.string(), en: z.string() });
+export type Reason = z.infer<typeof Reason>;
+
 /** An event as stored and served by the API (SPEC.md GET /api/events). */
 export const StoredEvent = z.object({
   id: z.number().int(),
@@ -63,6 +67,8 @@ export const StoredEvent = z.object({
   receivedAt: z.string(),
   details: Details,
   approvalId: z.string().nullable().optional(),
+  /** why it has its status: one line per rule, approval or default that decided it */
+  reasons: z.array(Reason),
   resolution: z.string().nullable().optional(),
   note: z.string().nullable().optional(),
   resolvedAt: z.string().nullable().optional(),

@@ -15,17 +15,17 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Logger } from "../lib/log.js";
-import { serverOnlyTypes } from "../policies/catalog.js";
+import { loadCatalog, serverOnlyTypes } from "../policies/catalog.js";
 import { checkEvent } from "../policies/details.js";
 import {
   AgentMessage, CloseCode, formatIssues, MAX_FRAME_BYTES, type RejectedEvent, type ServerMessage, type StoredEvent,
 } from "../policies/schema.js";
-import { evaluate } from "./evaluate.js";
+import { decide } from "./decide.js";
 import type { Ingest } from "./ingest.js";
 import type { AuthFailureLimiter } from "./auth-limit.js";
 import { RateLimitedError } from "./errors.js";
 import { DEFAULT_LIMITS, LogSampler, type ConnectionLimits } from "./limits.js";
-import type { MediaLedger } from "./media-ledger.js";
+import { withEvidence, type MediaLedger } from "./media-ledger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServerState } from "./state.js";
 import type { AgentCredential, EventRow, Store } from "./store.js";
@@ -67,8 +67,8 @@ export interface AgentGatewayDeps {
   stream: LiveStream;
   metrics: ServerMetrics;
   log: Logger;
-  /** the media ledger (媒体台帳): annotates media events (registered, serialConflict) before evaluate */
-  media?: Pick<MediaLedger, "annotate">;
+  /** the media ledger (媒体台帳): its view of each media event's medium, for decide, and the evidence stored */
+  media?: Pick<MediaLedger, "observe">;
   /** hello deadline, ping interval (defaults: DEFAULT_LIMITS) */
   limits?: Partial<ConnectionLimits>;
   /** failed authentications per address (shared with the HTTP API); none: no limit */
@@ -358,7 +358,9 @@ export class AgentGateway implements UpgradeEndpoint {
     const now = new Date();
     const receivedAt = now.toISOString();
     const { state } = this.deps;
-    const ctx = { agent: conn.agent, policy: state.policy.policy, approvals: state.approvals, now };
+    const catalog = loadCatalog();
+    const policy = state.policy.policy;
+    const approvals = state.approvals;
     const rows: EventRow[] = [];
     const rejected: RejectedEvent[] = [];
     const serverOnly = serverOnlyTypes();
@@ -371,11 +373,14 @@ export class AgentGateway implements UpgradeEndpoint {
         continue;
       }
       const e = checked.event;
-      const details = this.deps.media ? this.deps.media.annotate(e.type, e.details, conn.agent.id, e.observedAt) : e.details;
-      const r = evaluate({ type: e.type, details }, ctx);
+      // a throw here is a bug, not bad input (the event passed its schema): the message guard
+      // closes this one socket (1011, logged) and the agent resends later — nothing is dropped
+      const media = this.deps.media?.observe(e.type, e.details, conn.agent.id, e.observedAt);
+      const details = withEvidence(e.details, media?.evidence);
+      const d = decide({ type: e.type, details, agent: conn.agent }, { catalog, policy, approvals, ledgers: { media: media?.view }, now });
       rows.push({
-        agentId: conn.agent.id, seq: e.seq, control: r.control, type: e.type, articles: r.articles, severity: r.severity,
-        status: r.status, observedAt: e.observedAt, receivedAt, details, approvalId: r.approvalId,
+        agentId: conn.agent.id, seq: e.seq, control: d.control, type: e.type, articles: d.articles, severity: d.severity,
+        status: d.status, observedAt: e.observedAt, receivedAt, details, approvalId: d.approvalId, reasons: d.reasons,
         ...(details === e.details ? { detailsJson: checked.detailsJson } : {}),
       });
     }
@@ -453,7 +458,7 @@ export class AgentGateway implements UpgradeEndpoint {
     this.schedule();
   }
 
-  /** Tags changed (PUT /api/agents/:id/tags): later events of a connected agent are evaluated with them. */
+  /** Tags changed (PUT /api/agents/:id/tags): later events of a connected agent are decided with them. */
   setTags(id: string, tags: string[]): void {
     const c = this.conns.get(id);
     if (c) c.agent.tags = tags;
@@ -534,10 +539,12 @@ export class AgentGateway implements UpgradeEndpoint {
         const lastSeen = a.lastSeen!;
         const missedHeartbeats = Math.floor((now - Date.parse(lastSeen)) / hbMs);
         const details = { lastSeen, missedHeartbeats };
-        const r = evaluate({ type: "agent.silent", details }, { agent: { id: a.id, tags: a.tags, organisation: state.agentOrganisation(a.id) }, policy: state.policy.policy, approvals: state.approvals, now: nowDate });
+        const d = decide({ type: "agent.silent", details, agent: { id: a.id, tags: a.tags, organisation: state.agentOrganisation(a.id) } },
+          { catalog: loadCatalog(), policy: state.policy.policy, approvals: state.approvals, now: nowDate });
         rows.push({
-          agentId: a.id, seq: null, control: r.control, type: "agent.silent", articles: r.articles, severity: r.severity,
-          status: r.status, observedAt: nowDate.toISOString(), receivedAt: nowDate.toISOString(), details, approvalId: r.approvalId,
+          agentId: a.id, seq: null, control: d.control, type: "agent.silent", articles: d.articles, severity: d.severity,
+          status: d.status, observedAt: nowDate.toISOString(), receivedAt: nowDate.toISOString(), details, approvalId: d.approvalId,
+          reasons: d.reasons,
         });
         await store.markAgentSilent(a.id, nowDate.toISOString());
         if (conn) conn.silent = true;

@@ -27,7 +27,8 @@ import type { Logger } from "../lib/log.js";
 import { assetKeys } from "../agent/collectors/asset/identity.js";
 import { Inventory } from "../agent/collectors/asset/inventory.js";
 import type { StoredEvent } from "../policies/schema.js";
-import { evaluate } from "./evaluate.js";
+import { loadCatalog } from "../policies/catalog.js";
+import { decide } from "./decide.js";
 import { InvalidInputError } from "./errors.js";
 import { exportLedgerCsv, parseLedgerCsv, type LedgerIssue } from "./ledger/csv.js";
 import type { LedgerEntry } from "./ledger/entry.js";
@@ -268,10 +269,11 @@ export class AssetLedger {
         ledgerSize: rec.entries.length,
         reason: "台帳に未登録のPC（私用PCの疑い） / this PC is not in the ledger (possible private PC)",
       };
-      const r = evaluate({ type: "asset.unregistered", details }, { agent: { id: agentId, tags: agent.tags }, policy: state.policy.policy, approvals: state.approvals, now });
+      const r = decide({ type: "asset.unregistered", details, agent: { id: agentId, tags: agent.tags } },
+        { catalog: loadCatalog(), policy: state.policy.policy, approvals: state.approvals, now });
       rows.push({
         agentId, seq: null, control: r.control, type: "asset.unregistered", articles: r.articles, severity: r.severity, status: r.status,
-        observedAt: now.toISOString(), receivedAt: now.toISOString(), details, approvalId: r.approvalId,
+        observedAt: now.toISOString(), receivedAt: now.toISOString(), details, approvalId: r.approvalId, reasons: r.reasons,
       });
       this.log.warn({ agentId, hostname: details.hostname, pcId: inv.pcId, status: r.status, reason }, "asset.unregistered: the PC is not in the ledger (台帳)");
     }

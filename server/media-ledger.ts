@@ -8,10 +8,10 @@
  *                            (409 when the serial is already registered)
  *   DELETE /api/media/:id    204 (404 when unknown)
  *
- * Ingest hook (annotate, before evaluate): every `media.inserted` and `media.copy_out` gets
+ * Ingest hook (observe, before decide): every `media.inserted` and `media.copy_out` gets
  *   - `registered`: the medium's serial is in the ledger (and, where the record names them, its
  *     vendor / product id are the same). An unregistered medium is a private or unknown medium
- *     (個人情報取扱特記事項 第12 第8項 私用物の持込禁止): evaluate makes its insertion needs_approval.
+ *     (個人情報取扱特記事項 第12 第8項 私用物の持込禁止): the catalog's rules make its insertion needs_approval.
  *   - `serialConflict`: the same serial belongs to two different devices — seen (or registered)
  *     with another vendor/product id, or attached at the same time to another PC (or to another
  *     disk of the same PC). Serials of cheap sticks are often not unique and can be cloned, so a
@@ -31,6 +31,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
 import type { Details, EventType } from "../policies/schema.js";
+import type { MediaView } from "./decide.js";
 import { ConflictError } from "./errors.js";
 import type { MediaRecord, Store } from "./store.js";
 
@@ -52,6 +53,25 @@ export const MediaRecordInput = z.strictObject({
 export type MediaRecordInput = z.infer<typeof MediaRecordInput>;
 
 export const REPLAY_LIMIT = 10_000;
+
+/** What the server adds to a media.inserted / media.copy_out as evidence. */
+export interface MediaEvidence {
+  registered: boolean;
+  serialConflict: boolean;
+  mediumId?: string;
+  conflictWith?: ConflictSighting[];
+  registeredAs?: { vendorId: string | null; productId: string | null };
+}
+
+const EVIDENCE_KEYS = ["registered", "serialConflict", "mediumId", "conflictWith", "registeredAs"] as const;
+
+/** The agent's details with the server's evidence; the agent's own values of those keys are dropped. */
+export function withEvidence(details: Details, evidence: MediaEvidence | undefined): Details {
+  if (!evidence) return details;
+  const out: Details = { ...details };
+  for (const k of EVIDENCE_KEYS) delete out[k];
+  return Object.assign(out, evidence);
+}
 
 /** The serial as compared: trimmed, upper-case; null when absent or empty. */
 export function serialKey(v: unknown): string | null {
@@ -135,30 +155,39 @@ export class MediaLedger {
   }
 
   /**
-   * Ingest hook, before evaluate: the details as stored, with `registered` / `serialConflict` for
-   * media.inserted and media.copy_out; attachments follow media.inserted / media.removed.
+   * Ingest hook, before decide: follows the attachments (media.inserted / media.removed) and says
+   * what the ledger knows of the medium of a media.inserted or media.copy_out — the `view` decide
+   * reads (server/decide.ts checks mediaRegistered / mediaUnregistered / serialConflict) and the
+   * `evidence` stored with the event. Undefined for every other type.
    */
-  annotate(type: EventType, details: Details, agentId: string, at: string): Details {
-    if (type !== "media.inserted" && type !== "media.copy_out" && type !== "media.removed") return details;
+  observe(type: EventType, details: Details, agentId: string, at: string): { view: MediaView; evidence: MediaEvidence } | undefined {
+    if (type !== "media.inserted" && type !== "media.copy_out" && type !== "media.removed") return undefined;
     const conflict = this.track(type, details, agentId, at);
-    if (type === "media.removed") return details;
+    if (type === "media.removed") return undefined;
     const record = this.lookup(details);
     const hw = hardwareId(details);
     const recordHw = record?.vendorId && record.productId ? `${record.vendorId}:${record.productId}` : null;
     // the serial is registered, but for another device: not this medium
     const ledgerMismatch = !!(record && recordHw && hw && recordHw !== hw);
     const registered = !!record && !ledgerMismatch;
-    const out: Details = { ...details, registered, serialConflict: conflict.length > 0 || ledgerMismatch };
-    delete out.conflictWith;
-    if (registered) out.mediumId = record.id;
-    else delete out.mediumId;
-    if (conflict.length > 0) out.conflictWith = conflict;
-    if (ledgerMismatch) out.registeredAs = { vendorId: record.vendorId, productId: record.productId };
-    if (out.serialConflict) {
+    const serialConflict = conflict.length > 0 || ledgerMismatch;
+    const evidence: MediaEvidence = { registered, serialConflict };
+    if (registered) evidence.mediumId = record.id;
+    if (conflict.length > 0) evidence.conflictWith = conflict;
+    if (ledgerMismatch) evidence.registeredAs = { vendorId: record.vendorId, productId: record.productId };
+    if (serialConflict) {
       this.log.warn({ agentId, serial: details.serial, device: details.device, type, conflictWith: conflict, ledgerMismatch },
         "one serial on two different media (serial conflict); flagged for 甲's review");
     }
-    return out;
+    return { view: { registered, serialConflict, mediumId: registered ? record.id : null }, evidence };
+  }
+
+  /**
+   * The details as stored: the agent's, with the ledger's evidence (registered, serialConflict,
+   * mediumId, conflictWith, registeredAs) set by the server — an agent cannot pre-fill them.
+   */
+  annotate(type: EventType, details: Details, agentId: string, at: string): Details {
+    return withEvidence(details, this.observe(type, details, agentId, at)?.evidence);
   }
 
   /** Update the attachments; returns the other sightings the event's medium conflicts with. */

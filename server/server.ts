@@ -139,7 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         assets.onCommitted(rows, ids);
       },
     });
-    // the media ledger (媒体台帳): media events are annotated (registered, serialConflict) before evaluate
+    // the media ledger (媒体台帳): its view of each media event goes to decide, its evidence into the stored details
     const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
     await media.load();
     const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, limits: connLimits, authLimit, log: opts.log.child({ component: "server:agents" }) });

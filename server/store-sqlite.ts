@@ -3,126 +3,48 @@
  * ack means the events survive a power cut. better-sqlite3 is synchronous; the async Store methods
  * wrap it, and group commit calls insertEventsSync directly.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { Approval, EventType, StoredEvent } from "../policies/schema.js";
+import type { Logger } from "../lib/log.js";
+import type { Approval, EventType, Reason, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "./ledger/entry.js";
 import type {
   AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, MediaRecord, NewAgent,
   PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
+import { MIGRATIONS, MIGRATIONS_TABLE, migrationSql, SCHEMA_VERSION } from "./migrations.js";
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS agents (
-  id TEXT PRIMARY KEY,
-  secret_hash TEXT NOT NULL,
-  hostname TEXT NOT NULL,
-  os TEXT NOT NULL,
-  version TEXT NOT NULL,
-  tags TEXT NOT NULL DEFAULT '[]',
-  enrolled_at TEXT NOT NULL,
-  last_seen TEXT,
-  revoked_at TEXT,
-  policy_version INTEGER,
-  online INTEGER NOT NULL DEFAULT 0,
-  silent_at TEXT,
-  bye_at TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY,
-  agent_id TEXT NOT NULL,
-  seq INTEGER,
-  control TEXT NOT NULL,
-  type TEXT NOT NULL,
-  articles TEXT NOT NULL,
-  severity TEXT NOT NULL,
-  status TEXT NOT NULL,
-  observed_at TEXT NOT NULL,
-  received_at TEXT NOT NULL,
-  details TEXT NOT NULL,
-  approval_id TEXT,
-  resolution TEXT,
-  note TEXT,
-  resolved_at TEXT,
-  UNIQUE (agent_id, seq)
-);
--- a control filter is a range on type ('software.' ≤ type < 'software/'), so it needs no index of its own
-CREATE INDEX IF NOT EXISTS events_type ON events (type, id);
-CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
-CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, id);
-CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
-CREATE TABLE IF NOT EXISTS approvals (
-  id TEXT PRIMARY KEY,
-  control TEXT NOT NULL,
-  match TEXT NOT NULL,
-  scope TEXT NOT NULL,
-  valid_from TEXT NOT NULL,
-  valid_until TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  deleted_at TEXT
-);
--- the PC ledger (台帳), server/assets.ts; position keeps the order of the imported file
-CREATE TABLE IF NOT EXISTS ledger (
-  asset_no TEXT PRIMARY KEY,
-  position INTEGER NOT NULL,
-  hostname TEXT NOT NULL,
-  serial TEXT NOT NULL,
-  macs TEXT NOT NULL,
-  location TEXT NOT NULL,
-  owner TEXT NOT NULL,
-  registered_at TEXT NOT NULL,
-  note TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
--- the media ledger (媒体台帳), server/media-ledger.ts; deleted records keep their row (deleted_at)
-CREATE TABLE IF NOT EXISTS media_ledger (
-  id TEXT PRIMARY KEY,
-  serial TEXT NOT NULL,
-  vendor_id TEXT,
-  product_id TEXT,
-  label TEXT,
-  owner TEXT NOT NULL,
-  note TEXT,
-  registered_at TEXT NOT NULL,
-  deleted_at TEXT
-);
--- enrollment tokens (server/enrollment.ts): only the sha256 of the token is kept
-CREATE TABLE IF NOT EXISTS enroll_tokens (
-  id TEXT PRIMARY KEY,
-  token_hash TEXT NOT NULL UNIQUE,
-  name TEXT,
-  organisation TEXT,
-  max_uses INTEGER,
-  uses INTEGER NOT NULL DEFAULT 0,
-  expires_at TEXT,
-  created_at TEXT NOT NULL,
-  last_used_at TEXT,
-  deleted_at TEXT
-);
--- how each agent enrolled: its PC's hardware identity, the token (NULL: the bootstrap token), from where
-CREATE TABLE IF NOT EXISTS agent_enrollments (
-  agent_id TEXT PRIMARY KEY,
-  pc_id TEXT,
-  enroll_token_id TEXT,
-  remote TEXT,
-  enrolled_at TEXT NOT NULL
-);
--- PCs kept out after a revocation, until an admin allows re-enrollment (allowed_at)
-CREATE TABLE IF NOT EXISTS blocked_pcs (
-  pc_id TEXT NOT NULL,
-  agent_id TEXT NOT NULL,
-  blocked_at TEXT NOT NULL,
-  allowed_at TEXT,
-  PRIMARY KEY (pc_id, agent_id)
-);
-CREATE TABLE IF NOT EXISTS policies (
-  version INTEGER PRIMARY KEY,
-  text TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-`;
+/**
+ * Bring the database to SCHEMA_VERSION: every step not yet recorded in schema_migrations, in
+ * order, each in its own transaction with its record (a crash mid-way leaves a consistent
+ * version). Refuses a database made by a newer kyoka. Returns the versions before and after.
+ */
+export function migrateSqlite(db: Database.Database, log?: Logger): { from: number; to: number } {
+  db.exec(MIGRATIONS_TABLE);
+  const applied = new Set((db.prepare(`SELECT version FROM schema_migrations`).all() as Array<{ version: number }>).map((r) => r.version));
+  const newest = Math.max(0, ...applied);
+  if (newest > SCHEMA_VERSION) {
+    throw new Error(`the database is at schema version ${newest}, newer than this kyoka knows (${SCHEMA_VERSION}): use a newer kyoka`);
+  }
+  const record = db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(migrationSql(m, "sqlite"));
+      record.run(m.version, m.name, new Date().toISOString());
+    })();
+    log?.info({ version: m.version, migration: m.name }, "database migrated");
+  }
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  return { from: newest, to: SCHEMA_VERSION };
+}
+
+/** The data folder and the database files hold personal data (the ledgers): owner only. */
+function restrictModes(dataDir: string, dbPath: string): void {
+  chmodSync(dataDir, 0o700);
+  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
 
 interface AgentRow {
   id: string; secret_hash: string; hostname: string; os: string; version: string; tags: string;
@@ -132,7 +54,7 @@ interface AgentRow {
 interface EventDbRow {
   id: number; agent_id: string; seq: number | null; control: string; type: string; articles: string;
   severity: string; status: string; observed_at: string; received_at: string; details: string;
-  approval_id: string | null; resolution: string | null; note: string | null; resolved_at: string | null;
+  approval_id: string | null; resolution: string | null; note: string | null; resolved_at: string | null; reasons: string;
 }
 interface EnrollTokenRow {
   id: string; token_hash: string; name: string | null; organisation: string | null; max_uses: number | null; uses: number;
@@ -165,7 +87,7 @@ function eventFromRow(r: EventDbRow): StoredEvent {
     type: r.type as StoredEvent["type"], articles: JSON.parse(r.articles) as string[],
     severity: r.severity as StoredEvent["severity"], status: r.status as StoredEvent["status"],
     observedAt: r.observed_at, receivedAt: r.received_at, details: JSON.parse(r.details) as StoredEvent["details"],
-    approvalId: r.approval_id, resolution: r.resolution, note: r.note, resolvedAt: r.resolved_at,
+    approvalId: r.approval_id, reasons: JSON.parse(r.reasons) as Reason[], resolution: r.resolution, note: r.note, resolvedAt: r.resolved_at,
   };
 }
 
@@ -181,6 +103,7 @@ export interface SqliteStoreOptions {
   /** FULL (default): every commit is fsynced before the ack. NORMAL trades the last commits on power loss for speed. */
   synchronous?: "FULL" | "NORMAL";
   busyTimeoutMs?: number;
+  log?: Logger;
 }
 
 export class SqliteStore implements Store, SyncEventWriter {
@@ -190,17 +113,21 @@ export class SqliteStore implements Store, SyncEventWriter {
   private readonly insertBatch: (rows: EventRow[]) => Array<number | null>;
 
   constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.path = join(dataDir, "kyoka.db");
+    // create the file 0600 before SQLite does (its -wal and -shm take the database file's mode)
+    if (!existsSync(this.path)) closeSync(openSync(this.path, "a", 0o600));
+    restrictModes(dataDir, this.path);
     this.db = new Database(this.path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     this.db.pragma("foreign_keys = ON");
-    this.db.exec(SCHEMA);
+    migrateSqlite(this.db, opts.log);
+    restrictModes(dataDir, this.path);
     this.insertStmt = this.db.prepare(
-      `INSERT OR IGNORE INTO events (agent_id, seq, control, type, articles, severity, status, observed_at, received_at, details, approval_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO events (agent_id, seq, control, type, articles, severity, status, observed_at, received_at, details, approval_id, reasons)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const stmt = this.insertStmt;
     // articles are the catalog's arrays (shared per type): serialize each once
@@ -215,7 +142,7 @@ export class SqliteStore implements Store, SyncEventWriter {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         const res = stmt.run(r.agentId, r.seq, r.control, r.type, articlesText(r.articles), r.severity, r.status,
-          r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId);
+          r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId, JSON.stringify(r.reasons));
         ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : null;
       }
       return ids;

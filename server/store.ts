@@ -4,7 +4,7 @@
  * database fits; the SQLite ingest path additionally offers a synchronous batch write
  * (`SyncEventWriter`) because group commit is the hot path.
  */
-import type { Approval, Control, Details, EventType, Severity, Status, StoredEvent } from "../policies/schema.js";
+import type { Approval, Control, Details, EventType, Reason, Severity, Status, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "./ledger/entry.js";
 
 /** An agent as the API shows it (SPEC.md GET /api/agents). */
@@ -73,7 +73,7 @@ export interface PcBlock {
   blockedAt: string;
 }
 
-/** An event ready to store: status already decided at ingest (evaluate.ts). */
+/** An event ready to store: status and reasons already decided at ingest (decide.ts). */
 export interface EventRow {
   agentId: string;
   /** null for events the server makes itself (agent.silent) */
@@ -89,6 +89,8 @@ export interface EventRow {
   /** `details` already serialized (validation did it); the store writes it as is */
   detailsJson?: string;
   approvalId: string | null;
+  /** why it has its status (server/decide.ts) */
+  reasons: Reason[];
 }
 
 export interface EventQuery {
@@ -230,6 +232,7 @@ export function toStoredEvent(id: number, row: EventRow): StoredEvent {
     receivedAt: row.receivedAt,
     details: row.details,
     approvalId: row.approvalId,
+    reasons: row.reasons,
     resolution: null,
     note: null,
     resolvedAt: null,

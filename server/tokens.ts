@@ -37,7 +37,7 @@ function fileToken(dataDir: string, name: string, given: string | undefined, log
 }
 
 export function ensureTokens(dataDir: string, log: Logger, given: Partial<Tokens> = {}): Tokens {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return {
     adminToken: fileToken(dataDir, "admin-token", given.adminToken, log),
     enrollToken: fileToken(dataDir, "enroll-token", given.enrollToken, log),

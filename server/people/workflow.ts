@@ -9,7 +9,7 @@
  * matching `needs_approval` events at once — status `approved`, resolution `approved`, approvalId
  * set, note naming the decision. A denial marks the open matching events `violation` (resolution
  * `denied`, the note is the reason). Later events are decided at ingest by the server's clock
- * (server/evaluate.ts), so an approval ends by itself at validUntil.
+ * (server/decide.ts), so an approval ends by itself at validUntil.
  */
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
@@ -18,9 +18,9 @@ import type { Logger } from "../../lib/log.js";
 import { catalogEntry } from "../../policies/catalog.js";
 import { matcherFor } from "../../policies/matchers/index.js";
 import {
-  ApprovalInput, Control, controlOf, formatIssues, type Approval, type Details, type EventType, type StoredEvent,
+  ApprovalInput, Control, controlOf, formatIssues, type Approval, type Details, type EventType, type Reason, type StoredEvent,
 } from "../../policies/schema.js";
-import { scopeCovers } from "../evaluate.js";
+import { scopeCovers } from "../decide.js";
 import type { ServerState } from "../state.js";
 import { AuditLog, type AuditQuery, type AuditRow } from "./audit.js";
 import {
@@ -661,13 +661,19 @@ export class Workflow {
   private markEvents(ids: number[], outcome: "approved" | "denied", approvalId: string | null, note: string): StoredEvent[] {
     if (!ids.length) return [];
     const at = this.iso();
+    // the status changes after ingest: say why beside the reasons decide gave (server/decide.ts)
+    const reason = JSON.stringify(outcome === "approved"
+      ? { ja: `甲許可 ${approvalId} による事後の承認`, en: `approved afterwards by approval ${approvalId}` }
+      : { ja: "申請の却下により違反", en: "violation: the request was denied" });
     const stmt = outcome === "approved"
-      ? this.db.prepare(`UPDATE events SET status = 'approved', resolution = 'approved', approval_id = ?, note = ?, resolved_at = ? WHERE id = ? AND resolution IS NULL`)
-      : this.db.prepare(`UPDATE events SET status = 'violation', resolution = 'denied', note = ?, resolved_at = ? WHERE id = ? AND resolution IS NULL`);
+      ? this.db.prepare(`UPDATE events SET status = 'approved', resolution = 'approved', approval_id = ?, note = ?, resolved_at = ?,
+          reasons = json_insert(reasons, '$[#]', json(?)) WHERE id = ? AND resolution IS NULL`)
+      : this.db.prepare(`UPDATE events SET status = 'violation', resolution = 'denied', note = ?, resolved_at = ?,
+          reasons = json_insert(reasons, '$[#]', json(?)) WHERE id = ? AND resolution IS NULL`);
     const out: StoredEvent[] = [];
     const get = this.db.prepare(`SELECT * FROM events WHERE id = ?`);
     for (const id of ids) {
-      const changed = outcome === "approved" ? stmt.run(approvalId, note, at, id).changes : stmt.run(note, at, id).changes;
+      const changed = outcome === "approved" ? stmt.run(approvalId, note, at, reason, id).changes : stmt.run(note, at, reason, id).changes;
       if (changed) out.push(storedFromRow(get.get(id) as Record<string, unknown>));
     }
     return out;
@@ -873,6 +879,7 @@ export function storedFromRow(r: Record<string, unknown>): StoredEvent {
     type: r.type as StoredEvent["type"], articles: JSON.parse(String(r.articles)) as string[], severity: r.severity as StoredEvent["severity"],
     status: r.status as StoredEvent["status"], observedAt: String(r.observed_at), receivedAt: String(r.received_at),
     details: JSON.parse(String(r.details)) as Details, approvalId: (r.approval_id as string | null) ?? null,
+    reasons: JSON.parse(typeof r.reasons === "string" ? r.reasons : "[]") as Reason[],
     resolution: (r.resolution as string | null) ?? null, note: (r.note as string | null) ?? null, resolvedAt: (r.resolved_at as string | null) ?? null,
   };
 }

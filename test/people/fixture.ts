@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { parsePolicyText, defaultPolicyText } from "../../policies/policy.js";
 import type { Details, EventType, Status } from "../../policies/schema.js";
-import { evaluate } from "../../server/evaluate.js";
+import { loadCatalog } from "../../policies/catalog.js";
+import { decide } from "../../server/decide.js";
 import { ADMIN_TOKEN_PRINCIPAL, type Principal, type Role } from "../../server/people/permissions.js";
 import { Workflow } from "../../server/people/workflow.js";
 import { ServerState } from "../../server/state.js";
@@ -73,9 +74,10 @@ export async function makeFixture(): Promise<Fixture> {
     },
     async ingest(agentId, type, details, now = new Date()) {
       const tags = (await store.getAgent(agentId))!.tags;
-      const r = evaluate({ type, details }, { agent: { id: agentId, tags, organisation: state.agentOrganisation(agentId) }, policy: state.policy.policy, approvals: state.approvals, now });
+      const r = decide({ type, details, agent: { id: agentId, tags, organisation: state.agentOrganisation(agentId) } },
+        { catalog: loadCatalog(), policy: state.policy.policy, approvals: state.approvals, now });
       const [id] = await store.insertEvents([{ agentId, seq: ++seq, control: controlOf(type), type, articles: catalogEntry(type).articles, severity: r.severity,
-        status: r.status, observedAt: now.toISOString(), receivedAt: now.toISOString(), details, approvalId: r.approvalId }]);
+        status: r.status, observedAt: now.toISOString(), receivedAt: now.toISOString(), details, approvalId: r.approvalId, reasons: r.reasons }]);
       return { id: id!, status: r.status, approvalId: r.approvalId };
     },
     async close() {

@@ -175,7 +175,7 @@ describe("a handler that throws on agent input", () => {
     const ingest = new Ingest((rows) => s.insertEventsSync(rows), { log: logs.log });
     const stream = new LiveStream("admin-token-0123456789", logs.log);
     // a ledger hook that throws on one input stands for any bug reachable from agent input
-    const media = { annotate: (_t: string, d: Record<string, unknown>) => { if (d.boom) throw new TypeError("boom on input"); return d; } };
+    const media = { observe: (_t: string, d: Record<string, unknown>) => { if (d.boom) throw new TypeError("boom on input"); return undefined; } };
     gateway = new AgentGateway({ store, ingest, state, stream, metrics: new ServerMetrics(), log: logs.log, media, limits: resolveLimits({}) });
     http = createServer((_req, res) => res.end("ok"));
     routeUpgrades({ server: http, gate: new ConnectionGate(resolveLimits({})), endpoints: { "/agent": gateway }, log: logs.log });

@@ -13,7 +13,7 @@ function row(agentId: string, seq: number | null): EventRow {
   return {
     agentId, seq, control: "software", type: "software.installed", articles: ["別記2 第10"], severity: "medium",
     status: "needs_approval", observedAt: "2025-06-01T00:00:00.000Z", receivedAt: "2025-06-01T00:00:01.000Z",
-    details: { name: `pkg-${seq}` }, approvalId: null,
+    details: { name: `pkg-${seq}` }, approvalId: null, reasons: [{ ja: "カタログの既定: 甲許可待ち", en: "catalog default: needs approval" }],
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The media ledger (媒体台帳, server/media-ledger.ts): annotation of media events (registered,
- * serialConflict), the statuses evaluate makes of them, the /api/media routes, and both through a
+ * The media ledger (媒体台帳, server/media-ledger.ts): its view of media events (registered,
+ * serialConflict), the statuses decide makes of them, the /api/media routes, and both through a
  * real in-process server with a WebSocket agent.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -8,11 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadCatalog } from "../../policies/catalog.js";
 import { Policy } from "../../policies/policy.js";
 import type { Approval, StoredEvent } from "../../policies/schema.js";
 import { ConflictError } from "../../server/errors.js";
-import { evaluate, type EvaluateContext } from "../../server/evaluate.js";
-import { MediaLedger, MediaRecordInput, serialKey, type MediaRecord } from "../../server/media-ledger.js";
+import { decide } from "../../server/decide.js";
+import { MediaLedger, MediaRecordInput, serialKey, withEvidence, type MediaRecord } from "../../server/media-ledger.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
 import { api, connectAgent, enroll, ev, request, sendEvents, startTestServer, type TestServer } from "./helpers.js";
 
@@ -140,7 +141,7 @@ describe("MediaLedger.annotate", () => {
     await store.createAgent({ id: "pc-1", secretHash: "x", hostname: "pc-1", os: "linux", version: "0", enrolledAt: T0 });
     await store.insertEvents([{
       agentId: "pc-1", seq: 1, control: "media", type: "media.inserted", articles: [], severity: "low", status: "info",
-      observedAt: T0, receivedAt: T0, details, approvalId: null,
+      observedAt: T0, receivedAt: T0, details, approvalId: null, reasons: [],
     }]);
     const again = new MediaLedger({ store, log });
     await again.load();
@@ -149,41 +150,47 @@ describe("MediaLedger.annotate", () => {
   });
 });
 
-describe("evaluate with the ledger's annotations", () => {
+describe("observe → decide: the ledger's view decides media events", () => {
   const agent = { id: "pc-1", tags: [] };
   const now = new Date(T0);
-  const ctx = (over: Partial<EvaluateContext> = {}): EvaluateContext => ({ agent, policy: Policy.parse({}), approvals: [], now, ...over });
+  const catalog = loadCatalog();
+  const decideMedia = (type: "media.inserted" | "media.copy_out", details: Record<string, unknown>, agentId = "pc-1", approvals: Approval[] = []) => {
+    const seen = ledger.observe(type, details, agentId, T0);
+    return decide({ type, details: withEvidence(details, seen?.evidence), agent: { ...agent, id: agentId } },
+      { catalog, policy: Policy.parse({}), approvals, ledgers: { media: seen?.view }, now });
+  };
   const approval = (over: Partial<Approval> = {}): Approval => ({
     id: "ap-1", control: "media", match: { serial: stick.serial, action: "copy_out" }, scope: { agents: ["pc-1"] },
     validFrom: "2025-06-01T00:00:00Z", validUntil: "2025-06-02T00:00:00Z", reason: "納品データの持ち出し", createdAt: T0, ...over,
   });
 
-  it("media.inserted: unregistered → needs_approval (第12 第8項), registered → info, serial conflict → needs_approval high", () => {
-    const un = evaluate({ type: "media.inserted", details: { ...stick, registered: false, serialConflict: false } }, ctx());
-    expect(un).toMatchObject({ status: "needs_approval", severity: "medium", articles: ["別記2 第11", "個人情報取扱特記事項 第12 第8項"] });
-    expect(evaluate({ type: "media.inserted", details: { ...stick, registered: true, serialConflict: false } }, ctx()).status).toBe("info");
-    expect(evaluate({ type: "media.inserted", details: { ...stick, registered: true, serialConflict: true } }, ctx()))
-      .toMatchObject({ status: "needs_approval", severity: "high" });
+  it("media.inserted: unregistered → needs_approval (第12 第8項), registered → info, serial conflict → needs_approval high", async () => {
+    const un = decideMedia("media.inserted", stick);
+    expect(un).toMatchObject({ status: "needs_approval", severity: "medium", articles: ["別記2 第11", "個人情報取扱特記事項 第12 第8項"], reasons: [{ ja: "媒体台帳に未登録", en: "not in the media ledger" }] });
+    ledger.observe("media.removed", stick, "pc-1", T0);
+    const rec = await ledger.register({ serial: stick.serial, vendorId: stick.vendorId, productId: stick.productId, ...owner });
+    expect(decideMedia("media.inserted", stick)).toMatchObject({ status: "info", reasons: [{ en: `registered in the media ledger (${rec.id})` }] });
+    const other = decideMedia("media.inserted", stick, "pc-2");
+    expect(other).toMatchObject({ status: "needs_approval", severity: "high" });
+    expect(other.reasons.map((r) => r.en)).toEqual(["serial number also belongs to another medium", "no approval can clear this"]);
   });
 
-  it("media.copy_out: approved only when the approval covers the serial, this PC and now", () => {
-    const details = { ...stick, registered: true, serialConflict: false, files: [] };
-    expect(evaluate({ type: "media.copy_out", details }, ctx())).toMatchObject({ status: "needs_approval", severity: "high" });
-    expect(evaluate({ type: "media.copy_out", details }, ctx({ approvals: [approval()] }))).toMatchObject({ status: "approved", approvalId: "ap-1" });
-    expect(evaluate({ type: "media.copy_out", details: { ...details, serial: "OTHER" } }, ctx({ approvals: [approval()] })).status).toBe("needs_approval");
-    expect(evaluate({ type: "media.copy_out", details }, ctx({ approvals: [approval({ scope: { agents: ["pc-2"] } })] })).status).toBe("needs_approval");
-    expect(evaluate({ type: "media.copy_out", details }, ctx({ approvals: [approval({ validUntil: "2025-06-01T11:00:00Z", validFrom: "2025-06-01T00:00:00Z" })] })).status).toBe("needs_approval");
+  it("media.copy_out: approved only when the approval covers the serial, this PC and now; never while the serial is in conflict", () => {
+    ledger.observe("media.inserted", stick, "pc-1", T0);
+    const details = { ...stick, files: [] };
+    expect(decideMedia("media.copy_out", details)).toMatchObject({ status: "needs_approval", severity: "high" });
+    expect(decideMedia("media.copy_out", details, "pc-1", [approval()])).toMatchObject({ status: "approved", approvalId: "ap-1" });
+    expect(decideMedia("media.copy_out", { ...details, serial: "OTHER" }, "pc-1", [approval()]).status).toBe("needs_approval");
+    expect(decideMedia("media.copy_out", details, "pc-1", [approval({ scope: { agents: ["pc-2"] } })]).status).toBe("needs_approval");
+    ledger.observe("media.inserted", stick, "pc-2", T0);
+    expect(decideMedia("media.copy_out", details, "pc-1", [approval()])).toMatchObject({ status: "needs_approval", approvalId: null });
   });
 
-  it("a serial in conflict is not cleared by an approval matched by serial", () => {
-    const details = { ...stick, registered: true, serialConflict: true, files: [] };
-    expect(evaluate({ type: "media.copy_out", details }, ctx({ approvals: [approval()] }))).toMatchObject({ status: "needs_approval", approvalId: null });
-  });
-
-  it("media.scanned infected stays a critical violation; media.unencrypted follows the policy", () => {
-    expect(evaluate({ type: "media.scanned", details: { result: "infected", registered: true } }, ctx({ approvals: [approval({ match: {} })] })))
-      .toMatchObject({ status: "violation", severity: "critical" });
-    expect(evaluate({ type: "media.unencrypted", details: {} }, ctx({ policy: Policy.parse({ media: { unencrypted: "needs_approval" } }) })).status).toBe("needs_approval");
+  it("an agent cannot pre-fill the evidence: registered / serialConflict / mediumId are the server's", () => {
+    const forged = { ...stick, registered: true, serialConflict: false, mediumId: "forged" };
+    const seen = ledger.observe("media.inserted", forged, "pc-1", T0)!;
+    expect(withEvidence(forged, seen.evidence)).toMatchObject({ registered: false, serialConflict: false });
+    expect(withEvidence(forged, seen.evidence)).not.toHaveProperty("mediumId");
   });
 });
 

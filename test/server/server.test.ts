@@ -137,9 +137,10 @@ describe("server: enrollment, agent protocol and the events API", () => {
     expect(sw).toMatchObject({
       agentId: cred.agentId, control: "software", type: "software.installed", articles: ["別記2 第10"], severity: "medium",
       status: "needs_approval", details: { name: "vim", version: "9.1" }, approvalId: null, resolution: null, note: null, resolvedAt: null,
+      reasons: [{ ja: "カタログの既定: 甲許可待ち", en: "catalog default: needs approval" }],
     });
     expect(Object.keys(sw).sort()).toEqual(["agentId", "approvalId", "articles", "control", "details", "id", "note", "observedAt",
-      "receivedAt", "resolution", "resolvedAt", "seq", "severity", "status", "type"]);
+      "reasons", "receivedAt", "resolution", "resolvedAt", "seq", "severity", "status", "type"]);
 
     expect((await events(srv, "?control=p2p")).map((e) => e.type)).toEqual(["p2p.running"]);
     expect((await events(srv, "?status=violation")).map((e) => e.seq)).toEqual([2]);
@@ -552,7 +553,8 @@ describe("server: live stream", () => {
     }
     await sendEvents(c, [ev(1, "p2p.running", { name: "Share.exe" }), ev(1, "p2p.running", { name: "dup" })]);
     const e = await viaQuery.next((x) => (x as unknown as { kind: string }).kind === "event");
-    expect(e).toMatchObject({ kind: "event", event: { agentId: cred.agentId, seq: 1, type: "p2p.running", status: "violation", details: { name: "Share.exe" } } });
+    expect(e).toMatchObject({ kind: "event", event: { agentId: cred.agentId, seq: 1, type: "p2p.running", status: "violation", details: { name: "Share.exe" },
+      reasons: [{ ja: "カタログの既定: 違反", en: "catalog default: violation" }] } });
     const stored = await events(srv, `?agent=${cred.agentId}`);
     expect((e as unknown as { event: StoredEvent }).event).toEqual(stored[0]);
     c.close();

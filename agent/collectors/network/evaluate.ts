@@ -2,47 +2,19 @@
  * What the network control decides (pure): which attachments, connections and listeners are
  * covered by the policy's approved lists, and which events to raise. No I/O, no clock of its own.
  */
-import { basename } from "node:path";
-import { cidrContains, parseCidr, parseIp, type Cidr, type IpAddress } from "../../../lib/net/ip.js";
 import { macEquals } from "../../../lib/net/mac.js";
-import { globMatch } from "../../../policies/matchers/index.js";
-import type { Policy } from "../../../policies/policy.js";
+import {
+  approvedDestinationFor, approvedListeningPortFor, networkCovers as coversNetwork, parsedAddress, type ApprovedNetwork, type NetworkPolicy,
+} from "../../../policies/network-rules.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import type { SocketEntry, SocketOwner } from "../../os/linux/sockets.js";
 import type { InterfaceAddress, InterfaceState } from "./types.js";
 
-export type NetworkPolicy = Policy["network"];
-export type ApprovedNetwork = NetworkPolicy["approvedNetworks"][number];
+export type { ApprovedNetwork, NetworkPolicy };
 
-/**
- * An approved network (承認済みネットワーク) covers an address on an interface when every
- * criterion it names holds: cidr contains the address, ssid (glob), bssid and gatewayMac
- * (normalised MACs), iface (glob, for VPN and virtual interfaces). An entry naming nothing covers
- * nothing.
- */
+/** An approved network covers an address on an interface (policies/network-rules.ts: the server decides with the same code). */
 export function networkCovers(entry: ApprovedNetwork, st: InterfaceState, addr: InterfaceAddress | null): boolean {
-  let named = false;
-  if (entry.cidr !== undefined) {
-    named = true;
-    if (!addr || !cidrContains(entry.cidr, addr.address)) return false;
-  }
-  if (entry.ssid !== undefined) {
-    named = true;
-    if (!globMatch(entry.ssid, st.ssid)) return false;
-  }
-  if (entry.bssid !== undefined) {
-    named = true;
-    if (!macEquals(entry.bssid, st.bssid)) return false;
-  }
-  if (entry.gatewayMac !== undefined) {
-    named = true;
-    if (!macEquals(entry.gatewayMac, st.gatewayMac)) return false;
-  }
-  if (entry.iface !== undefined) {
-    named = true;
-    if (!globMatch(entry.iface, st.iface)) return false;
-  }
-  return named;
+  return coversNetwork(entry, { iface: st.iface, address: addr?.address, ssid: st.ssid, bssid: st.bssid, gatewayMac: st.gatewayMac });
 }
 
 export function networkApproved(net: NetworkPolicy, st: InterfaceState, addr: InterfaceAddress | null): boolean {
@@ -118,37 +90,13 @@ export function toAttachmentMap(states: InterfaceState[]): AttachmentMap {
 // ---------------------------------------------------------------------------------------------
 // Connections and listeners
 
-const compiledDestinations = new WeakMap<NetworkPolicy, { cidr: Cidr; ports: Set<number> | null }[]>();
-const parsedAddresses = new Map<string, IpAddress | undefined>();
-
-function parsedAddress(text: string): IpAddress | undefined {
-  if (!parsedAddresses.has(text)) {
-    if (parsedAddresses.size > 10_000) parsedAddresses.clear();
-    parsedAddresses.set(text, parseIp(text));
-  }
-  return parsedAddresses.get(text);
-}
-
 /** approvedDestinations: cidr contains the address and, when ports are listed, the port is one. */
 export function destinationApproved(net: NetworkPolicy, address: string, port: number): boolean {
-  let dests = compiledDestinations.get(net);
-  if (!dests) {
-    dests = net.approvedDestinations.flatMap((d) => {
-      const cidr = parseCidr(d.cidr);
-      return cidr ? [{ cidr, ports: d.ports ? new Set(d.ports) : null }] : [];
-    });
-    compiledDestinations.set(net, dests);
-  }
-  const a = parsedAddress(address);
-  if (!a) return false;
-  return dests.some((d) => cidrContains(d.cidr, a) && (!d.ports || d.ports.has(port)));
+  return approvedDestinationFor(net, address, port) !== undefined;
 }
 
 export function listeningApproved(net: NetworkPolicy, s: Pick<SocketEntry, "protocol" | "localPort">, owner: SocketOwner | undefined): boolean {
-  return net.approvedListeningPorts.some((p) =>
-    p.port === s.localPort &&
-    (!p.protocol || p.protocol === s.protocol) &&
-    (!p.process || (owner !== undefined && (globMatch(p.process, owner.process) || (owner.exe !== null && (globMatch(p.process, owner.exe) || globMatch(p.process, basename(owner.exe))))))));
+  return approvedListeningPortFor(net, { protocol: s.protocol, port: s.localPort }, owner) !== undefined;
 }
 
 /** Whether a listening rule depends on the process (then the owner must be known to decide). */
