@@ -24,14 +24,14 @@
  * during one are folded into a single follow-up run.
  */
 import type { Logger } from "../lib/log.js";
-import { assetKeys } from "../agent/collectors/asset/identity.js";
-import { Inventory } from "../agent/collectors/asset/inventory.js";
+import { assetKeys } from "../policies/asset-identity.js";
+import { Inventory } from "../policies/inventory.js";
+import type { LedgerEntry } from "../policies/ledger.js";
 import type { StoredEvent } from "../policies/schema.js";
 import { loadCatalog } from "../policies/catalog.js";
 import { decide } from "./decide.js";
 import { InvalidInputError } from "./errors.js";
 import { exportLedgerCsv, parseLedgerCsv, type LedgerIssue } from "./ledger/csv.js";
-import type { LedgerEntry } from "./ledger/entry.js";
 import { reconcile, type AgentForLedger, type LedgerFlag, type Reconciliation } from "./ledger/reconcile.js";
 import type { ServerState } from "./state.js";
 import type { AgentRecord, EventRow, Store } from "./store.js";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "../lib/log.js";
 import type { Approval, EventType, Reason, StoredEvent } from "../policies/schema.js";
-import type { LedgerEntry } from "./ledger/entry.js";
+import type { LedgerEntry } from "../policies/ledger.js";
 import type {
   AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, MediaRecord, NewAgent,
   PcBlock, PolicyRecord, Store, SyncEventWriter,

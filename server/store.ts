@@ -5,7 +5,7 @@
  * (`SyncEventWriter`) because group commit is the hot path.
  */
 import type { Approval, Control, Details, EventType, Reason, Severity, Status, StoredEvent } from "../policies/schema.js";
-import type { LedgerEntry } from "./ledger/entry.js";
+import type { LedgerEntry } from "../policies/ledger.js";
 
 /** An agent as the API shows it (SPEC.md GET /api/agents). */
 export interface AgentRecord {

@@ -1,6 +1,8 @@
 /**
- * MAC (and BSSID) addresses. Windows writes `AA-BB-CC-DD-EE-FF`, Cisco `aabb.ccdd.eeff`, macOS
- * drops leading zeros (`0:1c:e:ec:5c:0`); all normalise to `aa:bb:cc:dd:ee:ff`.
+ * MAC (and BSSID) addresses in ONE form everywhere (network events, inventory, PC ledger,
+ * reconciliation): lower-case, colon separated, `aa:bb:cc:dd:ee:ff`. Windows writes
+ * `AA-BB-CC-DD-EE-FF`, Cisco `aabb.ccdd.eeff`, macOS drops leading zeros (`0:1c:e:ec:5c:0` is
+ * `00:1c:0e:ec:5c:00`), people paste twelve bare hex digits into a ledger.
  */
 export function normalizeMac(text: string | null | undefined): string | undefined {
   if (!text) return undefined;
@@ -17,6 +19,11 @@ export function normalizeMac(text: string | null | undefined): string | undefine
 export function macEquals(a: string | null | undefined, b: string | null | undefined): boolean {
   const x = normalizeMac(a);
   return x !== undefined && x === normalizeMac(b);
+}
+
+/** All-zero and broadcast addresses identify nothing (expects the normalised form). */
+export function isUsableMac(mac: string): boolean {
+  return mac !== "" && mac !== "00:00:00:00:00:00" && mac !== "ff:ff:ff:ff:ff:ff";
 }
 
 /** 00:00:00:00:00:00 (loopback, tunnels) */

@@ -16,7 +16,8 @@
  * run it as a formula (CSV injection); import removes that prefix again.
  */
 import iconv from "iconv-lite";
-import { LedgerEntry, normalizeMac, parseLedgerDate } from "./entry.js";
+import { normalizeMac } from "../../lib/net/mac.js";
+import { LedgerEntry, parseLedgerDate } from "../../policies/ledger.js";
 
 export interface LedgerIssue {
   /** 1-based line of the file where the row starts (the header is line 1) */

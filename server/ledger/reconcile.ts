@@ -22,9 +22,9 @@
  * agent with the same pcId as a matched one is an earlier enrolment of that same PC (reinstall),
  * not an unregistered PC, and is left out.
  */
-import { usableSerial } from "../../agent/collectors/asset/identity.js";
-import { normalizeMac } from "./entry.js";
-import type { LedgerEntry } from "./entry.js";
+import { normalizeMac } from "../../lib/net/mac.js";
+import { usableSerial } from "../../policies/asset-identity.js";
+import type { LedgerEntry } from "../../policies/ledger.js";
 
 export type LedgerFlag = "unseen" | "no_agent";
 

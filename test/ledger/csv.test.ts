@@ -1,7 +1,8 @@
 import iconv from "iconv-lite";
 import { describe, expect, it } from "vitest";
 import { exportLedgerCsv, parseCsvRecords, parseLedgerCsv } from "../../server/ledger/csv.js";
-import { parseLedgerDate, type LedgerEntry } from "../../server/ledger/entry.js";
+import { normalizeMac } from "../../lib/net/mac.js";
+import { parseLedgerDate, type LedgerEntry } from "../../policies/ledger.js";
 
 const HEADER_JA = "資産番号,ホスト名,製造番号,MACアドレス,設置場所（作業場所）,管理者,登録日,備考";
 const entry = (over: Partial<LedgerEntry> = {}): LedgerEntry => ({
@@ -64,6 +65,17 @@ describe("exportLedgerCsv / parseLedgerCsv", () => {
       { line: 3, message: expect.stringContaining('MAC address "aa:bb:cc:dd:ee:zz" is not valid') },
       { line: 6, message: expect.stringContaining('"2024/02/30" is not a date') }, // K-3 spans lines 4-5
     ]);
+  });
+
+  it("one normalizeMac (lib/net/mac.ts): a MAC written the macOS way (0:1c:e:ec:5c:0) is 00:1c:0e:ec:5c:00 in the ledger as in network events", () => {
+    const r = parseLedgerCsv(utf8(`${HEADER_JA}\r\nK-1,PC-1,S1,0:1c:e:ec:5c:0,,,,\r\n`));
+    expect(r.errors).toEqual([]);
+    expect(r.rows[0]!.macs).toEqual(["00:1c:0e:ec:5c:00"]);
+    expect(normalizeMac("0:1c:e:ec:5c:0")).toBe("00:1c:0e:ec:5c:00");
+    expect(normalizeMac("00-1C-0E-EC-5C-00")).toBe("00:1c:0e:ec:5c:00");
+    expect(normalizeMac("001c.0eec.5c00")).toBe("00:1c:0e:ec:5c:00");
+    expect(normalizeMac("0:1c:e:ec:5c")).toBeUndefined();
+    expect(normalizeMac("000:1c:e:ec:5c:0")).toBeUndefined();
   });
 
   it("BOM handling: UTF-8 with and without BOM read the same; the BOM never sticks to the first header", () => {

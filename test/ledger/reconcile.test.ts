@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { LedgerEntry } from "../../server/ledger/entry.js";
+import type { LedgerEntry } from "../../policies/ledger.js";
 import { reconcile, type AgentForLedger } from "../../server/ledger/reconcile.js";
 
 const NOW = new Date("2024-10-15T00:00:00Z");

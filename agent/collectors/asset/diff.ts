@@ -17,7 +17,7 @@
  * "every disk removed".
  */
 import { failed, type Disk, type Inventory, type MemoryModule, type Nic, type Source } from "./inventory.js";
-import { isUsableMac } from "./mac.js";
+import { isUsableMac } from "../../../lib/net/mac.js";
 
 export const COMPONENTS = ["disk", "memory", "nic", "cpu", "baseboard", "system", "bios"] as const;
 export type Component = (typeof COMPONENTS)[number];

@@ -4,13 +4,11 @@
  * `kyoka snapshot` does not load zod (≈ 120 ms of module compilation): this module imports only
  * types from inventory.ts. Pure; never throws (see inventory.ts for the contract).
  */
-import type { Inventory, MemoryModule, Nic, Source, SourceError } from "./inventory.js";
-import { normalizeMac } from "./mac.js";
+import { normalizeMac } from "../../../lib/net/mac.js";
+import type { Inventory, MemoryModule, Nic, Source, SourceError } from "../../../policies/inventory.js";
+import { SOURCES } from "../../../policies/inventory-sources.js";
 
-/** The systeminformation calls one snapshot makes (all in parallel; none spawns per-process commands). */
-export const SOURCES = [
-  "system", "bios", "baseboard", "cpu", "memLayout", "diskLayout", "networkInterfaces", "osInfo", "uuid", "users",
-] as const;
+export { SOURCES };
 
 /** What read.ts collects: each source's raw systeminformation result, plus the ones that failed. */
 export type RawInventory = { [K in Source]?: unknown } & { errors?: SourceError[] };

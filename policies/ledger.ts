@@ -1,10 +1,10 @@
 /**
  * One line of the PC ledger (パソコン等の台帳, 個人情報取扱特記事項 第12 第7項): the PCs 乙 has
- * registered for the work. Imported and exported as CSV (csv.ts), matched against live agents
- * (reconcile.ts).
+ * registered for the work. Imported and exported as CSV (server/ledger/csv.ts), matched against
+ * live agents (server/ledger/reconcile.ts).
  */
 import { z } from "zod";
-import { normalizeMac } from "../../agent/collectors/asset/mac.js";
+import { normalizeMac } from "../lib/net/mac.js";
 
 export { normalizeMac };
 
