@@ -130,10 +130,15 @@ export class FakeServer {
     });
   }
 
+  /** refuse these seqs (ack.rejected) like the real server refuses an invalid event */
+  readonly rejectSeqs = new Set<number>();
+
   ack(seq: number): void {
     this.ackedSeq = Math.max(this.ackedSeq, seq);
     this.acksSent.push(seq);
-    this.current?.send(JSON.stringify({ t: "ack", seq }));
+    const rejected = [...this.rejectSeqs].filter((s) => s <= seq).map((s) => ({ seq: s, path: "details.name", message: "refused by the fake server" }));
+    for (const r of rejected) this.rejectSeqs.delete(r.seq);
+    this.current?.send(JSON.stringify(rejected.length ? { t: "ack", seq, rejected } : { t: "ack", seq }));
   }
 
   send(msg: unknown): void {

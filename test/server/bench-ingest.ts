@@ -5,7 +5,7 @@
  *
  *   npx tsx test/server/bench-ingest.ts [agents=1000] [eventsPerAgent=200] [batch=50]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -44,6 +44,21 @@ const clients = creds.map((c) => {
 parentPort.on("message", (m) => { if (m === "go") for (const c of clients) c.sendNext(); if (m === "close") { for (const c of clients) c.ws.close(); } });
 `;
 
+/**
+ * CPU seconds of this process's main thread (the server: ws, decide, SQLite), not the client worker
+ * nor zlib's pool: /proc/<pid>/task/<pid>/stat utime + stime. Less disturbed by a busy machine than
+ * events/s, since time spent waiting for a core is not counted.
+ */
+function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "kyoka-bench-"));
   const log = pino({ level: "warn" });
@@ -59,11 +74,13 @@ async function main(): Promise<void> {
       workerData: { url: srv.url.replace(/^http/, "ws") + "/agent", creds, perAgent, batch, wsPath: join(process.cwd(), "node_modules/ws/index.js") },
     });
     let started = 0;
+    let cpu0 = 0;
     await new Promise<void>((resolve, reject) => {
       worker.on("message", (m: { connected?: number; done?: number; error?: string }) => {
         if (m.error) reject(new Error(m.error));
         if (m.connected) {
           started = performance.now();
+          cpu0 = mainThreadCpuSeconds();
           worker.postMessage("go");
         }
         if (m.done) resolve();
@@ -71,10 +88,11 @@ async function main(): Promise<void> {
       worker.on("error", reject);
     });
     const seconds = (performance.now() - started) / 1000;
+    const serverCpu = mainThreadCpuSeconds() - cpu0;
     const total = agents * perAgent;
     const metrics = await (await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${srv.adminToken}` } })).text();
     const stored = /kyoka_events_ingested_total (\d+)/.exec(metrics)?.[1];
-    process.stdout.write(`${agents} agents × ${perAgent} events (batches of ${batch}): ${total} events in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} events/s; stored ${stored}\n`);
+    process.stdout.write(`${agents} agents × ${perAgent} events (batches of ${batch}): ${total} events in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} events/s; server thread ${serverCpu.toFixed(2)} CPU s = ${(serverCpu * 1e6 / total).toFixed(1)} µs/event; stored ${stored}\n`);
     worker.postMessage("close");
     await new Promise((r) => setTimeout(r, 500));
     await worker.terminate();
