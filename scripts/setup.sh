@@ -17,12 +17,14 @@ if [ "${1:-}" = "--test" ]; then
     [mkfs.exfat]=exfatprogs [mount.exfat-fuse]=exfat-fuse [fusefat]=fusefat [cryptsetup]=cryptsetup-bin
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
     [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
-    [script]=bsdutils
+    [script]=bsdutils [chromium]=chromium
   )
   missing=()
   for cmd in "${!need[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
   done
+  # a Japanese font, so the dashboard's screenshots (test-artifacts/) show text, not boxes
+  [ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || missing+=(fonts-ipafont-gothic)
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
       echo "the tests need these Debian packages (install them as root): ${missing[*]}" >&2

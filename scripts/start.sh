@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p tsconfig.json
+npx vite build -c dashboard/vite.config.ts   # the dashboard, served at /
 exec node dist/cli/main.js local --log-format "${KYOKA_LOG_FORMAT:-pretty}" "$@"

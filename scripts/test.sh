@@ -7,4 +7,6 @@ bash scripts/setup.sh --test
 # type-check everything, tests and benches included (the build in vitest's global setup covers
 # only what ships)
 npx tsc -p tsconfig.check.json
+npx tsc -p dashboard/tsconfig.json
+npx tsc -p dashboard/tsconfig.json
 exec npx vitest run "$@"

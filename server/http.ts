@@ -35,6 +35,8 @@ import type { ServerMetrics } from "./metrics.js";
 import { agentRoutes } from "./routes/agents.js";
 import { approvalRoutes } from "./routes/approvals.js";
 import { assetRoutes } from "./routes/assets.js";
+import { catalogRoutes } from "./routes/catalog.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import { enrollRoutes } from "./routes/enroll.js";
 import { eventRoutes } from "./routes/events.js";
 import { indexRoutes } from "./routes/index.js";
@@ -90,7 +92,7 @@ export interface RouteIndexEntry {
 
 /** The route files, in the order of the index. */
 const ROUTE_FILES: RouteFile[] = [
-  indexRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes,
+  dashboardRoutes, indexRoutes, catalogRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes,
 ];
 
 /** The body of every error answer. */
@@ -221,8 +223,10 @@ export async function buildApi(deps: ApiDeps, server: Server) {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
-        defaultSrc: ["'none'"], styleSrc: ["'unsafe-inline'"], imgSrc: ["'self'"], frameAncestors: ["'none'"],
-        baseUri: ["'none'"], formAction: ["'none'"],
+        // the dashboard (server/routes/dashboard.ts) is this origin's own bundle: scripts, styles and
+        // its WebSocket (/api/stream) from 'self' only, nothing from anywhere else
+        defaultSrc: ["'none'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'"], fontSrc: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"],
       },
     },
   });

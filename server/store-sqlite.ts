@@ -7,7 +7,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "../lib/log.js";
-import type { Approval, EventType, Reason, StoredEvent } from "../policies/schema.js";
+import type { Approval, EventType, Reason, Status, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "../policies/ledger.js";
 import type {
   AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, MediaRecord, NewAgent,
@@ -301,7 +301,8 @@ export class SqliteStore implements Store, SyncEventWriter {
     return this.insertBatch(rows);
   }
 
-  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+  /** WHERE clauses of an event query (shared by the list and the counts) */
+  private eventWhere(q: Omit<EventQuery, "limit">): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.control && !q.type) { where.push("type >= ? AND type < ?"); args.push(`${q.control}.`, `${q.control}/`); }
@@ -309,15 +310,35 @@ export class SqliteStore implements Store, SyncEventWriter {
     if (q.type) { where.push("type = ?"); args.push(q.type); }
     if (q.agent) { where.push("agent_id = ?"); args.push(q.agent); }
     if (q.status) { where.push("status = ?"); args.push(q.status); }
+    if (q.severity) { where.push("severity = ?"); args.push(q.severity); }
     // `+received_at`: the time range filters rows but never picks the index, so a page or an export
     // chunk walks the id order (the primary key) from its cursor instead of sorting the whole range
     if (q.since) { where.push("+received_at >= ?"); args.push(q.since); }
     if (q.until) { where.push("+received_at < ?"); args.push(q.until); }
+    if (q.text) {
+      // LIKE is case-insensitive for ASCII in SQLite; %, _ and \ in the text are literal
+      const like = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      where.push("(type LIKE ? ESCAPE '\\' OR details LIKE ? ESCAPE '\\')");
+      args.push(like, like);
+    }
     if (q.beforeId !== undefined) { where.push("id < ?"); args.push(q.beforeId); }
     if (q.afterId !== undefined) { where.push("id > ?"); args.push(q.afterId); }
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${q.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
-    args.push(q.limit);
-    return (this.db.prepare(sql).all(...args) as EventDbRow[]).map(eventFromRow);
+    return { sql: where.length ? `WHERE ${where.join(" AND ")}` : "", args };
+  }
+
+  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const { sql: where, args } = this.eventWhere(q);
+    const sql = `SELECT * FROM events ${where} ORDER BY id ${q.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit) as EventDbRow[]).map(eventFromRow);
+  }
+
+  async countEvents(q: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>> {
+    const { sql: where, args } = this.eventWhere(q);
+    const counts: Record<Status, number> = { needs_approval: 0, approved: 0, violation: 0, info: 0 };
+    for (const r of this.db.prepare(`SELECT status, COUNT(*) AS n FROM events ${where} GROUP BY status`).all(...args) as Array<{ status: Status; n: number }>) {
+      counts[r.status] = r.n;
+    }
+    return counts;
   }
 
   async getEvent(id: number): Promise<StoredEvent | undefined> {

@@ -102,6 +102,9 @@ export interface EventQuery {
   since?: string;
   /** ISO time: events received before it */
   until?: string;
+  severity?: Severity;
+  /** free text: a case-insensitive substring of the type or the details (the dashboard's search) */
+  text?: string;
   /** keyset paging (newest first): only events with a smaller id */
   beforeId?: number;
   /** keyset iteration (oldest first, e.g. an export): only events with a larger id */
@@ -178,6 +181,8 @@ export interface Store {
   /** INSERT OR IGNORE in one transaction; per row the new id, or null when (agentId, seq) was already stored */
   insertEvents(rows: EventRow[]): Promise<Array<number | null>>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** how many events match, per status (the dashboard's counts) */
+  countEvents(query: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>>;
   getEvent(id: number): Promise<StoredEvent | undefined>;
   resolveEvent(id: number, resolution: string, note: string | null, at: string): Promise<StoredEvent | undefined>;
 

@@ -1,5 +1,5 @@
 /**
- * Builds dist/ once before the suite: end-to-end tests run the real `kyoka` binary
+ * Builds dist/ (and the dashboard, dist/dashboard) once before the suite: end-to-end tests run the real `kyoka` binary
  * (node dist/cli/main.js) as child processes.
  */
 import { execFileSync } from "node:child_process";
@@ -11,6 +11,11 @@ export default function setup(): void {
   if (process.env.KYOKA_SKIP_BUILD === "1") return;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  // the dashboard the server serves at / (dist/dashboard)
+  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "-c", "dashboard/vite.config.ts"], {
     cwd: root,
     stdio: "inherit",
   });

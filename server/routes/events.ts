@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { Control, EventType, Status, StoredEvent } from "../../policies/schema.js";
+import { Control, EventType, Severity, Status, StoredEvent } from "../../policies/schema.js";
 import { NotFoundError } from "../errors.js";
 import { exportEvents, type EventFilter } from "../events-export.js";
 import type { RouteFile } from "../http.js";
@@ -20,14 +20,24 @@ const Filters = {
   type: EventType.optional(),
   agent: z.string().min(1).max(200).optional(),
   status: Status.optional(),
+  severity: Severity.optional(),
+  q: z.string().min(1).max(200).optional().describe("free text: a case-insensitive part of the type or the evidence fields"),
 };
 
 const EventsQuery = z.strictObject({
   ...Filters,
   since: IsoTime.optional().describe("events received at or after this time"),
+  until: IsoTime.optional().describe("events received before this time"),
   limit: z.coerce.number().int().min(1).max(MAX_EVENTS_LIMIT).default(100).describe(`events per page, at most ${MAX_EVENTS_LIMIT}`),
   cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, "not a cursor from a Link header").optional()
     .describe("the next page: copied from the Link rel=\"next\" header of the previous page"),
+});
+
+const { status: _status, ...CountFilters } = Filters;
+const CountsQuery = z.strictObject({
+  ...CountFilters,
+  since: IsoTime.optional().describe("events received at or after this time"),
+  until: IsoTime.optional().describe("events received before this time"),
 });
 
 const ExportQuery = z.strictObject({
@@ -53,17 +63,30 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
       response: { 200: z.array(EventView) },
     },
   }, async (req, reply) => {
-    const { cursor, limit, since, ...filters } = req.query;
+    const { cursor, limit, since, until, q, ...filters } = req.query;
     // one more than asked tells whether there is a next page
-    const rows = await store.queryEvents({ ...filters, since: iso(since), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1 });
+    const rows = await store.queryEvents({
+      ...filters, text: q, since: iso(since), until: iso(until), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1,
+    });
     if (rows.length > limit) {
       rows.length = limit;
       const next = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...filters, since, limit: String(limit) })) if (v !== undefined) next.set(k, v);
+      for (const [k, v] of Object.entries({ ...filters, q, since, until, limit: String(limit) })) if (v !== undefined) next.set(k, v);
       next.set("cursor", String(rows[rows.length - 1]!.id));
       void reply.header("link", `</api/events?${next.toString()}>; rel="next"`);
     }
     return rows;
+  });
+
+  app.get("/api/events/counts", {
+    schema: {
+      summary: "how many events match the filters, per status (the dashboard's counts)",
+      querystring: CountsQuery,
+      response: { 200: z.record(Status, z.number().int().nonnegative()) },
+    },
+  }, async (req) => {
+    const { since, until, q, ...filters } = req.query;
+    return store.countEvents({ ...filters, text: q, since: iso(since), until: iso(until) });
   });
 
   app.get("/api/events/export", {
@@ -78,8 +101,8 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
       },
     },
   }, async (req, reply) => {
-    const { format, from, to, ...filters } = req.query;
-    const filter: EventFilter = { ...filters, since: iso(from), until: iso(to) };
+    const { format, from, to, q, ...filters } = req.query;
+    const filter: EventFilter = { ...filters, text: q, since: iso(from), until: iso(to) };
     const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
     const stream = Readable.from(exportEvents(store, filter, format), { objectMode: false });
     stream.on("error", (err) => log.error({ err }, "event export failed; the response was cut"));

@@ -25,13 +25,19 @@ describe("server: HTTP basics and tokens", () => {
     expect(r.json).toEqual({ ok: true });
   });
 
-  it("GET / is an HTML page in Japanese then English linking to /api", async () => {
+  it("GET / is the dashboard (Japanese first) and its bundle is served from /assets, no token needed", async () => {
     const r = await request(srv, "GET", "/");
     expect(r.status).toBe(200);
     expect(r.headers["content-type"]).toMatch(/text\/html/);
-    expect(r.text).toContain("kyoka");
-    expect(r.text).toContain('href="/api"');
-    expect(r.text.indexOf("委託先")).toBeLessThan(r.text.indexOf("contractor"));
+    expect(r.text).toContain('<html lang="ja">');
+    expect(r.text).toContain('<div id="app">');
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(r.text)?.[1];
+    expect(script, "the page names its script").toBeDefined();
+    const js = await request(srv, "GET", script!);
+    expect(js.status).toBe(200);
+    expect(js.headers["content-type"]).toMatch(/javascript/);
+    expect(js.headers["cache-control"]).toMatch(/immutable/);
+    expect((await request(srv, "GET", "/assets/nope.js")).status).toBe(404);
   });
 
   it("admin routes are 401 without or with a wrong token; unknown routes 404 JSON", async () => {

@@ -1,0 +1,172 @@
+/**
+ * The dashboard talks to the server only over the HTTP API and /api/stream. Two ways in: a
+ * dashboard session (cookie set by POST /api/login, CSRF token sent back on every state-changing
+ * request) or an API token (the admin token or a personal token) kept for this tab only.
+ */
+import type { StoredEvent } from "../../policies/schema.js";
+
+export type { StoredEvent };
+
+export interface Me {
+  login: string;
+  role: "admin" | "approver" | "desk" | "contractor" | "auditor";
+  organisation: string | null;
+  csrfToken?: string;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "kyoka.token";
+let csrfToken: string | undefined;
+
+export function apiToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setApiToken(token: string | null): void {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* ignore */
+  }
+}
+
+export function setCsrf(token: string | undefined): void {
+  csrfToken = token;
+}
+
+export interface ApiResult<T> {
+  body: T;
+  headers: Headers;
+}
+
+export async function call<T>(path: string, init: { method?: string; body?: unknown; raw?: BodyInit; contentType?: string } = {}): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  const token = apiToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const method = init.method ?? "GET";
+  if (method !== "GET" && csrfToken) headers["x-csrf-token"] = csrfToken;
+  let body: BodyInit | undefined;
+  if (init.raw !== undefined) {
+    body = init.raw;
+    if (init.contentType) headers["content-type"] = init.contentType;
+  } else if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers["content-type"] = "application/json";
+  }
+  const res = await fetch(path, { method, headers, body, credentials: "same-origin" });
+  const text = await res.text();
+  let parsed: unknown = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  if (!res.ok) {
+    const msg = parsed && typeof parsed === "object" && "error" in parsed ? String((parsed as { error: unknown }).error) : `HTTP ${res.status}`;
+    throw new ApiError(res.status, msg);
+  }
+  return { body: parsed as T, headers: res.headers };
+}
+
+export async function get<T>(path: string): Promise<T> {
+  return (await call<T>(path)).body;
+}
+
+export async function post<T>(path: string, body?: unknown): Promise<T> {
+  return (await call<T>(path, { method: "POST", body: body ?? {} })).body;
+}
+
+/** `Link: <url>; rel="next"` → url */
+export function nextLink(headers: Headers): string | undefined {
+  const link = headers.get("link");
+  if (!link) return undefined;
+  for (const part of link.split(",")) {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+export async function login(loginId: string, password: string): Promise<Me> {
+  const me = await post<Me>("/api/login", { login: loginId, password });
+  setApiToken(null);
+  setCsrf(me.csrfToken);
+  return me;
+}
+
+export async function logout(): Promise<void> {
+  if (!apiToken()) await post("/api/logout").catch(() => undefined);
+  setApiToken(null);
+  setCsrf(undefined);
+}
+
+/**
+ * Who is logged in: GET /api/me. With the bootstrap admin token (no user behind it) a server
+ * that has no /api/me yet still lets the admin in.
+ */
+export async function whoAmI(): Promise<Me | null> {
+  try {
+    const me = await get<Me>("/api/me");
+    setCsrf(me.csrfToken);
+    return me;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404 && apiToken()) {
+      await get("/api/agents"); // the token works: an admin token on a server without users
+      return { login: "admin", role: "admin", organisation: null };
+    }
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return null;
+    throw err;
+  }
+}
+
+export type StreamMessage =
+  | { kind: "event"; event: StoredEvent }
+  | { kind: "agent"; id: string; online: boolean; lastSeen: string | null };
+
+/** /api/stream with reconnection; the session cookie or the token authenticates it. */
+export function openStream(onMessage: (m: StreamMessage) => void, onState: (live: boolean) => void): () => void {
+  let ws: WebSocket | undefined;
+  let stopped = false;
+  let retry = 500;
+  let timer: number | undefined;
+  const connect = (): void => {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const token = apiToken();
+    ws = new WebSocket(`${proto}//${location.host}/api/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`);
+    ws.onopen = () => {
+      retry = 500;
+      onState(true);
+    };
+    ws.onmessage = (e) => {
+      try {
+        onMessage(JSON.parse(String(e.data)) as StreamMessage);
+      } catch {
+        /* a frame we cannot read is skipped */
+      }
+    };
+    ws.onclose = () => {
+      onState(false);
+      if (stopped) return;
+      timer = window.setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 15_000);
+    };
+  };
+  connect();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    ws?.close();
+  };
+}

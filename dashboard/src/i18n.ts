@@ -1,0 +1,138 @@
+/** 日本語 first; English by a toggle that is remembered (localStorage "kyoka.lang"). */
+export type Lang = "ja" | "en";
+
+const KEY = "kyoka.lang";
+
+export function initialLang(): Lang {
+  try {
+    return localStorage.getItem(KEY) === "en" ? "en" : "ja";
+  } catch {
+    return "ja";
+  }
+}
+
+export function rememberLang(lang: Lang): void {
+  try {
+    localStorage.setItem(KEY, lang);
+  } catch {
+    /* private mode: the toggle still works for this page */
+  }
+  document.documentElement.lang = lang;
+}
+
+const dict = {
+  appName: { ja: "kyoka（許可）", en: "kyoka (許可)" },
+  tagline: { ja: "委託先端末の契約条項遵守を証跡で示す", en: "Evidence that contractor PCs keep their contract clauses" },
+  login: { ja: "ログイン", en: "Log in" },
+  logout: { ja: "ログアウト", en: "Log out" },
+  loginId: { ja: "ログインID", en: "Login" },
+  password: { ja: "パスワード", en: "Password" },
+  orToken: { ja: "または API トークン", en: "or an API token" },
+  token: { ja: "API トークン", en: "API token" },
+  loginFailed: { ja: "ログインできませんでした", en: "Login failed" },
+  language: { ja: "English", en: "日本語" },
+  languageLabel: { ja: "表示言語を英語に切り替え", en: "Switch the language to Japanese" },
+  navAlerts: { ja: "アラート", en: "Alerts" },
+  navPcs: { ja: "端末", en: "PCs" },
+  navApprovals: { ja: "甲許可", en: "Approvals" },
+  navLedger: { ja: "台帳", en: "Ledgers" },
+  navCompliance: { ja: "遵守状況", en: "Compliance" },
+  navAudit: { ja: "監査証跡", en: "Audit trail" },
+  live: { ja: "ライブ", en: "Live" },
+  offline: { ja: "切断", en: "Disconnected" },
+  filters: { ja: "絞り込み", en: "Filters" },
+  control: { ja: "管理項目", en: "Control" },
+  status: { ja: "状態", en: "Status" },
+  severity: { ja: "重要度", en: "Severity" },
+  pc: { ja: "端末", en: "PC" },
+  since: { ja: "期間（開始）", en: "From" },
+  until: { ja: "期間（終了）", en: "To" },
+  search: { ja: "検索", en: "Search" },
+  all: { ja: "すべて", en: "All" },
+  apply: { ja: "適用", en: "Apply" },
+  clear: { ja: "クリア", en: "Clear" },
+  more: { ja: "さらに表示", en: "Load more" },
+  noEvents: { ja: "該当するイベントはありません", en: "No matching events" },
+  observedAt: { ja: "検知日時", en: "Observed" },
+  receivedAt: { ja: "受信日時", en: "Received" },
+  type: { ja: "種別", en: "Type" },
+  clause: { ja: "条項", en: "Clause" },
+  what: { ja: "内容", en: "What" },
+  reasons: { ja: "判定理由", en: "Why this status" },
+  evidence: { ja: "証跡", en: "Evidence" },
+  history: { ja: "対応履歴", en: "History" },
+  close: { ja: "閉じる", en: "Close" },
+  resolve: { ja: "対応済みにする", en: "Resolve" },
+  acknowledge: { ja: "確認済みにする", en: "Acknowledge" },
+  note: { ja: "メモ", en: "Note" },
+  resolved: { ja: "対応済み", en: "Resolved" },
+  approveLike: { ja: "同様のものを許可", en: "Approve everything like this" },
+  deny: { ja: "却下", en: "Deny" },
+  approve: { ja: "許可", en: "Approve" },
+  requestPermission: { ja: "許可を申請", en: "Request permission" },
+  hostname: { ja: "ホスト名", en: "Hostname" },
+  os: { ja: "OS", en: "OS" },
+  online: { ja: "稼働中", en: "Online" },
+  silent: { ja: "応答なし", en: "Silent" },
+  lastSeen: { ja: "最終通信", en: "Last seen" },
+  policyVersion: { ja: "ポリシー版", en: "Policy version" },
+  openItems: { ja: "未対応", en: "Open items" },
+  approvalsInForce: { ja: "有効な甲許可", en: "Approvals in force" },
+  validUntil: { ja: "有効期限", en: "Valid until" },
+  validFrom: { ja: "開始", en: "Valid from" },
+  scope: { ja: "対象", en: "Scope" },
+  match: { ja: "条件", en: "Match" },
+  reason: { ja: "理由", en: "Reason" },
+  pcLedger: { ja: "端末台帳", en: "PC ledger" },
+  mediaLedger: { ja: "媒体台帳", en: "Media ledger" },
+  assetNo: { ja: "資産番号", en: "Asset no." },
+  serial: { ja: "製造番号", en: "Serial" },
+  owner: { ja: "管理者", en: "Owner" },
+  location: { ja: "設置場所", en: "Location" },
+  flags: { ja: "照合結果", en: "Reconciliation" },
+  exportCsv: { ja: "CSV をダウンロード", en: "Download CSV" },
+  importCsv: { ja: "CSV を取り込む（Shift_JIS 可）", en: "Import CSV (Shift_JIS accepted)" },
+  unregisteredPcs: { ja: "台帳に未登録の端末", en: "PCs not in the ledger" },
+  loading: { ja: "読み込み中…", en: "Loading…" },
+  error: { ja: "エラー", en: "Error" },
+  mute: { ja: "通知音を消す", en: "Mute sound" },
+  unmute: { ja: "通知音を鳴らす", en: "Unmute sound" },
+  newCritical: { ja: "重大なイベント", en: "Critical event" },
+  count: { ja: "件", en: "" },
+  forbidden: { ja: "この操作の権限がありません", en: "You are not allowed to do this" },
+  nothing: { ja: "ありません", en: "None" },
+  eventsByControl: { ja: "管理項目別の未対応件数", en: "Open items per control" },
+} as const;
+
+export type MsgKey = keyof typeof dict;
+
+export function translate(lang: Lang, key: MsgKey): string {
+  return dict[key][lang];
+}
+
+export const STATUS_LABEL: Record<string, { ja: string; en: string; icon: string }> = {
+  violation: { ja: "違反", en: "Violation", icon: "✖" },
+  needs_approval: { ja: "甲許可待ち", en: "Needs approval", icon: "⚠" },
+  approved: { ja: "許可済み", en: "Approved", icon: "✔" },
+  info: { ja: "記録", en: "Info", icon: "ℹ" },
+};
+
+export const SEVERITY_LABEL: Record<string, { ja: string; en: string }> = {
+  critical: { ja: "重大", en: "Critical" },
+  high: { ja: "高", en: "High" },
+  medium: { ja: "中", en: "Medium" },
+  low: { ja: "低", en: "Low" },
+  info: { ja: "情報", en: "Info" },
+};
+
+/** Times are shown in Asia/Tokyo whatever the browser's zone. */
+const fmt = {
+  ja: new Intl.DateTimeFormat("ja-JP", { timeZone: "Asia/Tokyo", dateStyle: "medium", timeStyle: "medium" }),
+  en: new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Tokyo", dateStyle: "medium", timeStyle: "medium" }),
+};
+
+export function formatTime(lang: Lang, iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : `${fmt[lang].format(t)}${lang === "en" ? " JST" : ""}`;
+}

@@ -1,0 +1,168 @@
+/** The desk's dashboard: one page, hash-routed, 日本語 first. */
+import { render } from "preact";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { ApiError, get, login, logout, openStream, setApiToken, whoAmI, type Me, type StoredEvent, type StreamMessage } from "./api.js";
+import { loadCatalog, typeTitle, type Catalog } from "./catalog.js";
+import { html } from "./html.js";
+import { initialLang, rememberLang, translate, type Lang } from "./i18n.js";
+import { Alerts } from "./views/alerts.js";
+import { Approvals } from "./views/approvals.js";
+import { EventDetail } from "./views/event.js";
+import { Ledger } from "./views/ledger.js";
+import { Pcs, type AgentView } from "./views/pcs.js";
+import "./styles.css";
+
+type Page = "alerts" | "pcs" | "approvals" | "ledger";
+const PAGES: Page[] = ["alerts", "pcs", "approvals", "ledger"];
+const NAV: Record<Page, Parameters<typeof translate>[1]> = { alerts: "navAlerts", pcs: "navPcs", approvals: "navApprovals", ledger: "navLedger" };
+/** live events kept in memory for the list (older ones are reached through paging) */
+const LIVE_KEEP = 2000;
+
+function pageFromHash(): Page {
+  const p = location.hash.replace(/^#\/?/, "").split(/[/?]/)[0] as Page;
+  return PAGES.includes(p) ? p : "alerts";
+}
+
+function Login({ lang, onDone }: { lang: Lang; onDone: (me: Me) => void }) {
+  const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
+  const [id, setId] = useState("");
+  const [pw, setPw] = useState("");
+  const [token, setToken] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (ev: Event): Promise<void> => {
+    ev.preventDefault();
+    setError(null);
+    try {
+      if (token) {
+        setApiToken(token.trim());
+        const me = await whoAmI();
+        if (!me) throw new ApiError(401, t("loginFailed"));
+        onDone(me);
+      } else {
+        onDone(await login(id, pw));
+      }
+    } catch (err) {
+      setApiToken(null);
+      setError(err instanceof ApiError && err.status === 401 ? t("loginFailed") : (err as Error).message);
+    }
+  };
+  return html`
+    <main class="login">
+      <h1>${t("appName")}</h1>
+      <p class="muted">${t("tagline")}</p>
+      <form onSubmit=${submit}>
+        <label>${t("loginId")}<input name="login" autocomplete="username" value=${id} onInput=${(e: Event) => setId((e.target as HTMLInputElement).value)} /></label>
+        <label>${t("password")}<input name="password" type="password" autocomplete="current-password" value=${pw} onInput=${(e: Event) => setPw((e.target as HTMLInputElement).value)} /></label>
+        <details><summary>${t("orToken")}</summary>
+          <label>${t("token")}<input name="token" type="password" autocomplete="off" value=${token} onInput=${(e: Event) => setToken((e.target as HTMLInputElement).value)} /></label>
+        </details>
+        ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+        <button type="submit" class="primary">${t("login")}</button>
+      </form>
+    </main>`;
+}
+
+/** A short two-tone chime for critical events (WebAudio: no sound file to fetch). */
+function chime(): void {
+  try {
+    const ctx = new AudioContext();
+    for (const [i, f] of [880, 660].entries()) {
+      const o = ctx.createOscillator();
+      const g = ctx.createGain();
+      o.frequency.value = f;
+      g.gain.value = 0.08;
+      o.connect(g).connect(ctx.destination);
+      o.start(ctx.currentTime + i * 0.18);
+      o.stop(ctx.currentTime + i * 0.18 + 0.15);
+    }
+    setTimeout(() => void ctx.close(), 800);
+  } catch {
+    /* no audio here */
+  }
+}
+
+function App() {
+  const [lang, setLang] = useState<Lang>(initialLang());
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [page, setPage] = useState<Page>(pageFromHash());
+  const [catalog, setCatalog] = useState<Catalog | null>(null);
+  const [agents, setAgents] = useState<AgentView[]>([]);
+  const [live, setLive] = useState<{ list: StoredEvent[]; version: number }>({ list: [], version: 0 });
+  const [streamUp, setStreamUp] = useState(false);
+  const [selected, setSelected] = useState<StoredEvent | null>(null);
+  const [muted, setMuted] = useState(() => localStorage.getItem("kyoka.muted") === "1");
+  const mutedRef = useRef(muted);
+  const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
+
+  useEffect(() => rememberLang(lang), [lang]);
+  useEffect(() => {
+    mutedRef.current = muted;
+    localStorage.setItem("kyoka.muted", muted ? "1" : "0");
+  }, [muted]);
+  useEffect(() => {
+    whoAmI().then(setMe, () => setMe(null));
+    const onHash = (): void => setPage(pageFromHash());
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+
+  useEffect(() => {
+    if (!me) return;
+    void loadCatalog().then(setCatalog);
+    get<AgentView[]>("/api/agents").then(setAgents, () => setAgents([]));
+    const stop = openStream((m: StreamMessage) => {
+      if (m.kind === "event") {
+        setLive((l) => ({ list: [...l.list, m.event].slice(-LIVE_KEEP), version: l.version + 1 }));
+        if (m.event.severity === "critical") {
+          if (!mutedRef.current) chime();
+          if ("Notification" in window && Notification.permission === "granted") {
+            new Notification(translate(initialLang(), "newCritical"), { body: `${m.event.type} ${m.event.articles.join(" ")}`, tag: `kyoka-${m.event.id}` });
+          }
+        }
+      } else {
+        setAgents((list) => list.map((a) => (a.id === m.id ? { ...a, online: m.online, lastSeen: m.lastSeen } : a)));
+      }
+    }, setStreamUp);
+    if ("Notification" in window && Notification.permission === "default") void Notification.requestPermission().catch(() => undefined);
+    return stop;
+  }, [me]);
+
+  const agentMap = useMemo(() => new Map(agents.map((a) => [a.id, a])), [agents]);
+  const openItems = useMemo(() => {
+    const m = new Map<string, number>();
+    for (const e of live.list) if (!e.resolution && (e.status === "needs_approval" || e.status === "violation")) m.set(e.agentId, (m.get(e.agentId) ?? 0) + 1);
+    return m;
+  }, [live.version]);
+
+  if (me === undefined) return html`<p class="loading">${t("loading")}</p>`;
+  if (me === null) return html`<${Login} lang=${lang} onDone=${setMe} />`;
+  const langButton = html`<button type="button" class="lang" lang=${lang === "ja" ? "en" : "ja"} title=${t("languageLabel")} onClick=${() => setLang(lang === "ja" ? "en" : "ja")}>${t("language")}</button>`;
+
+  return html`
+    <div class="shell">
+      <header class="top">
+        <a class="brand" href="#/alerts">${t("appName")}</a>
+        <nav aria-label="main">
+          ${PAGES.map((p) => html`<a href=${`#/${p}`} aria-current=${page === p ? "page" : undefined}>${t(NAV[p])}</a>`)}
+        </nav>
+        <span class=${`live ${streamUp ? "up" : "down"}`} role="status"><span aria-hidden="true">${streamUp ? "●" : "○"}</span> ${streamUp ? t("live") : t("offline")}</span>
+        <button type="button" onClick=${() => setMuted(!muted)} aria-pressed=${muted}>${muted ? t("unmute") : t("mute")}</button>
+        ${langButton}
+        <span class="who">${me.login} (${me.role}${me.organisation ? ` · ${me.organisation}` : ""})</span>
+        <button type="button" onClick=${() => { void logout().then(() => setMe(null)); }}>${t("logout")}</button>
+      </header>
+      <main id="main">
+        ${page === "alerts" ? html`<${Alerts} lang=${lang} catalog=${catalog} agents=${agentMap} live=${live.list} liveVersion=${live.version} onOpen=${setSelected} />` : null}
+        ${page === "pcs" ? html`<${Pcs} lang=${lang} agents=${agents} open=${openItems} onPick=${() => { location.hash = "#/alerts"; }} />` : null}
+        ${page === "approvals" ? html`<${Approvals} lang=${lang} me=${me} />` : null}
+        ${page === "ledger" ? html`<${Ledger} lang=${lang} />` : null}
+      </main>
+      ${selected ? html`<${EventDetail} lang=${lang} me=${me} catalog=${catalog} event=${selected}
+        hostname=${agentMap.get(selected.agentId)?.hostname ?? selected.agentId}
+        onClose=${() => setSelected(null)}
+        onChanged=${(e: StoredEvent) => { setSelected(e); setLive((l) => ({ list: [...l.list, e].slice(-LIVE_KEEP), version: l.version + 1 })); }} />` : null}
+      <p class="sr-only" aria-live="polite">${selected ? typeTitle(catalog, selected.type, lang) : ""}</p>
+    </div>`;
+}
+
+render(html`<${App} />`, document.getElementById("app")!);

@@ -1,0 +1,119 @@
+/**
+ * The desk's dashboard in a real browser (Debian's Chromium through playwright-core, headless)
+ * against the real server and a real agent, as child processes: a `dpkg -i` on this PC appears
+ * in the alert list without a reload, with its clause and why it has its status; the language
+ * toggle is remembered; axe-core finds no serious violation on any page; every page is
+ * screenshotted at 1366×768 (test-artifacts/dashboard/). Needs root (dpkg) and Chromium
+ * (scripts/setup.sh --test installs it); fails, not skips, without them.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { buildDeb, dpkg, purge, requireRoot, uniquePackageName } from "../helpers/dpkg.js";
+import { launchBrowser, screenshot, seriousAxeViolations } from "../helpers/browser.js";
+import { removeDir, showLogsOnFailure, startAgent, startServer, tempDir, waitFor, type Proc, type ServerProc } from "../helpers/kyoka.js";
+
+const procs: Proc[] = [];
+const dirs: string[] = [];
+const dir = (): string => {
+  const d = tempDir("kyoka-e2e-dash-");
+  dirs.push(d);
+  return d;
+};
+const pkg = uniquePackageName("kyoka-dash");
+let server: ServerProc;
+let browser: Browser;
+let agentId: string;
+
+async function loginWithToken(page: Page, token: string): Promise<void> {
+  await page.goto(server.url + "/");
+  await page.locator("details summary").click();
+  await page.locator("input[name=token]").fill(token);
+  await page.locator("form button[type=submit]").click();
+  await page.locator("table.events").waitFor();
+}
+
+beforeAll(async () => {
+  requireRoot("test/e2e/dashboard.test.ts");
+  server = await startServer({ dataDir: dir() });
+  procs.push(server, startAgent({ server: server.wsUrl, stateDir: dir(), enrollToken: server.enrollToken, extra: ["--collectors", "software"] }));
+  agentId = await waitFor(async () => (await server.api<Array<{ id: string }>>("/api/agents")).body[0]?.id, "the agent to enroll");
+  await waitFor(async () => (await server.api<unknown[]>(`/api/events?type=software.inventory&agent=${agentId}`)).body.length === 1,
+    "the baseline software.inventory");
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all(procs.map((p) => p.kill("SIGTERM")));
+  await purge(pkg).catch(() => undefined);
+  dirs.forEach(removeDir);
+});
+
+describe("dashboard", () => {
+  beforeEach(() => showLogsOnFailure(procs));
+
+  it("serves the built page at / with no external resource", async () => {
+    const res = await fetch(server.url + "/");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('<div id="app">');
+    expect(text).not.toMatch(/https?:\/\//);
+  });
+
+  it("a real dpkg -i appears live in the alert list with its clause and reasons, without a reload", async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await loginWithToken(page, server.adminToken);
+    await page.locator(".live.up").waitFor();
+    const navigations: string[] = [];
+    page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+    const deb = await buildDeb(dir(), { name: pkg, version: "1.0" });
+    const t0 = Date.now();
+    await dpkg(["-i", deb]);
+    const row = page.locator(`tr[data-type="software.installed"]`, { hasText: pkg });
+    await row.waitFor({ timeout: 30_000 });
+    process.stdout.write(`[dashboard] dpkg -i → row on screen: ${Date.now() - t0} ms\n`);
+    expect(navigations).toEqual([]);
+    await expect(row.locator(".clause").textContent()).resolves.toContain("別記2 第10");
+    await expect(row.locator(".badge").first().textContent()).resolves.toContain("甲許可待ち");
+    await row.locator("a").click();
+    const detail = page.locator("aside.detail");
+    await detail.waitFor();
+    await expect(detail.textContent()).resolves.toContain("別記2 第10");
+    expect(await detail.locator(".reasons li").count()).toBeGreaterThan(0);
+    await screenshot(page, "event-detail");
+    await page.close();
+  });
+
+  it("the language toggle changes the labels and is remembered", async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await loginWithToken(page, server.adminToken);
+    await expect(page.locator("nav a").first().textContent()).resolves.toBe("アラート");
+    await page.locator("button.lang").click();
+    await expect(page.locator("nav a").first().textContent()).resolves.toBe("Alerts");
+    await page.reload();
+    await page.locator("table.events").waitFor();
+    await expect(page.locator("nav a").first().textContent()).resolves.toBe("Alerts");
+    await expect(page.evaluate(() => document.documentElement.lang)).resolves.toBe("en");
+    await page.locator("button.lang").click();
+    await page.close();
+  });
+
+  it("every page: no serious axe-core violation, screenshot at 1366×768", async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    // the login page first
+    await page.goto(server.url + "/");
+    await page.locator("form").waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await screenshot(page, "login");
+    await loginWithToken(page, server.adminToken);
+    for (const p of ["alerts", "pcs", "approvals", "ledger"]) {
+      await page.goto(`${server.url}/#/${p}`);
+      await page.locator("main h1").waitFor();
+      await page.waitForLoadState("networkidle");
+      const v = await seriousAxeViolations(page);
+      expect(v, `${p}: ${JSON.stringify(v)}`).toEqual([]);
+      await screenshot(page, p);
+    }
+    await page.close();
+  });
+});
