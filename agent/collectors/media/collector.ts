@@ -29,7 +29,7 @@ export interface MediaCollectorOptions {
   scanTimeoutMs?: number;
   /** announce an unmounted medium after this long (default max(3 s, 2 poll periods)) */
   settleMs?: number;
-  /** copy-out batching and stability (defaults: 1000 files, 2 s quiet, 500 ms stable, 15 s reconcile) */
+  /** copy-out batching and stability (defaults: 1000 files, 300 ms quiet, 300 ms stable, 15 s reconcile) */
   copyOut?: { maxBatch?: number; quietMs?: number; stableMs?: number; reconcileMs?: number; maxBatchAgeMs?: number };
   /** the poll period while device and mount events are both watched (default 15 s: the safety net) */
   safetyPollMs?: number;

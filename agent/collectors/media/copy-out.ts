@@ -5,7 +5,7 @@
  * watches (inotify, one per folder on Linux; one recursive watch on Windows and macOS) then say
  * which paths changed; a periodic walk reconciles what they missed (rename-replace, overflowed
  * event queues, FUSE oddities). A changed path is reported once its size and mtime have held
- * still for `stableMs`, with its SHA-256 from a bounded hash pool. Reports are batched: a batch
+ * still for `stableMs` (no watch event for that long), with its SHA-256 from a bounded hash pool. Reports are batched: a batch
  * goes out at `maxBatch` files, after `quietMs` without a new file, or when it is
  * `maxBatchAgeMs` old, so copying 10,000 files yields a handful of events, not 10,000.
  *
@@ -94,9 +94,9 @@ export class CopyOutWatcher {
 
   constructor(private readonly opts: CopyOutOptions) {
     this.maxBatch = opts.maxBatch ?? 1000;
-    this.quietMs = opts.quietMs ?? 2000;
+    this.quietMs = opts.quietMs ?? 300;
     this.maxBatchAgeMs = opts.maxBatchAgeMs ?? 30_000;
-    this.stableMs = opts.stableMs ?? 500;
+    this.stableMs = opts.stableMs ?? 300;
     this.reconcileMs = opts.reconcileMs ?? 15_000;
     this.maxFiles = opts.maxFiles ?? 500_000;
   }
@@ -213,9 +213,13 @@ export class CopyOutWatcher {
         const cur: FileStat = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
         if (this.dirty.get(p) !== rec) continue; // touched again while we looked
         const k = this.known.get(p);
+        // The folder watch reports every write, and none came for stableMs: the file has settled
+        // at the first look (a second stat stableMs later would only add latency). The hash
+        // re-checks the stat afterwards, so a write during hashing is caught.
+        const settled = rec.size === -1 || same(rec, cur);
         if (same(k, cur)) {
           this.dirty.delete(p);
-        } else if (!same(rec, cur)) {
+        } else if (!settled) {
           // still changing (or first look): look again after stableMs
           this.dirty.set(p, { ...cur, at: Date.now() });
         } else {
