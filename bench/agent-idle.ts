@@ -9,7 +9,8 @@
  *          [--hold-sockets N]   also hold N open loopback TCP sockets on the machine (N/2 connections)
  *          [--processes N]      also keep N extra idle processes (sleep) on the machine
  *          [--churn-ms MS]      and open+close one more connection every MS ms (a busy machine)
- *          [--node-flags "…"]   run the agent with these node flags instead of the CLI's own
+ *          [--node-flags "…"]   node flags for the agent (default: lib/node-flags.ts, as a service
+ *                               unit sets them; "" for none)
  *          [--cpu-prof DIR]     write a V8 CPU profile of the agent to DIR (see bench/cpu-profile.ts)
  *          [--label TEXT]       a name for this run in the JSON line
  * The final figure (BENCHMARKS.md) is `npm run bench:idle`: all collectors, 60 s warm-up, 600 s.
@@ -17,6 +18,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { AGENT_NODE_FLAGS } from "../lib/node-flags.js";
 import { cli, startServer, tmp } from "./lib.js";
 
 const args = process.argv.slice(2);
@@ -27,7 +29,8 @@ const warmup = Number(opt("--warmup", "60"));
 const holdSockets = Number(opt("--hold-sockets", "0"));
 const extraProcesses = Number(opt("--processes", "0"));
 const churnMs = Number(opt("--churn-ms", "0"));
-const nodeFlags = args.includes("--node-flags") ? opt("--node-flags", "").split(/\s+/).filter(Boolean) : undefined;
+// default: the flags a service unit sets (lib/node-flags.ts); --node-flags "" runs without any
+const nodeFlags = args.includes("--node-flags") ? opt("--node-flags", "").split(/\s+/).filter(Boolean) : [...AGENT_NODE_FLAGS];
 const cpuProf = args.includes("--cpu-prof") ? opt("--cpu-prof", "") : undefined;
 const label = opt("--label", "");
 const CLK_TCK = 100;
@@ -49,10 +52,10 @@ const sleepers = Array.from({ length: extraProcesses }, () => spawn("sleep", ["1
 const server = await startServer();
 const agentArgs = [cli, "agent", "--server", server.url.replace(/^http/, "ws"), "--state-dir", tmp("kyoka-bench-agent-"), "--enroll-token", server.enrollToken];
 if (collectors !== "all") agentArgs.push("--collectors", collectors);
-const flags = [...(nodeFlags ?? []), ...(cpuProf ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : [])];
+const flags = [...nodeFlags, ...(cpuProf ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : [])];
 const agent = spawn(process.execPath, [...flags, ...agentArgs], {
   stdio: ["ignore", "ignore", "inherit"],
-  env: { ...process.env, KYOKA_LOG_LEVEL: "warn", ...(nodeFlags ? { KYOKA_NODE_FLAGS: nodeFlags.join(" ") || "none" } : {}) },
+  env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
 });
 const pid = agent.pid!;
 
@@ -108,7 +111,7 @@ const elapsed = (Date.now() - t0) / 1000;
 const cpuPct = ((last.ticks - first.ticks) / CLK_TCK / elapsed) * 100;
 console.log(JSON.stringify({
   scenario: "agent-idle", label: label || undefined, collectors, holdSockets, processes: extraProcesses, churnMs,
-  nodeFlags: nodeFlags?.join(" "), warmup, seconds: Math.round(elapsed),
+  nodeFlags: nodeFlags.join(" "), warmup, seconds: Math.round(elapsed),
   cpuPercentOfOneCore: +cpuPct.toFixed(2),
   rssMiB: +(samples.reduce((a, b) => a + b, 0) / samples.length).toFixed(1), peakRssMiB: +peak.toFixed(1),
   treeProcesses: pidsMax,

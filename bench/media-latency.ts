@@ -14,21 +14,25 @@
  * The virus scan on insertion is off (it runs after media.inserted is queued and would only add
  * CPU to part 2); --poll-seconds sets policy.media.pollSeconds (default: the policy default, 1).
  * Needs root (losetup, mount). Usage: npx tsx bench/media-latency.ts [--mounts 25] [--files 1000]
- * [--file-mib 1] [--poll-seconds N]. Builds nothing: run `npm run build` first.
+ * [--file-mib 1] [--poll-seconds N] [--copy-trials 30]. Builds nothing: run `npm run build` first.
+ * 3. Removal: ms from `umount` returning to `media.removed` visible; copy-out of one file: ms from
+ *    the file being closed to a media.copy_out naming it, --copy-trials times (targets p95 ≤ 500 ms
+ *    and ≤ 1 s).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { cli, cpuSeconds, percentile, rssMiB, sleep, startServer, tmp, until } from "./lib.js";
+import { cli, cpuSeconds, latencySummary, percentile, rssMiB, sleep, startServer, tmp, until } from "./lib.js";
 
 if (process.getuid?.() !== 0) throw new Error("bench/media-latency.ts must run as root (loop devices, mount)");
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const mounts = Number(opt("--mounts", "25"));
 const files = Number(opt("--files", "1000"));
+const copyTrials = Number(opt("--copy-trials", "30"));
 const fileMiB = Number(opt("--file-mib", "1"));
 const pollSecondsArg = args.includes("--poll-seconds") ? Number(opt("--poll-seconds", "1")) : undefined;
 const pollMs = 20;
@@ -69,6 +73,8 @@ const agent = spawn(process.execPath, [cli, "agent", "--server", server.url.repl
 const pid = agent.pid!;
 
 const insertMs: number[] = [];
+const removeMs: number[] = [];
+const copyOneMs: number[] = [];
 const loopsLeftAttached: { mount: number; devices: string[] }[] = [];
 let idleCpuPercent = NaN;
 let copy: Record<string, unknown> = {};
@@ -105,9 +111,11 @@ try {
     insertMs.push(performance.now() - t0);
     umount(dir);
     mounted.pop();
+    const t1 = performance.now();
     const removed = async (): Promise<true | undefined> => ((await mediaEvents("media.removed", after, uuid)).length ? true : undefined);
     try {
-      await until(removed, `media.removed #${i + 1}`, 15_000, 100);
+      await until(removed, `media.removed #${i + 1}`, 15_000, pollMs);
+      removeMs.push(performance.now() - t1);
     } catch {
       // the loop device outlived the unmount (another process held it open): detach it by hand
       const left = sh("losetup", ["-j", small]).trim().split("\n").filter(Boolean).map((l) => l.split(":")[0]!);
@@ -170,6 +178,17 @@ try {
     agentCpuSeconds: +cpu.toFixed(2), agentCpuPercentOfOneCore: +((100 * cpu) / (allReportedMs / 1000)).toFixed(1),
     agentRssBeforeMiB: +hwm0.toFixed(1), agentPeakRssSampledMiB: +peakRss.toFixed(1), agentVmHwmMiB: +vmHwmMiB(pid).toFixed(1),
   };
+
+  // --- 3. one file written and closed → media.copy_out naming it, --copy-trials times ------------
+  for (let i = 0; i < copyTrials; i++) {
+    const name = join(bigDir, "out", `single-${i}.txt`);
+    writeFileSync(name, `kyoka copy-out trial ${i} ${Date.now()}\n`); // opened, written, closed
+    const t2 = performance.now();
+    await until(async () => ((await mediaEvents("media.copy_out", after, bigUuid)).some((e) => (e.details.files as { path: string }[]).some((f) => f.path === name)) ? true : undefined),
+      `copy_out of ${name}`, 30_000, pollMs);
+    copyOneMs.push(performance.now() - t2);
+    await sleep(200 + Math.random() * 600);
+  }
   umount(bigDir);
   mounted.pop();
 } finally {
@@ -186,7 +205,9 @@ const ins = { n: s.length, min: Math.round(s[0]!), p50: Math.round(percentile(s,
 console.log(JSON.stringify({
   scenario: "media-latency", pollMs, policyPollSeconds: pollSecondsArg ?? "default", cores: cpus().length,
   loadavgBefore: load0.map((l) => +l.toFixed(2)), loadavgAfter: loadavg().map((l) => +l.toFixed(2)),
-  agentIdleCpuPercentOfOneCore: idleCpuPercent, insertedMs: ins, targetP95Ms: 2000, meetsTarget: ins.p95 <= 2000, loopsLeftAttached,
+  agentIdleCpuPercentOfOneCore: idleCpuPercent, insertedMs: ins, targetP95Ms: 500, meetsTarget: ins.p95 <= 500, loopsLeftAttached,
+  removedMs: removeMs.length ? latencySummary(removeMs) : undefined, removedMeetsTarget: removeMs.length ? latencySummary(removeMs).p95 <= 500 : undefined,
+  copyOutOneFileAfterCloseMs: copyOneMs.length ? latencySummary(copyOneMs) : undefined, copyOutTargetP95Ms: 1000,
   copyOut: copy,
 }, null, 2));
 process.exit(0);

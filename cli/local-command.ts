@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { logStrayErrors, onShutdown } from "./shutdown.js";
+import { agentNodeOptions } from "../lib/node-flags.js";
 
 export interface LocalFlags { port: number; host: string; data: string; stateDir: string; logFormat?: string }
 
@@ -26,7 +27,8 @@ export async function runLocalCommand(flags: LocalFlags): Promise<void> {
   const startAgent = (): void => {
     agent = spawn(process.execPath, [cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir), "--log-format", logFormat], {
       stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, KYOKA_ENROLL_TOKEN: enrollToken },
+      // a small young generation for the long-lived agent (lib/node-flags.ts)
+      env: { ...process.env, KYOKA_ENROLL_TOKEN: enrollToken, NODE_OPTIONS: agentNodeOptions() },
     });
     agent.on("exit", (code, signal) => {
       if (stopping) return;
