@@ -15,7 +15,7 @@
  *
  *   npx tsx bench/network-latency.ts [--n 20] [--pause-ms 500]
  *
- * Targets: attachment p95 ≤ 2 s, connection p95 ≤ 3 s (default pollSeconds 2).
+ * Targets (issue 18): attachment and connection p95 ≤ 500 ms each.
  */
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";

@@ -27,8 +27,11 @@ export class SharedSocketSource implements SocketSource {
   private seenAs = new Map<number, string>();
   /** the pids that owned a socket returned by the last read */
   private owners = new Set<number>();
+  /** when the tables were last read (performance.now()) and the CPU that read cost, ms */
+  private lastRead = -Infinity;
+  private lastCostMs = 0;
 
-  constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000) {
+  constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000, private readonly cpuBudget = 0.004) {
     // owners of new sockets on P2P ports are looked up at most once a second; the rest wait a cycle
     this.tables = new SocketTableReader({ procRoot, owners: new SocketOwners({ procRoot, minScanIntervalMs: 1000 }) });
   }
@@ -49,7 +52,20 @@ export class SharedSocketSource implements SocketSource {
     // say. Other processes coming and going do not force it (on a busy machine they come and go
     // all the time, and a full read of thousands of sockets is the costliest thing here).
     const relevant = moved.some((pid) => q.allOf.has(pid)) || exited.some((pid) => this.owners.has(pid));
-    this.rows = relevant ? this.tables.read() : this.tables.readIfChanged(this.maxAgeMs) ?? this.rows;
+    // Counters that move all the time (thousands of sockets, busy clients) would mean a full read
+    // every cycle: after a read that cost C ms of CPU the next waits C / cpuBudget ms (as the
+    // network collector does); a P2P client starting or exiting is read at once anyway.
+    const wall = performance.now();
+    if (relevant || wall - this.lastRead >= this.lastCostMs / this.cpuBudget) {
+      const cpu0 = process.cpuUsage();
+      const rows = relevant ? this.tables.read() : this.tables.readIfChanged(this.maxAgeMs);
+      if (rows) {
+        this.rows = rows;
+        const cpu = process.cpuUsage(cpu0);
+        this.lastCostMs = (cpu.user + cpu.system) / 1000;
+        this.lastRead = wall;
+      }
+    }
 
     const owners = this.tables.owners;
     const out: OwnedSocket[] = [];
