@@ -119,10 +119,20 @@ export const AgentHello = z.strictObject({
  * observedAt, details) is checked per event (policies/details.ts checkEvent), so one bad event is
  * refused alone (`ack.rejected`) and never fails the frame, another event or another agent.
  */
-export const EventEnvelope = z.looseObject({ seq: z.number().int().positive() });
+export type EventEnvelope = { seq: number } & Record<string, unknown>;
+function isEnvelope(v: unknown): v is EventEnvelope {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const seq = (v as { seq?: unknown }).seq;
+  return typeof seq === "number" && Number.isInteger(seq) && seq > 0;
+}
 export const AgentEventsMsg = z.strictObject({
   t: z.literal("events"),
-  events: z.array(EventEnvelope).min(1).max(5000),
+  // checked by hand, not copied: this runs on every event of every frame
+  events: z.array(z.unknown()).min(1).max(5000).superRefine((events, ctx) => {
+    for (let i = 0; i < events.length; i++) {
+      if (!isEnvelope(events[i])) ctx.addIssue({ code: "custom", path: [i, "seq"], message: "each event needs a positive integer seq" });
+    }
+  }).transform((events) => events as EventEnvelope[]),
 });
 export const AgentHeartbeat = z.strictObject({ t: z.literal("heartbeat"), at: IsoTime });
 export const AgentBye = z.strictObject({ t: z.literal("bye"), reason: z.string().max(1000) });

@@ -72,6 +72,13 @@ export const STATUS_LABEL: Record<Status, Reason> = {
   info: { ja: "情報", en: "info" },
 };
 
+/** The one-line reasons of the catalog defaults: shared arrays, so the store serializes each once. */
+const DEFAULT_REASONS: Record<Status, readonly Reason[]> = Object.fromEntries(
+  (Object.keys(STATUS_LABEL) as Status[]).map((st) => [st, Object.freeze([
+    Object.freeze({ ja: `カタログの既定: ${STATUS_LABEL[st].ja}`, en: `catalog default: ${STATUS_LABEL[st].en}` }),
+  ])]),
+) as Record<Status, readonly Reason[]>;
+
 export function scopeCovers(scope: Scope, agent: { id: string; tags: readonly string[] }): boolean {
   if ("all" in scope) return scope.all === true;
   if ("agents" in scope) return scope.agents.includes(agent.id);
@@ -157,7 +164,7 @@ export function decide(event: DecideEvent, ctx: DecideContext): Decision {
   let severity: Severity = entry.severity;
   let status: Status = entry.defaultStatus;
   let clearable = entry.clearable;
-  const reasons: Reason[] = [];
+  let reasons: Reason[] = [];
 
   let decidedBy: CatalogRule | undefined;
   for (const rule of entry.rules) {
@@ -176,10 +183,8 @@ export function decide(event: DecideEvent, ctx: DecideContext): Decision {
     if (rule.clearable === false) clearable = false;
     break;
   }
-  if (!decidedBy) {
-    const label = STATUS_LABEL[status];
-    reasons.push({ ja: `カタログの既定: ${label.ja}`, en: `catalog default: ${label.en}` });
-  }
+  // (a shared array: anything added to it below copies it first)
+  if (!decidedBy) reasons = DEFAULT_REASONS[status] as Reason[];
 
   if (status === "approved") return { control, articles: entry.articles, severity, status, approvalId: null, reasons };
 
@@ -192,11 +197,11 @@ export function decide(event: DecideEvent, ctx: DecideContext): Decision {
       if (approval.organisation !== undefined && approval.organisation !== event.agent.organisation) continue;
       if (!matcher(approval.match, details, type)) continue;
       const until = approval.validUntil.slice(0, 10);
-      reasons.push({ ja: `甲許可 ${approval.id} (有効期限 ${until}) に一致`, en: `matched approval ${approval.id} (valid until ${until})` });
+      reasons = [...reasons, { ja: `甲許可 ${approval.id} (有効期限 ${until}) に一致`, en: `matched approval ${approval.id} (valid until ${until})` }];
       return { control, articles: entry.articles, severity, status: "approved", approvalId: approval.id, reasons };
     }
   } else if (entry.clearable && !clearable && status === "needs_approval") {
-    reasons.push({ ja: "この判定は甲許可では解除できない", en: "no approval can clear this" });
+    reasons = [...reasons, { ja: "この判定は甲許可では解除できない", en: "no approval can clear this" }];
   }
   return { control, articles: entry.articles, severity, status, approvalId: null, reasons };
 }

@@ -137,12 +137,22 @@ export class SqliteStore implements Store, SyncEventWriter {
       if (t === undefined) articlesJson.set(a, (t = JSON.stringify(a)));
       return t;
     };
+    // the catalog-default reasons are shared arrays too (server/decide.ts)
+    const reasonsJson = new WeakMap<object, string>();
+    const reasonsText = (r: EventRow["reasons"]): string => {
+      let t = reasonsJson.get(r);
+      if (t === undefined) {
+        t = JSON.stringify(r);
+        if (Object.isFrozen(r)) reasonsJson.set(r, t);
+      }
+      return t;
+    };
     this.insertBatch = this.db.transaction((rows: EventRow[]) => {
       const ids: Array<number | null> = new Array<number | null>(rows.length);
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         const res = stmt.run(r.agentId, r.seq, r.control, r.type, articlesText(r.articles), r.severity, r.status,
-          r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId, JSON.stringify(r.reasons));
+          r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId, reasonsText(r.reasons));
         ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : null;
       }
       return ids;
