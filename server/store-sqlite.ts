@@ -110,6 +110,10 @@ export class SqliteStore implements Store, SyncEventWriter {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly insertStmt: Database.Statement;
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly bulkStatements = new Map<string, Database.Statement>();
+  private bulk: Database.Database | undefined;
+  private readonly busyTimeoutMs: number;
   private readonly insertBatch: (rows: EventRow[]) => Array<number | null>;
 
   constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
@@ -121,7 +125,8 @@ export class SqliteStore implements Store, SyncEventWriter {
     this.db = new Database(this.path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
-    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+    this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     this.db.pragma("foreign_keys = ON");
     migrateSqlite(this.db, opts.log);
     restrictModes(dataDir, this.path);
@@ -339,7 +344,7 @@ export class SqliteStore implements Store, SyncEventWriter {
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
     const { sql: where, args } = this.eventWhere(q);
     const sql = `SELECT * FROM events ${where} ORDER BY id ${q.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, q.limit) as EventDbRow[]).map(eventFromRow);
+    return (this.statement(sql, q.bulk === true).all(...args, q.limit) as EventDbRow[]).map(eventFromRow);
   }
 
   async countEvents(q: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>> {
@@ -349,6 +354,32 @@ export class SqliteStore implements Store, SyncEventWriter {
       counts[r.status] = r.n;
     }
     return counts;
+  }
+
+  /**
+   * A prepared statement per query shape (filters set), kept: a page or an export chunk prepares
+   * nothing. Bulk reads (exports) go through a second, read-only connection with a 2 MiB page cache
+   * (the main one has SQLite's 16 MiB): walking a million rows would otherwise fill the main cache
+   * and grow the server's memory; WAL lets it read while the main connection writes.
+   */
+  private statement(sql: string, bulk: boolean): Database.Statement {
+    const cache = bulk ? this.bulkStatements : this.statements;
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = (bulk ? this.bulkDb() : this.db).prepare(sql);
+      // one per combination of filters and order; the bound only guards against a future dynamic SQL
+      if (cache.size < 256) cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private bulkDb(): Database.Database {
+    if (!this.bulk) {
+      this.bulk = new Database(this.path, { readonly: true });
+      this.bulk.pragma("cache_size = -2048");
+      this.bulk.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+    }
+    return this.bulk;
   }
 
   async getEvent(id: number): Promise<StoredEvent | undefined> {
@@ -443,6 +474,7 @@ export class SqliteStore implements Store, SyncEventWriter {
   }
 
   async close(): Promise<void> {
+    if (this.bulk?.open) this.bulk.close();
     if (this.db.open) this.db.close();
   }
 }

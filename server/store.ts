@@ -111,6 +111,8 @@ export interface EventQuery {
   afterId?: number;
   /** "desc" (default): newest first; "asc": oldest first */
   order?: "desc" | "asc";
+  /** a bulk read (an export walking the whole table): kept out of the store's page cache where it can */
+  bulk?: boolean;
   limit: number;
 }
 
