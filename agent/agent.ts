@@ -3,7 +3,6 @@
  * force, the collector supervisor and the transport. The constructor only assigns; start() and
  * stop() do the work. stop() is bounded to well under 5 s.
  */
-import { readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { arch, hostname as osHostname, release, type as osType } from "node:os";
 import { join } from "node:path";
@@ -15,7 +14,7 @@ import { PolicyStore, StateStores } from "./state.js";
 import { Supervisor, type SupervisorOptions } from "./supervisor.js";
 import { Transport, type TransportOptions } from "./transport.js";
 import type { Logger } from "../lib/log.js";
-import { packageRoot } from "../lib/paths.js";
+import { kyokaVersion } from "../lib/build-info.js";
 import { defaultPolicyText, parsePolicyText, type Policy } from "../policies/policy.js";
 import type { AgentEvent, NewEvent } from "../policies/schema.js";
 
@@ -49,17 +48,9 @@ export async function readPcId(): Promise<string | undefined> {
   return pcId(normalize(await readSystemInformation()));
 }
 
-let cachedVersion: string | undefined;
-/** kyoka's version (package.json). */
+/** kyoka's version (package.json, or the one baked into a single executable). */
 export function agentVersion(): string {
-  if (cachedVersion === undefined) {
-    try {
-      cachedVersion = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
-    } catch {
-      cachedVersion = "0.0.0";
-    }
-  }
-  return cachedVersion;
+  return kyokaVersion();
 }
 
 export function osDescription(): string {

@@ -5,12 +5,8 @@
  * Usage errors print one line naming the flag and exit 2; --help and --version exit 0.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { packageRoot } from "../lib/paths.js";
+import { versionLine } from "../lib/build-info.js";
 import { UsageError } from "./usage-error.js";
-
-const version = (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 
 function port(value: string): number {
   const n = Number(value);
@@ -29,7 +25,13 @@ const logFormatOption = (): Option =>
 
 const program = new Command("kyoka")
   .description("許可 kyoka — endpoint policy agent and aggregation server for 甲許可 compliance (別記2 情報セキュリティ関連業務特記事項)")
-  .version(version, "-V, --version")
+  // the version and the build (commit): computed only when asked for (from a checkout it runs git)
+  .option("-V, --version", "output the version and the build")
+  .on("option:version", () => {
+    const line = versionLine();
+    process.stdout.write(`${line}\n`);
+    throw new CommanderError(0, "commander.version", line);
+  })
   .showSuggestionAfterError(true)
   .exitOverride()
   .configureOutput({
@@ -121,6 +123,32 @@ program
   });
 
 program
+  .command("configure")
+  .description("write the agent's config file (installers run this): server URL, enrollment token, state folder, CA")
+  .option("--config <file>", "the config file (default: /etc/kyoka/agent.yaml, %ProgramData%\\kyoka\\agent.yaml, /Library/Application Support/kyoka/agent.yaml)")
+  .option("--server <url>", "server URL: ws://HOST:PORT or wss://HOST:PORT")
+  .option("--enroll-token <token>", "enrollment token")
+  .option("--state-dir <dir>", "state folder")
+  .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
+  .action(async (opts) => {
+    const { runConfigureCommand } = await import("./install-commands.js");
+    await runConfigureCommand(opts);
+  });
+
+program
+  .command("enroll")
+  .description("enroll this agent with the server now (once; the credential is kept in the state folder)")
+  .option("--config <file>", "agent config file (YAML); default: the one `kyoka configure` writes, if present")
+  .option("--server <url>", "server URL: ws://HOST:PORT or wss://HOST:PORT")
+  .option("--enroll-token <token>", "enrollment token")
+  .option("--state-dir <dir>", "state folder")
+  .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
+  .action(async (opts) => {
+    const { runEnrollCommand } = await import("./install-commands.js");
+    await runEnrollCommand(opts);
+  });
+
+program
   .command("snapshot")
   .description("one-shot local inventory of every control (software, network, media, processes/P2P, hardware); no server needed")
   .option("--json", "print one JSON document")
@@ -129,9 +157,8 @@ program
     await runSnapshotCommand(opts);
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// no top-level await: the single executable (installers/) bundles this module as CommonJS
+program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // --help / --version: exit 0; usage errors: exit 2 (the message is already printed)
     process.exit(err.exitCode === 0 ? 0 : 2);
@@ -142,4 +169,4 @@ try {
   }
   process.stderr.write(`kyoka: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
-}
+});

@@ -2,8 +2,12 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The package root (the folder holding package.json), whether running from source or dist/. */
-export const packageRoot: string = (() => {
+/**
+ * The package root (the folder holding package.json and policies/), whether running from source
+ * or dist/. In a single executable (installers/sea/) it is the private folder the executable
+ * unpacked its bundled files into, set as `globalThis.kyokaPackageRoot` before this module loads.
+ */
+export const packageRoot: string = (globalThis as { kyokaPackageRoot?: string }).kyokaPackageRoot ?? (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "policies"))) return dir;

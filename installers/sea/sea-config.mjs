@@ -1,0 +1,36 @@
+// Writes the SEA config (and the manifest of the files the executable carries) for one platform:
+//   node installers/sea/sea-config.mjs <work dir> <main.cjs> <blob out> <code cache: yes|no> [native file…]
+// The carried files: policies/*.yaml (the catalog, the default policy, the P2P signatures) and the
+// given native files (put under native/). Each is an asset under its path; `manifest.json` lists
+// them with their SHA-256 and an id (hash of them all) that names the folder they unpack into
+// (installers/sea/unpack.ts).
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+
+const [work, main, output, codeCache, ...natives] = process.argv.slice(2);
+const root = resolve(import.meta.dirname, "../..");
+const files = [];
+for (const f of readdirSync(join(root, "policies")).filter((f) => f.endsWith(".yaml")).sort()) {
+  files.push({ path: `policies/${f}`, source: join(root, "policies", f) });
+}
+for (const n of natives) files.push({ path: `native/${basename(n)}`, source: resolve(n), executable: true });
+
+const all = createHash("sha256");
+const manifest = { id: "", files: [] };
+for (const f of files) {
+  const sha256 = createHash("sha256").update(readFileSync(f.source)).digest("hex");
+  all.update(`${f.path}\0${sha256}\0`);
+  manifest.files.push({ path: f.path, sha256, ...(f.executable ? { executable: true } : {}) });
+}
+manifest.id = all.digest("hex").slice(0, 16);
+writeFileSync(join(work, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+const assets = { "manifest.json": join(work, "manifest.json") };
+for (const f of files) assets[f.path] = f.source;
+writeFileSync(join(work, "sea-config.json"), JSON.stringify({
+  main: resolve(main),
+  output: resolve(output),
+  disableExperimentalSEAWarning: true,
+  useCodeCache: codeCache === "yes",
+  assets,
+}, null, 2) + "\n");

@@ -1,0 +1,99 @@
+/**
+ * The Linux single executable (installers/build.sh linux → installers/out/kyoka-linux-x64), run
+ * from a folder with no node_modules and with no Node.js on PATH: --version names the version and
+ * the build, `snapshot --json` reports, `agent` enrolls with a real server (dist/, started here)
+ * and delivers its events; `server` says where the native SQLite is expected and works once it is
+ * there; the private folder it unpacks into must not be writable by others.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { freePort, processScope, root, startServer, waitFor } from "../helpers/kyoka.js";
+import { buildInstallers, gitDescribe, outDir, pathWithoutNode, runProgram, version } from "./helpers.js";
+
+const scope = processScope();
+let dir: string;
+let exe: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(() => {
+  buildInstallers("linux");
+  dir = scope.dir();
+  exe = join(dir, "app", "kyoka");
+  mkdirSync(join(dir, "app"));
+  copyFileSync(join(outDir, "kyoka-linux-x64"), exe);
+  chmodSync(exe, 0o755);
+  env = {
+    PATH: pathWithoutNode(dir), HOME: join(dir, "home"), LANG: "C.UTF-8",
+    KYOKA_RUNTIME_DIR: join(dir, "runtime"), KYOKA_CACHE_DIR: join(dir, "cache"), KYOKA_LOG_LEVEL: "info",
+  };
+}, 600_000);
+
+describe("the Linux single executable", () => {
+  it("runs where there is no Node.js and no node_modules", () => {
+    expect(readdirSync(join(dir, "app"))).toEqual(["kyoka"]);
+    const which = runProgram("/bin/sh", ["-c", "command -v node || echo none"], { env });
+    return which.exited.then(() => expect(which.stdout().trim()).toBe("none"));
+  });
+
+  it("--version names the version and the build it was made from", async () => {
+    const p = scope.track(runProgram(exe, ["--version"], { env, cwd: join(dir, "app") }));
+    expect((await p.exited).code).toBe(0);
+    const m = /^(\S+) \(build (\S+), (\d{4}-\d\d-\d\d)\)$/.exec(p.stdout().trim());
+    expect(m, p.stdout()).not.toBeNull();
+    expect(m![1]).toBe(version);
+    expect(m![2]).toBe(gitDescribe());
+  });
+
+  it("snapshot --json reports every section, with the bundled policy unpacked privately", async () => {
+    const p = scope.track(runProgram(exe, ["snapshot", "--json"], { env, cwd: join(dir, "app") }));
+    expect((await p.exited).code).toBe(0);
+    const snap = JSON.parse(p.stdout()) as Record<string, unknown> & { errors: unknown[]; software: { packages?: unknown[] } };
+    expect(snap.errors).toEqual([]);
+    for (const k of ["hardware", "software", "network", "media", "p2p"]) expect(snap).toHaveProperty(k);
+    // this machine is Debian: dpkg's packages are read (the collector runs from the bundle)
+    expect(JSON.stringify(snap.software)).toContain("dpkg");
+    const [id] = readdirSync(join(dir, "runtime"));
+    expect(readdirSync(join(dir, "runtime", id!, "policies")).sort()).toEqual(["catalog.yaml", "default-policy.yaml", "p2p-signatures.yaml"]);
+    expect(readFileSync(join(dir, "runtime", id!, "policies", "catalog.yaml"), "utf8")).toBe(readFileSync(join(root, "policies/catalog.yaml"), "utf8"));
+  });
+
+  it("agent enrolls with a real server and delivers its events", async () => {
+    const server = scope.track(await startServer({ dataDir: scope.dir() }));
+    const state = join(dir, "agent-state");
+    const agent = scope.track(runProgram(exe, ["agent", "--server", server.wsUrl, "--enroll-token", server.enrollToken, "--state-dir", state,
+      "--collectors", "software", "--selftest-events", "3"], { env, cwd: join(dir, "app") }));
+    type A = { id: string; online: boolean; version: string };
+    const online = await waitFor(async () => (await server.api<A[]>("/api/agents")).body.find((a) => a.online), "the agent online", 60_000);
+    expect(online.version).toBe(version);
+    expect(JSON.parse(readFileSync(join(state, "credential.json"), "utf8")).agentId).toBe(online.id);
+    await waitFor(async () => (await server.api<unknown[]>(`/api/events?agent=${online.id}&type=agent.selftest`)).body.length === 3, "3 selftest events", 60_000);
+    await waitFor(async () => (await server.api<unknown[]>(`/api/events?agent=${online.id}&type=software.inventory`)).body.length > 0, "the software inventory", 60_000);
+    expect((await agent.kill("SIGTERM")).code).toBe(0);
+  });
+
+  it("server: without the native SQLite beside it, says to use the server package; with it, serves", async () => {
+    const data = scope.dir();
+    const port = await freePort();
+    const without = scope.track(runProgram(exe, ["server", "--port", String(port), "--data", data], { env }));
+    expect((await without.exited).code).toBe(1);
+    expect(without.stderr()).toMatch(/better_sqlite3\.node.*kyoka-server package/);
+
+    copyFileSync(join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"), join(dir, "app", "better_sqlite3.node"));
+    const withIt = scope.track(runProgram(exe, ["server", "--port", String(port), "--data", data], { env }));
+    await waitFor(() => /listening on/.test(withIt.stdout()), "the server to listen", 30_000);
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(await res.json()).toEqual({ ok: true });
+    expect((await withIt.kill("SIGTERM")).code).toBe(0);
+  });
+
+  it("refuses a private folder that others can write to", async () => {
+    const shared = join(dir, "shared-runtime");
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    const p = scope.track(runProgram(exe, ["snapshot", "--json"], { env: { ...env, KYOKA_RUNTIME_DIR: shared } }));
+    await p.exited;
+    expect(p.stderr()).toMatch(/cannot unpack kyoka's bundled files.*writable by others/);
+    expect(existsSync(join(shared, readdirSync(shared)[0] ?? "none", "policies", "catalog.yaml"))).toBe(false);
+  });
+});
