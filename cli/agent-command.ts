@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { readFileSync, renameSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { Agent } from "../agent/agent.js";
 import type { CollectorFactory } from "../agent/collector.js";
 import { collectorFactories } from "../agent/collectors/index.js";
@@ -10,6 +10,8 @@ import { onShutdown } from "./shutdown.js";
 export interface AgentFlags {
   server?: string; enrollToken?: string; enrollTokenFile?: string; stateDir?: string; config?: string; ca?: string;
   collectors?: string; selftestEvents?: number; logFormat?: string;
+  /** Windows: run as the service kyoka-agent (cli/windows-service.ts) */
+  service?: boolean;
 }
 
 /** `--collectors a,b` → those factories from the registry; `none` → no collectors. */
@@ -32,11 +34,17 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   });
   const enrollToken = cfg.enrollTokenFile !== undefined ? readTokenFile(cfg.enrollTokenFile) : cfg.enrollToken;
   const collectors = selectCollectors(flags.collectors);
+  if (flags.service && process.platform === "win32") prepareServiceLog(resolve(cfg.stateDir));
   const log = createLogger("kyoka-agent", { format: resolveLogFormat(flags.logFormat) });
   const agent = new Agent({
     server: cfg.server, enrollToken, stateDir: resolve(cfg.stateDir),
     caFile: cfg.caFile ? resolve(cfg.caFile) : undefined, log, collectors,
   });
+  if (flags.service) {
+    const { runWindowsService } = await import("./windows-service.js");
+    // the service has reported STOPPED: nothing may run after that
+    process.exit(await runWindowsService({ log, start: () => agent.start(), stop: () => agent.stop("service stop") }));
+  }
   onShutdown(log, () => agent.stop("signal"));
   await agent.start();
   if (flags.selftestEvents) await queueSelftestEvents(agent, flags.selftestEvents, log);
@@ -53,6 +61,20 @@ function readTokenFile(file: string): string {
   const token = text.split(/\r?\n/)[0]!.trim();
   if (!token) throw new UsageError(`--enroll-token-file ${file}: the file is empty`);
   return token;
+}
+
+/**
+ * A service has no stderr: logs go to <stateDir>\agent.log (KYOKA_LOG_FILE wins), kept under
+ * 10 MB by moving a larger one to agent.log.1 at start.
+ */
+function prepareServiceLog(stateDir: string): void {
+  const file = process.env.KYOKA_LOG_FILE || join(stateDir, "agent.log");
+  process.env.KYOKA_LOG_FILE = file;
+  try {
+    if (statSync(file).size > 10 * 1024 * 1024) renameSync(file, `${file}.1`);
+  } catch {
+    // no log yet
+  }
 }
 
 /** N synthetic agent.selftest events {n: 1..N}, appended 500 at a time (each batch fsynced). */

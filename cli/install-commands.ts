@@ -6,21 +6,22 @@
  *   file (YAML; keys it is not given are kept), validated like `kyoka agent --config`; the file is
  *   written mode 0600 in a folder it creates mode 0700 (on Windows the folder is restricted to
  *   SYSTEM and Administrators with icacls).
+ * - `purge` deletes the config, the state and the unpacked files (an uninstall that removes all).
  * - `enroll` trades the enrollment token for the agent's credential now (the agent would do it at
  *   its first start): the installer learns at once whether the URL and token are right. With a
  *   credential already in the state folder it does nothing.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { arch, hostname as osHostname } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { ensureCredential } from "../agent/enroll.js";
 import { osDescription } from "../agent/agent.js";
 import { writeFileAtomic } from "../agent/state.js";
 import { kyokaVersion } from "../lib/build-info.js";
 import { createLogger } from "../lib/log.js";
-import { AgentConfig, resolveConfig, UsageError } from "./config.js";
+import { AgentConfig, defaultStateDir, resolveConfig, UsageError } from "./config.js";
 
 /** Where installers put the agent's config on each OS. */
 export function defaultAgentConfigFile(): string {
@@ -83,4 +84,34 @@ export async function runEnrollCommand(flags: EnrollFlags): Promise<void> {
     version: kyokaVersion(), ca: cfg.caFile ? readFileSync(resolve(cfg.caFile)) : undefined,
   });
   process.stdout.write(`kyoka: enrolled as ${cred.agentId} with ${cfg.server} (${arch()}); credential in ${join(stateDir, "credential.json")}\n`);
+}
+
+export interface PurgeFlags { config?: string; stateDir?: string }
+
+/**
+ * `kyoka purge`: what an uninstall that removes everything does (the MSI's uninstall, the macOS
+ * uninstall script): the agent's state folder (credential, queue, collector state, logs), its
+ * config file, and the folder a single executable unpacked its files into. Stop the agent first.
+ */
+export async function runPurgeCommand(flags: PurgeFlags): Promise<void> {
+  const file = resolve(flags.config ?? defaultAgentConfigFile());
+  let stateDir = flags.stateDir;
+  if (!stateDir && existsSync(file)) {
+    try {
+      const v = parse(readFileSync(file, "utf8")) as { stateDir?: unknown } | null;
+      if (typeof v?.stateDir === "string") stateDir = v.stateDir;
+    } catch {
+      // an unreadable config: the default state folder
+    }
+  }
+  const targets = [resolve(stateDir ?? defaultStateDir()), file];
+  // a single executable's unpacked files (installers/sea/unpack.ts): <base>/kyoka/runtime/<id>
+  const unpacked = (globalThis as { kyokaPackageRoot?: string }).kyokaPackageRoot;
+  if (unpacked && basename(dirname(unpacked)) === "runtime") targets.push(dirname(unpacked));
+  for (const t of targets) {
+    rmSync(t, { recursive: true, force: true, maxRetries: 3 });
+    process.stdout.write(`kyoka: removed ${t}\n`);
+  }
+  // the config's folder, if nothing else is left in it
+  try { rmdirSync(dirname(file)); } catch { /* not empty, or gone */ }
 }

@@ -68,6 +68,7 @@ program
   .option("--collectors <list>", "run only these collectors (comma-separated names, or none); default: all that the policy enables")
   .addOption(logFormatOption())
   .option("--selftest-events <n>", "queue N synthetic agent.selftest events at start (delivery and load checks)", (v) => Math.floor(positive(v)))
+  .option("--service", "Windows: run as the service kyoka-agent (the MSI installs it so; logs go to <state dir>\\agent.log)")
   .action(async (opts) => {
     const { runAgentCommand } = await import("./agent-command.js");
     await runAgentCommand(opts);
@@ -146,6 +147,16 @@ program
   .action(async (opts) => {
     const { runEnrollCommand } = await import("./install-commands.js");
     await runEnrollCommand(opts);
+  });
+
+program
+  .command("purge")
+  .description("delete the agent's config, state (credential, queue) and unpacked files: what an uninstall does; stop the agent first")
+  .option("--config <file>", "the agent config file (its stateDir is deleted too); default: the one `kyoka configure` writes")
+  .option("--state-dir <dir>", "the state folder (default: the config's, else the default)")
+  .action(async (opts) => {
+    const { runPurgeCommand } = await import("./install-commands.js");
+    await runPurgeCommand(opts);
   });
 
 program

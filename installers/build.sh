@@ -37,20 +37,23 @@ date="$(date -u +%Y-%m-%d)"
 node_version="$(node -p 'process.versions.node')"
 fuse=NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
 
-# what the outputs are made from: every tracked or new file of the shipped code and of installers/
-sources_key="$( {
-  echo "$version $commit $node_version"
-  git ls-files -co --exclude-standard -- agent cli lib policies server installers package.json package-lock.json \
-    | grep -v '^installers/out/' | sort | while read -r f; do [ -f "$f" ] && sha256sum "$f"; done
-} | sha256sum | cut -c1-16)"
+# what the outputs are made from: every tracked or new file of the shipped code (code_key: the
+# bundle and the executables) and of installers/ (sources_key: the packages)
+hash_files() {
+  git ls-files -co --exclude-standard -- "$@" | grep -v '^installers/out/' | sort \
+    | while read -r f; do [ -f "$f" ] && sha256sum "$f"; done
+}
+code_key="$( { echo "$version $commit $node_version"; hash_files agent cli lib policies server installers/sea package.json package-lock.json; } | sha256sum | cut -c1-16)"
+sources_key="$( { echo "$code_key"; hash_files installers README.md; } | sha256sum | cut -c1-16)"
 
 # fresh <stamp name> <output…>: true when every output exists and was built from these sources
+key_of() { case "$1" in bundle|linux|win) echo "$code_key" ;; *) echo "$sources_key" ;; esac; }
 fresh() {
-  local stamp="$work/$1.stamp"; shift
-  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sources_key" ] || return 1
+  local stamp="$work/$1.stamp" key; key="$(key_of "$1")"; shift
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] || return 1
   local f; for f in "$@"; do [ -e "$f" ] || return 1; done
 }
-stamp() { echo "$sources_key" > "$work/$1.stamp"; }
+stamp() { key_of "$1" > "$work/$1.stamp"; }
 
 # --- the bundle: kyoka's JS in one CommonJS file (the SEA's main script) ------------------------
 bundle() {
@@ -60,9 +63,11 @@ bundle() {
   # derive cache keys or sibling paths from it, and fall back when those do not exist)
   node_modules/.bin/esbuild installers/sea/entry.ts --bundle --platform=node --target=node20 --format=cjs \
     --outfile="$work/kyoka.cjs" --log-level=warning --legal-comments=none \
-    --alias:bindings=./installers/sea/bindings.cjs \
+    --alias:bindings=./installers/sea/bindings.cjs --alias:koffi=./installers/sea/koffi.cjs \
     --define:KYOKA_VERSION="\"$version\"" --define:KYOKA_COMMIT="\"$commit\"" --define:KYOKA_DATE="\"$date\"" \
     --define:import.meta.url=kyokaImportMetaUrl \
+    `# ws: its optional native helpers are not bundled (and would warn)` \
+    --define:process.env.WS_NO_BUFFER_UTIL=\"1\" --define:process.env.WS_NO_UTF_8_VALIDATE=\"1\" \
     "--banner:js=var kyokaImportMetaUrl = require('node:url').pathToFileURL(process.execPath).href;"
   stamp bundle
 }
@@ -84,8 +89,8 @@ linux() {
   fresh linux "$out/kyoka-linux-x64" && return 0
   bundle
   say "SEA → $out/kyoka-linux-x64 (node $node_version, $(command -v node))"
-  # the blob must come from the node it goes into: this one
-  sea linux "$(node -p 'process.execPath')" "$out/kyoka-linux-x64" yes
+  # the blob must come from the node it goes into: this one; koffi's native library travels along
+  sea linux "$(node -p 'process.execPath')" "$out/kyoka-linux-x64" yes node_modules/koffi/build/koffi/linux_x64/koffi.node
   stamp linux
 }
 
@@ -112,12 +117,10 @@ win() {
   fresh win "$out/kyoka-win-x64.exe" && return 0
   bundle
   local exe; exe="$(node_win_exe)"
-  # the FFI library the Windows agent uses (koffi, when the project depends on it) travels as an asset
-  local natives=()
-  [ -f node_modules/koffi/build/koffi/win32_x64/koffi.node ] && natives+=(node_modules/koffi/build/koffi/win32_x64/koffi.node)
-  say "SEA → $out/kyoka-win-x64.exe (node.exe $node_version${natives:+, ${natives[*]}})"
-  # no code cache: V8's code cache is made for the platform that writes it
-  sea win "$exe" "$out/kyoka-win-x64.exe" no "${natives[@]}"
+  say "SEA → $out/kyoka-win-x64.exe (node.exe $node_version)"
+  # no code cache: V8's code cache is made for the platform that writes it; the FFI library the
+  # Windows agent uses (koffi) travels as an asset
+  sea win "$exe" "$out/kyoka-win-x64.exe" no node_modules/koffi/build/koffi/win32_x64/koffi.node
   stamp win
 }
 
@@ -192,8 +195,18 @@ msi() {
   say "wixl → $msi_file"
   # an MSI's ProductVersion is numeric: 0.1.0 (a pre-release suffix is dropped)
   local msi_version="${version%%[-+]*}"
-  wixl -a x64 -D Version="$msi_version" -D Exe="$out/kyoka-win-x64.exe" -o "$msi_file.part" installers/windows/kyoka.wxs
-  mv "$msi_file.part" "$msi_file"
+  # wixl takes sources relative to the .wxs
+  rm -rf "$work/msi" && mkdir -p "$work/msi"
+  cp installers/windows/kyoka.wxs "$work/msi/kyoka.wxs"
+  ln -s "$out/kyoka-win-x64.exe" "$work/msi/kyoka.exe"
+  (cd "$work/msi" && wixl -a x64 -D Version="$msi_version" -D Exe=kyoka.exe -o kyoka.msi kyoka.wxs)
+  # the public properties a silent install passes reach the elevated part of the install (WiX's
+  # Secure="yes"; wixl already wrote the property for MajorUpgrade, so it is extended)
+  msibuild "$work/msi/kyoka.msi" -q "UPDATE \`Property\` SET \`Value\` = 'WIX_UPGRADE_DETECTED;WIX_DOWNGRADE_DETECTED;SERVERURL;ENROLLTOKEN;KEEPDATA' WHERE \`Property\` = 'SecureCustomProperties'"
+  # a binary registry value is "#x<hex>" in the Registry table (wixl writes the bare hex: a string)
+  local fa; fa="$(msiinfo export "$work/msi/kyoka.msi" Registry | awk -F'\t' '$4 == "FailureActions" {print $5}')"
+  case "$fa" in "#x"*) ;; *) msibuild "$work/msi/kyoka.msi" -q "UPDATE \`Registry\` SET \`Value\` = '#x$fa' WHERE \`Name\` = 'FailureActions'" ;; esac
+  mv "$work/msi/kyoka.msi" "$msi_file"
   mkdir -p "$out/windows"
   install -m 0644 installers/windows/install-kyoka.ps1 installers/windows/uninstall-kyoka.ps1 "$out/windows/"
   stamp msi

@@ -43,12 +43,15 @@ export interface LoggerOptions {
 
 /**
  * One root logger per process; components take a child: `log.child({ component: "collector:software" })`.
- * Logs go to stderr: readable lines on a terminal, JSON lines otherwise (resolveLogFormat).
+ * Logs go to stderr: readable lines on a terminal, JSON lines otherwise (resolveLogFormat) — or
+ * JSON lines appended to the file KYOKA_LOG_FILE names (a Windows service has no stderr:
+ * `kyoka agent --service`).
  */
 export function createLogger(name: string, opts: LoggerOptions | string = {}): Logger {
   const o = typeof opts === "string" ? { level: opts } : opts;
   const level = o.level ?? process.env.KYOKA_LOG_LEVEL ?? "info";
-  const format = o.format ?? resolveLogFormat();
-  const dest = format === "pretty" ? prettyStream(process.stderr.isTTY === true) : pino.destination({ dest: 2, sync: true });
+  const file = process.env.KYOKA_LOG_FILE;
+  const format = file ? "json" : o.format ?? resolveLogFormat();
+  const dest = format === "pretty" ? prettyStream(process.stderr.isTTY === true) : pino.destination({ dest: file || 2, sync: true, mkdir: true });
   return pino({ name, level, base: { pid: process.pid } }, dest);
 }

@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
     [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
     [script]=bsdutils [chromium]=chromium
+    [wixl]=wixl [msibuild]=msitools [msiinfo]=msitools [systemd-analyze]=systemd [flock]=util-linux
+    [deb-systemd-helper]=init-system-helpers [debconf-set-selections]=debconf
   )
   missing=()
   for cmd in "${!need[@]}"; do

@@ -1,5 +1,6 @@
 // Writes the SEA config (and the manifest of the files the executable carries) for one platform:
 //   node installers/sea/sea-config.mjs <work dir> <main.cjs> <blob out> <code cache: yes|no> [native file…]
+// (a native file is put under native/ by its base name: native/koffi.node)
 // The carried files: policies/*.yaml (the catalog, the default policy, the P2P signatures) and the
 // given native files (put under native/). Each is an asset under its path; `manifest.json` lists
 // them with their SHA-256 and an id (hash of them all) that names the folder they unpack into

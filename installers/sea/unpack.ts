@@ -4,14 +4,15 @@
  * - `globalThis.kyokaBuild`: the version, commit and date baked in at bundle time (esbuild
  *   `--define`), for `kyoka --version` and the agent's hello (lib/build-info.ts);
  * - unpacks the files the executable carries as SEA assets (installers/build.sh lists them in the
- *   `manifest.json` asset: policies/*.yaml, and on Windows koffi's native library) into a private
+ *   `manifest.json` asset: policies/*.yaml and koffi's native library for the platform) into a private
  *   folder of the user running it, one folder per build, and sets `globalThis.kyokaPackageRoot`
  *   (lib/paths.ts) and `globalThis.kyokaNativeDir` (installers/sea/koffi.cjs) to it.
  *
  * The private folder: `$KYOKA_RUNTIME_DIR/<id>` when set; else on Linux `/var/cache/kyoka/runtime/<id>`
  * for root and `$XDG_CACHE_HOME/kyoka/runtime/<id>` (`~/.cache/…`) for other users; on Windows
- * `%LOCALAPPDATA%\kyoka\runtime\<id>` (for the service running as SYSTEM that is under
- * `C:\Windows\System32\config\systemprofile`, readable by SYSTEM and Administrators only); on macOS
+ * `%LOCALAPPDATA%\kyoka\runtime\<id>`, and for LocalSystem (the service)
+ * `%ProgramData%\kyoka\runtime\<id>` (the MSI restricts that folder to SYSTEM and Administrators
+ * and removes it on uninstall); on macOS
  * `~/Library/Caches/kyoka/runtime/<id>`. `<id>` is a hash of the bundled files. On POSIX the
  * folder and its parent must belong to the user and be writable by nobody else, or kyoka refuses to
  * load native code from it. Every start checks each file's SHA-256 against the manifest and
@@ -21,6 +22,7 @@ import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import Module from "node:module";
 import { getAsset, isSea } from "node:sea";
 
 // replaced by esbuild at bundle time (installers/build.sh)
@@ -40,7 +42,11 @@ g.kyokaBuild = { version: KYOKA_VERSION, commit: KYOKA_COMMIT, date: KYOKA_DATE 
 
 export function runtimeBase(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KYOKA_RUNTIME_DIR) return env.KYOKA_RUNTIME_DIR;
-  if (process.platform === "win32") return join(env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "kyoka", "runtime");
+  if (process.platform === "win32") {
+    // LocalSystem (the service): beside the agent's state, which the MSI removes on uninstall
+    if (/[\\/]systemprofile$/i.test(env.USERPROFILE ?? "")) return join(env.ProgramData ?? "C:\\ProgramData", "kyoka", "runtime");
+    return join(env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "kyoka", "runtime");
+  }
   if (process.platform === "darwin") return join(homedir(), "Library", "Caches", "kyoka", "runtime");
   if (process.getuid?.() === 0) return "/var/cache/kyoka/runtime";
   return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "kyoka", "runtime");
@@ -76,7 +82,22 @@ function unpack(dir: string, manifest: Manifest): void {
   }
 }
 
+/**
+ * `createRequire(import.meta.url)("koffi")` (how kyoka's ESM modules load koffi lazily) is a runtime
+ * require that esbuild cannot see: it gets the bundled koffi (installers/sea/koffi.cjs) too.
+ */
+function routeKoffi(): void {
+  const m = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
+  const load = m._load;
+  m._load = function (this: unknown, request: string, ...rest: unknown[]) {
+    // a bundled require (esbuild resolves the path at bundle time), evaluated on first use
+    if (request === "koffi") return require("./koffi.cjs") as unknown;
+    return load.call(this, request, ...rest);
+  };
+}
+
 if (isSea()) {
+  routeKoffi();
   const manifest = JSON.parse(getAsset("manifest.json", "utf8")) as Manifest;
   const dir = join(runtimeBase(), manifest.id);
   g.kyokaPackageRoot = dir;

@@ -1,0 +1,157 @@
+/**
+ * `kyoka agent --service` on Windows: the agent as a Windows service that speaks to the service
+ * control manager (SCM) itself, through koffi (advapi32) — no wrapper program (WinSW, srvany) to
+ * ship. How (docs: "Service Program Tasks"):
+ *
+ * - StartServiceCtrlDispatcherW runs as a koffi async call, on a worker thread: it connects to the
+ *   SCM and blocks until the service has stopped;
+ * - the SCM calls ServiceMain and the control handler on its threads; koffi queues those calls to
+ *   the main thread, which is free (the dispatcher call is asynchronous), so they run as plain JS;
+ * - ServiceMain registers the handler, reports RUNNING and starts the agent (a failed start is
+ *   reported as STOPPED with an error); STOP and SHUTDOWN report STOP_PENDING (with a wait hint), stop the agent as SIGTERM does (the
+ *   queue is flushed, bounded to 5 s), then report STOPPED with the exit code: a failed start or
+ *   stop is reported as an error, so the service's failure actions (restart) apply.
+ *
+ * Started from a console instead of by the SCM, the dispatcher fails with
+ * ERROR_FAILED_SERVICE_CONTROLLER_CONNECT and the command says how to run the agent in a console.
+ */
+import { createRequire } from "node:module";
+import type { Logger } from "../lib/log.js";
+
+const SERVICE_WIN32_OWN_PROCESS = 0x10;
+const SERVICE_STOPPED = 1;
+const SERVICE_START_PENDING = 2;
+const SERVICE_STOP_PENDING = 3;
+const SERVICE_RUNNING = 4;
+const SERVICE_ACCEPT_STOP = 0x1;
+const SERVICE_ACCEPT_SHUTDOWN = 0x4;
+const SERVICE_CONTROL_STOP = 1;
+const SERVICE_CONTROL_INTERROGATE = 4;
+const SERVICE_CONTROL_SHUTDOWN = 5;
+const NO_ERROR = 0;
+const ERROR_CALL_NOT_IMPLEMENTED = 120;
+const ERROR_SERVICE_SPECIFIC_ERROR = 1066;
+const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063;
+
+export const SERVICE_NAME = "kyoka-agent";
+
+interface Status { state: number; exitCode?: number; waitHintMs?: number }
+
+export interface ServiceHooks {
+  log: Logger;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Run as the Windows service `name` until the SCM stops it. Resolves with the process exit code. */
+export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME): Promise<number> {
+  if (process.platform !== "win32") throw new Error("--service is for Windows services; on Linux the systemd unit runs `kyoka agent --config …`");
+  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
+  const advapi = koffi.load("advapi32.dll");
+  const kernel32 = koffi.load("kernel32.dll");
+
+  koffi.struct("SERVICE_STATUS", {
+    dwServiceType: "uint32", dwCurrentState: "uint32", dwControlsAccepted: "uint32", dwWin32ExitCode: "uint32",
+    dwServiceSpecificExitCode: "uint32", dwCheckPoint: "uint32", dwWaitHint: "uint32",
+  });
+  const ServiceMainProto = koffi.proto("void __stdcall ServiceMainProc(uint32 argc, void *argv)");
+  koffi.proto("uint32 __stdcall HandlerExProc(uint32 control, uint32 eventType, void *eventData, void *context)");
+  const entry = koffi.struct("SERVICE_TABLE_ENTRYW", { lpServiceName: "str16", lpServiceProc: koffi.pointer(ServiceMainProto) });
+  koffi.struct("SERVICE_TABLE", { service: entry, end: entry });
+
+  const StartServiceCtrlDispatcherW = advapi.func("bool __stdcall StartServiceCtrlDispatcherW(_In_ SERVICE_TABLE *table)");
+  const RegisterServiceCtrlHandlerExW = advapi.func("void * __stdcall RegisterServiceCtrlHandlerExW(str16 name, HandlerExProc *handler, void *context)");
+  const SetServiceStatus = advapi.func("bool __stdcall SetServiceStatus(void *handle, _In_ SERVICE_STATUS *status)");
+  const GetLastError = kernel32.func("uint32 __stdcall GetLastError()");
+
+  const log = hooks.log.child({ component: "service" });
+  let handle: unknown = null;
+  let checkPoint = 0;
+  let stopping: Promise<void> | undefined;
+  let exitCode = 0;
+
+  const report = (s: Status): void => {
+    if (!handle) return;
+    const pending = s.state === SERVICE_START_PENDING || s.state === SERVICE_STOP_PENDING;
+    const ok = SetServiceStatus(handle, {
+      dwServiceType: SERVICE_WIN32_OWN_PROCESS,
+      dwCurrentState: s.state,
+      dwControlsAccepted: s.state === SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0,
+      dwWin32ExitCode: s.exitCode ? ERROR_SERVICE_SPECIFIC_ERROR : NO_ERROR,
+      dwServiceSpecificExitCode: s.exitCode ?? 0,
+      dwCheckPoint: pending ? ++checkPoint : 0,
+      dwWaitHint: s.waitHintMs ?? 0,
+    }) as boolean;
+    if (!ok) log.warn({ state: s.state, error: GetLastError() }, "SetServiceStatus failed");
+  };
+
+  let started: Promise<void> = Promise.resolve();
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ why }, "service stop requested: stopping the agent");
+      report({ state: SERVICE_STOP_PENDING, waitHintMs: 15_000 });
+      try {
+        // a stop during the start waits for the start to finish
+        await started.catch(() => undefined);
+        await hooks.stop();
+      } catch (err) {
+        log.error({ err }, "error while stopping");
+        exitCode = 1;
+      }
+      report({ state: SERVICE_STOPPED, exitCode });
+    })();
+    return stopping;
+  };
+
+  const handler = koffi.register((control: number) => {
+    if (control === SERVICE_CONTROL_STOP || control === SERVICE_CONTROL_SHUTDOWN) {
+      void stop(control === SERVICE_CONTROL_STOP ? "stop" : "shutdown");
+      return NO_ERROR;
+    }
+    if (control === SERVICE_CONTROL_INTERROGATE) return NO_ERROR;
+    return ERROR_CALL_NOT_IMPLEMENTED;
+  }, "HandlerExProc *");
+
+  const serviceMain = koffi.register(() => {
+    handle = RegisterServiceCtrlHandlerExW(name, handler, null);
+    if (!handle) {
+      log.error({ error: GetLastError() }, "RegisterServiceCtrlHandlerExW failed");
+      return;
+    }
+    // RUNNING at once (the agent's start — enrollment, first scans — takes seconds, and a
+    // START_PENDING service cannot be stopped): a failed start is reported as STOPPED with an error
+    report({ state: SERVICE_START_PENDING, waitHintMs: 30_000 });
+    report({ state: SERVICE_RUNNING });
+    started = hooks.start();
+    started.then(
+      () => log.info({ service: name }, "running as a Windows service"),
+      (err: unknown) => {
+        if (stopping) return;
+        log.error({ err }, "the agent failed to start: reporting the service stopped with an error");
+        exitCode = 1;
+        stopping = Promise.resolve();
+        report({ state: SERVICE_STOPPED, exitCode });
+      },
+    );
+  }, koffi.pointer(ServiceMainProto));
+
+  try {
+    const connected = await new Promise<boolean>((resolve, reject) => {
+      StartServiceCtrlDispatcherW.async({ service: { lpServiceName: name, lpServiceProc: serviceMain }, end: { lpServiceName: null, lpServiceProc: null } },
+        (err: unknown, ok: boolean) => (err ? reject(err as Error) : resolve(ok)));
+    });
+    if (!connected) {
+      const error = GetLastError();
+      if (error === ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+        throw new Error("--service: not started by the Windows service control manager; to run the agent in a console, leave out --service");
+      }
+      throw new Error(`--service: StartServiceCtrlDispatcherW failed (Windows error ${error})`);
+    }
+    // the dispatcher returns once the service has reported STOPPED
+    await stopping;
+    return exitCode;
+  } finally {
+    koffi.unregister(serviceMain);
+    koffi.unregister(handler);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The Windows MSI (installers/build.sh msi → kyoka-<version>-x64.msi, built with wixl) installed
+ * under Wine, whose MSI engine and service control manager are real: a silent install with
+ * SERVERURL and ENROLLTOKEN puts the executable under Program Files and the config under
+ * ProgramData, enrolls with the real server (dist/, started here), registers the service
+ * kyoka-agent (automatic start, restart on failure) and starts it — the agent speaks to the
+ * service manager itself (cli/windows-service.ts) and stops cleanly on `net stop`; the executable
+ * started from the installed path runs the agent with the installed config and credential;
+ * `msiexec /x` removes the program, the service and the data. Runs under the test lock (the Wine
+ * prefix is shared).
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processScope, startServer, waitFor, type ServerProc } from "../helpers/kyoka.js";
+import { runWine, wineReg, wineRun, wineSetup, winePath } from "../helpers/wine.js";
+import { buildInstallers, outDir, version } from "./helpers.js";
+
+const scope = processScope();
+const msi = join(outDir, `kyoka-${version}-x64.msi`);
+const serviceKey = "HKLM\\System\\CurrentControlSet\\Services\\kyoka-agent";
+let server: ServerProc;
+let driveC: string;
+let logDir: string;
+
+type Agent = { id: string; online: boolean; os: string; version: string };
+
+async function msiexec(...args: string[]): Promise<number | null> {
+  const r = await wineRun("msiexec", [...args, "/qn", "/l*v", winePath(join(logDir, `msiexec-${Date.now()}.log`))], { timeoutMs: 300_000 });
+  return r.code;
+}
+
+/** `reg query` output → {name: [type, data]} */
+function regValues(text: string): Record<string, [string, string]> {
+  const out: Record<string, [string, string]> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s{4}(\S+)\s{4}(REG_\w+)\s{4}(.*)$/.exec(line);
+    if (m) out[m[1]!] = [m[2]!, m[3]!.trim()];
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  driveC = join(wineSetup().prefix, "drive_c");
+  buildInstallers("msi");
+  logDir = scope.dir();
+  // lives for the whole file (a tracked process is killed after each test)
+  server = await startServer({ dataDir: scope.dir() });
+}, 900_000);
+
+afterAll(async () => {
+  // never leave the service installed in the shared prefix
+  if (existsSync(join(driveC, "Program Files/kyoka/kyoka.exe"))) await msiexec("/x", winePath(msi));
+  await server?.kill("SIGTERM");
+}, 600_000);
+
+describe("the kyoka MSI under Wine", () => {
+  it("installs silently with SERVERURL and ENROLLTOKEN: program, config, enrollment", async () => {
+    expect(await msiexec("/i", winePath(msi), `SERVERURL=${server.wsUrl}`, `ENROLLTOKEN=${server.enrollToken}`)).toBe(0);
+    const exe = join(driveC, "Program Files/kyoka/kyoka.exe");
+    expect(statSync(exe).size).toBe(statSync(join(outDir, "kyoka-win-x64.exe")).size);
+    const config = readFileSync(join(driveC, "ProgramData/kyoka/agent.yaml"), "utf8");
+    expect(config).toContain(`server: ${server.wsUrl}`);
+    expect(config).toContain(`enrollToken: ${server.enrollToken}`);
+    expect(config).toMatch(/^stateDir: C:\\ProgramData\\kyoka$/m);
+    // enrolled at install by the installed executable (kyoka enroll)
+    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    const agents = (await server.api<Agent[]>("/api/agents")).body;
+    expect(agents.map((a) => a.id)).toEqual([cred.agentId]);
+    expect(agents[0]!.os).toMatch(/^Windows_NT/);
+    expect(agents[0]!.version).toBe(version);
+  });
+
+  it("registers the service: automatic, LocalSystem, the agent in service mode, restart on failure", async () => {
+    const v = regValues(await wineReg(["query", serviceKey]));
+    expect(v.Start).toEqual(["REG_DWORD", "0x2"]);
+    expect(v.Type).toEqual(["REG_DWORD", "0x10"]);
+    expect(v.ObjectName).toEqual(["REG_SZ", "LocalSystem"]);
+    expect(v.ImagePath![1]).toBe('C:\\Program Files\\kyoka\\kyoka.exe agent --service --config "C:\\ProgramData\\kyoka\\agent.yaml"');
+    expect(v.FailureActionsOnNonCrashFailures).toEqual(["REG_DWORD", "0x1"]);
+    // SERVICE_FAILURE_ACTIONS: reset period, reboot message, command, action count, (pointer), then SC_ACTIONs
+    expect(v.FailureActions![0]).toBe("REG_BINARY");
+    const b = Buffer.from(v.FailureActions![1], "hex");
+    expect(b.readUInt32LE(0)).toBe(86_400);
+    expect(b.readUInt32LE(12)).toBe(3);
+    const actions = [0, 1, 2].map((i) => [b.readUInt32LE(20 + 8 * i), b.readUInt32LE(24 + 8 * i)]);
+    expect(actions).toEqual([[1, 5000], [1, 5000], [1, 60_000]]); // SC_ACTION_RESTART after 5 s, 5 s, 60 s
+  });
+
+  it("the service runs the agent (online with the install's credential) and stops cleanly on net stop", async () => {
+    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    // the install started it; Wine also starts automatic services whenever its server starts
+    await wineRun("net", ["start", "kyoka-agent"], { timeoutMs: 120_000 });
+    await waitFor(async () => (await server.api<Agent[]>("/api/agents")).body.find((a) => a.id === cred.agentId && a.online), "the service's agent online", 120_000);
+    const stop = await wineRun("net", ["stop", "kyoka-agent"], { timeoutMs: 120_000 });
+    expect(stop.code).toBe(0);
+    await waitFor(async () => (await server.api<Agent[]>("/api/agents")).body.find((a) => a.id === cred.agentId && !a.online), "the agent offline after net stop", 60_000);
+    // the service's log (it has no stderr): the stop went through the agent's own stop (queue flushed)
+    const log = (): string => readFileSync(join(driveC, "ProgramData/kyoka/agent.log"), "utf8");
+    expect(log()).toContain("service stop requested: stopping the agent");
+    await waitFor(() => log().includes('"msg":"agent stopped"'), "the agent's stop in its log", 30_000);
+  });
+
+  it("the executable started from the installed path runs the agent with the installed config", async () => {
+    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    const agent = scope.track(runWine(join(driveC, "Program Files/kyoka/kyoka.exe"),
+      ["agent", "--config", "C:\\ProgramData\\kyoka\\agent.yaml", "--collectors", "none", "--selftest-events", "2"], { dir: scope.dir(), name: "agent" }));
+    await waitFor(async () => (await server.api<Agent[]>("/api/agents")).body.find((a) => a.id === cred.agentId && a.online), "the installed agent online", 120_000);
+    await waitFor(async () => (await server.api<unknown[]>(`/api/events?agent=${cred.agentId}&type=agent.selftest`)).body.length >= 2, "its selftest events", 60_000);
+    expect((await server.api<Agent[]>("/api/agents")).body).toHaveLength(1);
+    expect((await agent.stop()).code).toBe(0);
+  });
+
+  it("msiexec /x removes the program, the service and the data", async () => {
+    expect(await msiexec("/x", winePath(msi))).toBe(0);
+    expect(existsSync(join(driveC, "Program Files/kyoka/kyoka.exe"))).toBe(false);
+    expect(existsSync(join(driveC, "ProgramData/kyoka"))).toBe(false);
+    const q = await wineRun("reg", ["query", serviceKey], { timeoutMs: 30_000 });
+    expect(q.code).not.toBe(0);
+  });
+});
