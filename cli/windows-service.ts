@@ -105,7 +105,8 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
 
   const handler = koffi.register((control: number) => {
     if (control === SERVICE_CONTROL_STOP || control === SERVICE_CONTROL_SHUTDOWN) {
-      void stop(control === SERVICE_CONTROL_STOP ? "stop" : "shutdown");
+      // after the handler has returned to the SCM (SetServiceStatus is not called from inside it)
+      setImmediate(() => void stop(control === SERVICE_CONTROL_STOP ? "stop" : "shutdown"));
       return NO_ERROR;
     }
     if (control === SERVICE_CONTROL_INTERROGATE) return NO_ERROR;
