@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { processScope, startServer, waitFor, type ServerProc } from "../helpers/kyoka.js";
 import { runWine, wineReg, wineRun, wineSetup, winePath } from "../helpers/wine.js";
 import { buildInstallers, outDir, version } from "./helpers.js";
@@ -55,7 +55,7 @@ afterAll(async () => {
 }, 600_000);
 
 describe("the kyoka MSI under Wine", () => {
-  it("installs silently with SERVERURL and ENROLLTOKEN: program, config, enrollment", async () => {
+  it("installs silently with SERVERURL and ENROLLTOKEN: program, config, enrollment", { timeout: 360_000 }, async () => {
     expect(await msiexec("/i", winePath(msi), `SERVERURL=${server.wsUrl}`, `ENROLLTOKEN=${server.enrollToken}`)).toBe(0);
     const exe = join(driveC, "Program Files/kyoka/kyoka.exe");
     expect(statSync(exe).size).toBe(statSync(join(outDir, "kyoka-win-x64.exe")).size);
@@ -71,7 +71,7 @@ describe("the kyoka MSI under Wine", () => {
     expect(agents[0]!.version).toBe(version);
   });
 
-  it("registers the service: automatic, LocalSystem, the agent in service mode, restart on failure", async () => {
+  it("registers the service: automatic, LocalSystem, the agent in service mode, restart on failure", { timeout: 120_000 }, async () => {
     const v = regValues(await wineReg(["query", serviceKey]));
     expect(v.Start).toEqual(["REG_DWORD", "0x2"]);
     expect(v.Type).toEqual(["REG_DWORD", "0x10"]);
@@ -87,7 +87,12 @@ describe("the kyoka MSI under Wine", () => {
     expect(actions).toEqual([[1, 5000], [1, 5000], [1, 60_000]]); // SC_ACTION_RESTART after 5 s, 5 s, 60 s
   });
 
-  it("the service runs the agent (online with the install's credential) and stops cleanly on net stop", async () => {
+  it("the service runs the agent (online with the install's credential) and stops cleanly on net stop", { timeout: 360_000 }, async () => {
+    onTestFailed(() => {
+      try {
+        process.stderr.write(`--- agent.log of the service:\n${readFileSync(join(driveC, "ProgramData/kyoka/agent.log"), "utf8").split("\n").slice(-30).join("\n")}\n`);
+      } catch { /* no log */ }
+    });
     const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
     // the install started it; Wine also starts automatic services whenever its server starts
     await wineRun("net", ["start", "kyoka-agent"], { timeoutMs: 120_000 });
@@ -102,7 +107,7 @@ describe("the kyoka MSI under Wine", () => {
     await waitFor(() => log().includes('"msg":"agent stopped"'), "the agent's stop in its log", 120_000);
   });
 
-  it("the executable started from the installed path runs the agent with the installed config", async () => {
+  it("the executable started from the installed path runs the agent with the installed config", { timeout: 300_000 }, async () => {
     const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
     const agent = scope.track(runWine(join(driveC, "Program Files/kyoka/kyoka.exe"),
       ["agent", "--config", "C:\\ProgramData\\kyoka\\agent.yaml", "--collectors", "none", "--selftest-events", "2"], { dir: scope.dir(), name: "agent" }));
@@ -112,7 +117,7 @@ describe("the kyoka MSI under Wine", () => {
     expect((await agent.stop()).code).toBe(0);
   });
 
-  it("msiexec /x removes the program, the service and the data", async () => {
+  it("msiexec /x removes the program, the service and the data", { timeout: 360_000 }, async () => {
     expect(await msiexec("/x", winePath(msi))).toBe(0);
     expect(existsSync(join(driveC, "Program Files/kyoka/kyoka.exe"))).toBe(false);
     expect(existsSync(join(driveC, "ProgramData/kyoka"))).toBe(false);
