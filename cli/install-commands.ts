@@ -44,7 +44,8 @@ export async function runConfigureCommand(flags: ConfigureFlags): Promise<void> 
       throw new UsageError(`--config ${file}: ${(err as Error).message.split("\n")[0]}`);
     }
   }
-  const given = { server: flags.server, enrollToken: flags.enrollToken, stateDir: flags.stateDir, caFile: flags.ca };
+  // the token from KYOKA_ENROLL_TOKEN keeps it off the command line (other users see `ps`)
+  const given = { server: flags.server, enrollToken: flags.enrollToken ?? process.env.KYOKA_ENROLL_TOKEN, stateDir: flags.stateDir, caFile: flags.ca };
   const merged: Record<string, unknown> = { ...existing };
   for (const [k, v] of Object.entries(given)) if (v !== undefined && v !== "") merged[k] = v;
   const parsed = AgentConfig.safeParse(merged);
