@@ -137,4 +137,25 @@ describe("the kyoka .deb", () => {
     expect(existsSync("/var/lib/kyoka")).toBe(false);
     expect(await installedVersion("kyoka")).toBeUndefined();
   });
+
+  it("without a pre-seeded config: the server URL and token from KYOKA_SERVER / KYOKA_ENROLL_TOKEN", async () => {
+    process.env.KYOKA_SERVER = server.wsUrl;
+    process.env.KYOKA_ENROLL_TOKEN = server.enrollToken;
+    try {
+      await dpkg(["-i", agentDeb]);
+    } finally {
+      delete process.env.KYOKA_SERVER;
+      delete process.env.KYOKA_ENROLL_TOKEN;
+    }
+    const config = readFileSync("/etc/kyoka/agent.yaml", "utf8");
+    expect(config).toContain(`server: ${server.wsUrl}`);
+    expect(config).toContain(`enrollToken: ${server.enrollToken}`);
+    expect(mode("/etc/kyoka/agent.yaml")).toBe("600");
+    const cred = JSON.parse(readFileSync("/var/lib/kyoka/credential.json", "utf8")) as { agentId: string };
+    // a second agent (the first one's state was purged)
+    expect((await server.api<Agent[]>("/api/agents")).body.map((a) => a.id)).toContain(cred.agentId);
+    expect((await server.api<Agent[]>("/api/agents")).body).toHaveLength(2);
+    await dpkg(["-P", "kyoka"]);
+    expect(existsSync("/etc/kyoka/agent.yaml")).toBe(false);
+  });
 });
