@@ -43,7 +43,7 @@ hash_files() {
   git ls-files -co --exclude-standard -- "$@" | grep -v '^installers/out/' | sort \
     | while read -r f; do [ -f "$f" ] && sha256sum "$f"; done
 }
-code_key="$( { echo "$version $commit $node_version"; hash_files agent cli lib policies server installers/sea package.json package-lock.json; } | sha256sum | cut -c1-16)"
+code_key="$( { echo "$version $commit $node_version"; hash_files agent cli lib policies server dashboard installers/sea package.json package-lock.json; } | sha256sum | cut -c1-16)"
 sources_key="$( { echo "$code_key"; hash_files installers README.md; } | sha256sum | cut -c1-16)"
 
 # fresh <stamp name> <output…>: true when every output exists and was built from these sources
@@ -58,6 +58,9 @@ stamp() { key_of "$1" > "$work/$1.stamp"; }
 # --- the bundle: kyoka's JS in one CommonJS file (the SEA's main script) ------------------------
 bundle() {
   fresh bundle "$work/kyoka.cjs" && return 0
+  # the dashboard the server serves travels in the executables too (dist/dashboard)
+  say "vite → dist/dashboard"
+  npm run --silent build:dashboard >"$work/vite.log" 2>&1 || { cat "$work/vite.log" >&2; return 1; }
   say "esbuild → $work/kyoka.cjs ($version, build $commit)"
   # import.meta.url is the executable's own path in the bundle (the modules that use it only
   # derive cache keys or sibling paths from it, and fall back when those do not exist)

@@ -1,8 +1,8 @@
 // Writes the SEA config (and the manifest of the files the executable carries) for one platform:
 //   node installers/sea/sea-config.mjs <work dir> <main.cjs> <blob out> <code cache: yes|no> [native file…]
 // (a native file is put under native/ by its base name: native/koffi.node)
-// The carried files: policies/*.yaml (the catalog, the default policy, the P2P signatures) and the
-// given native files (put under native/). Each is an asset under its path; `manifest.json` lists
+// The carried files: policies/*.yaml (the catalog, the default policy, the P2P signatures), the
+// built dashboard (dist/dashboard/**) when present, and the given native files (put under native/). Each is an asset under its path; `manifest.json` lists
 // them with their SHA-256 and an id (hash of them all) that names the folder they unpack into
 // (installers/sea/unpack.ts).
 import { createHash } from "node:crypto";
@@ -14,6 +14,14 @@ const root = resolve(import.meta.dirname, "../..");
 const files = [];
 for (const f of readdirSync(join(root, "policies")).filter((f) => f.endsWith(".yaml")).sort()) {
   files.push({ path: `policies/${f}`, source: join(root, "policies", f) });
+}
+// the desk's dashboard (dist/dashboard, built by Vite) for `kyoka server`, when it was built
+const walk = (dir, rel) => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+  e.isDirectory() ? walk(join(dir, e.name), `${rel}/${e.name}`) : [{ path: `${rel}/${e.name}`, source: join(dir, e.name) }]);
+try {
+  files.push(...walk(join(root, "dist/dashboard"), "dist/dashboard"));
+} catch {
+  // not built: the server says so at /
 }
 for (const n of natives) files.push({ path: `native/${basename(n)}`, source: resolve(n), executable: true });
 

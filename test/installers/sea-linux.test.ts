@@ -84,6 +84,9 @@ describe("the Linux single executable", () => {
     await waitFor(() => /listening on/.test(withIt.stdout()), "the server to listen", 30_000);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(await res.json()).toEqual({ ok: true });
+    // the dashboard travels in the executable (dist/dashboard as assets)
+    const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(page).toMatch(/\/assets\/index-[\w-]+\.js/);
     expect((await withIt.kill("SIGTERM")).code).toBe(0);
   });
 
