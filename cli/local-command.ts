@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bakedBuild } from "../lib/build-info.js";
 import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { logStrayErrors, onShutdown } from "./shutdown.js";
@@ -21,11 +22,12 @@ export async function runLocalCommand(flags: LocalFlags): Promise<void> {
   const server = await startServer({ port: flags.port, host: flags.host, dataDir, log });
   const enrollToken = readFileSync(join(dataDir, "enroll-token"), "utf8").trim();
   const wsUrl = server.url.replace(/^http/, "ws");
-  const cli = fileURLToPath(new URL("./main.js", import.meta.url));
+  // a single executable (installers/) is itself the kyoka command; from a checkout: node main.js
+  const cli = bakedBuild() ? [] : [fileURLToPath(new URL("./main.js", import.meta.url))];
   let agent: ChildProcess | undefined;
   let stopping = false;
   const startAgent = (): void => {
-    agent = spawn(process.execPath, [cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir), "--log-format", logFormat], {
+    agent = spawn(process.execPath, [...cli, "agent", "--server", wsUrl, "--state-dir", resolve(flags.stateDir), "--log-format", logFormat], {
       stdio: ["ignore", "inherit", "inherit"],
       // a small young generation for the long-lived agent (lib/node-flags.ts)
       env: { ...process.env, KYOKA_ENROLL_TOKEN: enrollToken, NODE_OPTIONS: agentNodeOptions() },
