@@ -148,8 +148,9 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
       }
       throw new Error(`--service: StartServiceCtrlDispatcherW failed (Windows error ${error})`);
     }
-    // the dispatcher returns once the service has reported STOPPED
-    await stopping;
+    // the dispatcher returns once the service has reported STOPPED; should it return before a
+    // stop was even requested (the SCM went away), the agent is still stopped properly
+    await (stopping ?? stop("the service control dispatcher returned"));
     return exitCode;
   } finally {
     koffi.unregister(serviceMain);
