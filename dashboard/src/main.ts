@@ -87,7 +87,23 @@ function App() {
   const [page, setPage] = useState<Page>(pageFromHash());
   const [catalog, setCatalog] = useState<Catalog | null>(null);
   const [agents, setAgents] = useState<AgentView[]>([]);
-  const [live, setLive] = useState<{ list: StoredEvent[]; version: number }>({ list: [], version: 0 });
+  // live events: the newest LIVE_KEEP, and how many ever arrived (the alert list takes what is new)
+  const [live, setLive] = useState<{ list: StoredEvent[]; total: number }>({ list: [], total: 0 });
+  const buffer = useRef<StoredEvent[]>([]);
+  const flushTimer = useRef<number | undefined>(undefined);
+  /** stream events are applied at most every 250 ms: 200 events/s stay a few renders a second */
+  const pushLive = (e: StoredEvent, now = false): void => {
+    buffer.current.push(e);
+    const flush = (): void => {
+      flushTimer.current = undefined;
+      const add = buffer.current.splice(0);
+      if (add.length) setLive((l) => ({ list: [...l.list, ...add].slice(-LIVE_KEEP), total: l.total + add.length }));
+    };
+    if (now) {
+      if (flushTimer.current) clearTimeout(flushTimer.current);
+      flush();
+    } else flushTimer.current ??= window.setTimeout(flush, 250);
+  };
   const [streamUp, setStreamUp] = useState(false);
   const [selected, setSelected] = useState<StoredEvent | null>(null);
   const [muted, setMuted] = useState(() => localStorage.getItem("kyoka.muted") === "1");
@@ -112,7 +128,7 @@ function App() {
     get<AgentView[]>("/api/agents").then(setAgents, () => setAgents([]));
     const stop = openStream((m: StreamMessage) => {
       if (m.kind === "event") {
-        setLive((l) => ({ list: [...l.list, m.event].slice(-LIVE_KEEP), version: l.version + 1 }));
+        pushLive(m.event);
         if (m.event.severity === "critical") {
           if (!mutedRef.current) chime();
           if ("Notification" in window && Notification.permission === "granted") {
@@ -132,7 +148,7 @@ function App() {
     const m = new Map<string, number>();
     for (const e of live.list) if (!e.resolution && (e.status === "needs_approval" || e.status === "violation")) m.set(e.agentId, (m.get(e.agentId) ?? 0) + 1);
     return m;
-  }, [live.version]);
+  }, [live.total]);
 
   if (me === undefined) return html`<p class="loading">${t("loading")}</p>`;
   if (me === null) return html`<${Login} lang=${lang} onDone=${setMe} />`;
@@ -152,7 +168,7 @@ function App() {
         <button type="button" onClick=${() => { void logout().then(() => setMe(null)); }}>${t("logout")}</button>
       </header>
       <main id="main">
-        ${page === "alerts" ? html`<${Alerts} lang=${lang} catalog=${catalog} agents=${agentMap} live=${live.list} liveVersion=${live.version} onOpen=${setSelected} />` : null}
+        ${page === "alerts" ? html`<${Alerts} lang=${lang} catalog=${catalog} agents=${agentMap} live=${live.list} liveTotal=${live.total} onOpen=${setSelected} />` : null}
         ${page === "pcs" ? html`<${Pcs} lang=${lang} agents=${agents} open=${openItems} onPick=${() => { location.hash = "#/alerts"; }} />` : null}
         ${page === "approvals" ? html`<${Approvals} lang=${lang} me=${me} />` : null}
         ${page === "ledger" ? html`<${Ledger} lang=${lang} />` : null}
@@ -160,7 +176,7 @@ function App() {
       ${selected ? html`<${EventDetail} lang=${lang} me=${me} catalog=${catalog} event=${selected}
         hostname=${agentMap.get(selected.agentId)?.hostname ?? selected.agentId}
         onClose=${() => setSelected(null)}
-        onChanged=${(e: StoredEvent) => { setSelected(e); setLive((l) => ({ list: [...l.list, e].slice(-LIVE_KEEP), version: l.version + 1 })); }} />` : null}
+        onChanged=${(e: StoredEvent) => { setSelected(e); pushLive(e, true); }} />` : null}
       <p class="sr-only" aria-live="polite">${selected ? typeTitle(catalog, selected.type, lang) : ""}</p>
     </div>`;
 }

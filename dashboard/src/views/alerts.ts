@@ -2,6 +2,7 @@
  * Alerts (home): newest first, live over /api/stream, filters, counts per status, cursor paging
  * as the list is scrolled (100,000 stored events are never loaded at once).
  */
+import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { call, nextLink, type StoredEvent } from "../api.js";
 import { typeTitle, type Catalog } from "../catalog.js";
@@ -21,8 +22,8 @@ export interface Filters {
 
 export const EMPTY_FILTERS: Filters = { control: "", status: "", severity: "", agent: "", from: "", to: "", q: "" };
 const PAGE = 100;
-/** live rows kept above the loaded pages; older ones fall off (the list stays bounded) */
-const MAX_ROWS = 5000;
+/** rows kept in the list: live ones push the oldest out (they stay reachable by filters and paging) */
+const MAX_ROWS = 1000;
 
 function query(f: Filters): string {
   const p = new URLSearchParams();
@@ -52,16 +53,41 @@ export function passes(e: StoredEvent, f: Filters, hostOf: (id: string) => strin
   return true;
 }
 
+interface RowProps { e: StoredEvent; lang: Lang; catalog: Catalog | null; host: string; onOpen: (e: StoredEvent) => void }
+
+/** One alert row; re-rendered only when its event (or the language, catalog or host name) changes. */
+class Row extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    const p = this.props;
+    return next.e !== p.e || next.lang !== p.lang || next.catalog !== p.catalog || next.host !== p.host;
+  }
+
+  override render({ e, lang, catalog, host, onOpen }: RowProps) {
+    return html`
+      <tr class=${`row status-${e.status}${e.resolution ? " resolved" : ""}`} data-event-id=${e.id} data-type=${e.type}>
+        <td><${StatusBadge} status=${e.status} lang=${lang} /></td>
+        <td><${SeverityBadge} severity=${e.severity} lang=${lang} /></td>
+        <td><time datetime=${e.receivedAt}>${formatTime(lang, e.receivedAt)}</time></td>
+        <td>${host}</td>
+        <td><a href=${`#/event/${e.id}`} onClick=${(ev: Event) => { ev.preventDefault(); onOpen(e); }}>${typeTitle(catalog, e.type, lang)}</a></td>
+        <td class="what">${summary(e)}</td>
+        <td class="clause">${e.articles.join("、")}</td>
+      </tr>`;
+  }
+}
+
 export interface AlertsProps {
   lang: Lang;
   catalog: Catalog | null;
   agents: Map<string, { hostname: string }>;
+  /** the newest live events (at most the App's LIVE_KEEP) */
   live: StoredEvent[];
-  liveVersion: number;
+  /** how many live events ever arrived: the ones not yet taken are the last (liveTotal - taken) */
+  liveTotal: number;
   onOpen: (e: StoredEvent) => void;
 }
 
-export function Alerts({ lang, catalog, agents, live, liveVersion, onOpen }: AlertsProps) {
+export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: AlertsProps) {
   const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
   const [filters, setFilters] = useState<Filters>(EMPTY_FILTERS);
   const [draft, setDraft] = useState<Filters>(EMPTY_FILTERS);
@@ -88,7 +114,7 @@ export function Alerts({ lang, catalog, agents, live, liveVersion, onOpen }: Ale
     setLoading(true);
     setError(null);
     seen.current = new Set();
-    liveSeen.current = live.length;
+    liveSeen.current = liveTotal;
     call<StoredEvent[]>(`/api/events?${query(filters)}`).then(
       (r) => {
         if (cancelled) return;
@@ -111,8 +137,8 @@ export function Alerts({ lang, catalog, agents, live, liveVersion, onOpen }: Ale
 
   // live events on top, newest first
   useEffect(() => {
-    const fresh = live.slice(liveSeen.current);
-    liveSeen.current = live.length;
+    const fresh = live.slice(Math.max(0, live.length - (liveTotal - liveSeen.current)));
+    liveSeen.current = liveTotal;
     // an event seen again is an update (resolved, approved retroactively): replace its row in place
     const updates = new Map(fresh.filter((e) => seen.current.has(e.id)).map((e) => [e.id, e]));
     if (updates.size) setRows((old) => old.map((r) => updates.get(r.id) ?? r));
@@ -126,7 +152,7 @@ export function Alerts({ lang, catalog, agents, live, liveVersion, onOpen }: Ale
       for (const e of add) n[e.status] = (n[e.status] ?? 0) + 1;
       return n;
     });
-  }, [liveVersion]);
+  }, [liveTotal]);
 
   const loadMore = (): void => {
     if (!next || loading) return;
@@ -204,16 +230,7 @@ export function Alerts({ lang, catalog, agents, live, liveVersion, onOpen }: Ale
           <th scope="col">${t("pc")}</th><th scope="col">${t("type")}</th><th scope="col">${t("what")}</th><th scope="col">${t("clause")}</th>
         </tr></thead>
         <tbody>
-          ${rows.map((e) => html`
-            <tr key=${e.id} class=${`row status-${e.status}${e.resolution ? " resolved" : ""}`} data-event-id=${e.id} data-type=${e.type}>
-              <td><${StatusBadge} status=${e.status} lang=${lang} /></td>
-              <td><${SeverityBadge} severity=${e.severity} lang=${lang} /></td>
-              <td><time datetime=${e.receivedAt}>${formatTime(lang, e.receivedAt)}</time></td>
-              <td>${hostOf(e.agentId)}</td>
-              <td><a href=${`#/event/${e.id}`} onClick=${(ev: Event) => { ev.preventDefault(); onOpen(e); }}>${typeTitle(catalog, e.type, lang)}</a></td>
-              <td class="what">${summary(e)}</td>
-              <td class="clause">${e.articles.join("、")}</td>
-            </tr>`)}
+          ${rows.map((e) => html`<${Row} key=${e.id} e=${e} lang=${lang} catalog=${catalog} host=${hostOf(e.agentId)} onOpen=${onOpen} />`)}
         </tbody>
       </table>
       ${!loading && rows.length === 0 && !error ? html`<p class="empty">${t("noEvents")}</p>` : null}
