@@ -41,7 +41,7 @@ export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
     {
       name: "p2p",
       load: async () => {
-        const { P2pSnapshotSource } = await import("./p2p/index.js");
+        const { P2pSnapshotSource } = await import("./p2p/snapshot.js");
         if (process.platform !== "linux") return new P2pSnapshotSource();
         const [{ LinuxP2pPlatform }, reader] = await Promise.all([import("./p2p/linux.js"), sharedSoftware()]);
         return new P2pSnapshotSource({ platform: new LinuxP2pPlatform({ software: reader }) });

@@ -8,7 +8,8 @@
  *   p2p.running   — a process identified by name, path, hash or contents (once per (pid, exe))
  *   p2p.traffic   — a socket on a well-known P2P port, or a listening socket of an identified client
  * With policy.p2p.response = terminate, an identified process is killed (SIGTERM, then SIGKILL
- * after a grace period) and the running event records `response: terminated | terminate_failed`.
+ * after a grace period) and the running event records `response: terminated | terminate_failed`
+ * (terminate.ts). The `kyoka snapshot` section and its hash cache are in snapshot.ts.
  *
  * Where the OS reports process events (Linux: the kernel's proc connector, agent/os/process-events.ts)
  * a process that starts a program is looked at within EVENT_DELAY_MS of its exec — only it: its
@@ -20,59 +21,18 @@
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { Logger } from "../../../lib/log.js";
 import type { NewEvent } from "../../../policies/schema.js";
-import type { Policy } from "../../../policies/policy.js";
-import { ExecutableHasher, isHashedExecutable, type HashedExecutable } from "./hash.js";
+import { ExecutableHasher, type HashedExecutable } from "./hash.js";
 import { type Finding, type InstalledItem, type ProcessInfo, matchFile, matchInstalled, matchProcess, portProtocols } from "./match.js";
 import { isConnected, isListening, type SocketEntry } from "../../os/linux/sockets.js";
 import type { OwnedSocket, P2pPlatform } from "./platform.js";
 import { expandPaths, homeDirs, PresentWalker } from "./present.js";
-import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { policiesDir } from "../../../lib/paths.js";
-import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
-import { compileSignatures, type Signatures } from "./compile.js";
+import type { Signatures } from "./compile.js";
 import type { ProcessEvents } from "../../os/process-events.js";
 
 export { matchInstalled, matchProcess, matchFile } from "./match.js";
 
-export interface TerminateResult {
-  response: "terminated" | "terminate_failed";
-  signal?: "SIGTERM" | "SIGKILL";
-  error?: string;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** SIGTERM, wait up to graceMs, then SIGKILL; confirm the process (pid, startTime) is gone. */
-export async function terminateProcess(pid: number, startTime: number | undefined, isAlive: (pid: number, st?: number) => boolean, graceMs: number): Promise<TerminateResult> {
-  if (pid <= 1 || pid === process.pid) return { response: "terminate_failed", error: "refusing to signal this pid" };
-  const waitGone = async (ms: number) => {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      if (!isAlive(pid, startTime)) return true;
-      await sleep(50);
-    }
-    return !isAlive(pid, startTime);
-  };
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ESRCH") return { response: "terminated", signal: "SIGTERM" };
-    return { response: "terminate_failed", error: `SIGTERM: ${code ?? String(err)}` };
-  }
-  if (await waitGone(graceMs)) return { response: "terminated", signal: "SIGTERM" };
-  try {
-    if (isAlive(pid, startTime)) process.kill(pid, "SIGKILL");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "ESRCH") return { response: "terminate_failed", error: `SIGKILL: ${code ?? String(err)}` };
-  }
-  if (await waitGone(2000)) return { response: "terminated", signal: "SIGKILL" };
-  return { response: "terminate_failed", error: "still running after SIGKILL" };
-}
+export { terminateProcess, type TerminateResult } from "./terminate.js";
+import { terminateProcess } from "./terminate.js";
 
 export interface P2pCollectorOptions {
   platform?: P2pPlatform;
@@ -553,107 +513,4 @@ async function defaultPlatform(): Promise<P2pPlatform> {
     case "darwin": return new (await import("./darwin.js")).DarwinP2pPlatform();
     default: return new (await import("./linux.js")).LinuxP2pPlatform();
   }
-}
-
-/**
- * `kyoka snapshot`: one scan from all four angles, no server. Returns the findings as the events'
- * details (installed, present, running, traffic).
- *
- * A one-shot snapshot has no hash cache to lean on, so it takes a quick profile by default
- * (measured: the full profile took ≈3 s on the development machine, ≈0.9 s of it reading every
- * running executable — node alone is 99 MB — for hashes and markers, ≈1.1 s walking 18,000 files
- * under ~): executables up to SNAPSHOT_HASH_MAX_BYTES are hashed and scanned for markers (a
- * renamed small client such as transmission-daemon, 0.6 MB, is still recognised; a larger one,
- * e.g. qbittorrent-nox at 9.6 MB, only by package, name, path and command line — the agent's
- * scans hash everything), and the presentPaths walk visits the first
- * SNAPSHOT_PRESENT_MAX_FILES entries (Downloads and Desktop first). The agent's own scans are not
- * limited this way.
- */
-/**
- * The snapshot's findings are its output, so the collector's own log lines are dropped: a no-op
- * logger instead of pino({ level: "silent" }), which costs ≈ 50 ms of module loading (pino,
- * thread-stream, sonic-boom…) in a one-shot command.
- */
-function silentLogger(): Logger {
-  const noop = () => undefined;
-  const log: Record<string, unknown> = { level: "silent", isLevelEnabled: () => false };
-  for (const m of ["fatal", "error", "warn", "info", "debug", "trace", "silent"]) log[m] = noop;
-  log.child = () => log;
-  return log as unknown as Logger;
-}
-
-/**
- * The default policy and signatures for the snapshot, through the parse cache (lib/parse-cache.ts):
- * yaml and zod are loaded only when the files (or kyoka) changed since the last snapshot.
- */
-async function snapshotPolicy(): Promise<Policy> {
-  const text = await readFile(join(policiesDir, "default-policy.yaml"), "utf8");
-  return cachedParse("policy", text, new URL("../../../policies/policy.js", import.meta.url),
-    async () => (await import("../../../policies/policy.js")).parsePolicyText(text));
-}
-async function snapshotSignatures(): Promise<Signatures> {
-  const text = await readFile(join(policiesDir, "p2p-signatures.yaml"), "utf8");
-  return compileSignatures(await cachedParse("p2p-signatures", text, new URL("./signatures.js", import.meta.url),
-    async () => (await import("./signatures.js")).validateSignatureText(text)));
-}
-
-export const SNAPSHOT_HASH_MAX_BYTES = 4 * 1024 * 1024;
-export const SNAPSHOT_PRESENT_MAX_FILES = 2000;
-
-export class P2pSnapshotSource {
-  readonly name = "p2p";
-
-  constructor(private readonly opts: P2pCollectorOptions & { policy?: () => Policy } = {}) {}
-
-  async snapshot(): Promise<unknown> {
-    const [policy, signatures] = await Promise.all([
-      this.opts.policy?.() ?? snapshotPolicy(),
-      this.opts.signatures ?? snapshotSignatures(),
-    ]);
-    const events: NewEvent[] = [];
-    const state = new Map<string, unknown>();
-    const collector = new P2pCollector({ hashMaxBytes: SNAPSHOT_HASH_MAX_BYTES, syncPresentWalk: true, hashSeed: readHashCache, processEvents: null, ...this.opts, signatures });
-    const presentMaxFiles = Math.min(policy.p2p.presentMaxFiles, SNAPSHOT_PRESENT_MAX_FILES);
-    const ctx: CollectorContext = {
-      log: silentLogger(),
-      state: { get: <T>(k: string) => state.get(k) as T | undefined, set: async (k, v) => { state.set(k, v); } },
-      agentId: "",
-      emit: async (...e) => { events.push(...e); },
-      // alert only: a snapshot never terminates anything
-      policy: () => ({ ...policy, p2p: { ...policy.p2p, response: "alert", presentMaxFiles } }),
-      onPolicy: () => () => undefined,
-      fail: (err) => { throw err; },
-    };
-    await collector.start(ctx);
-    await collector.stop();
-    await collector.scanOnce();
-    const used = collector.hashesUsed();
-    if (used && !this.opts.hashSeed) writeCacheValue(HASH_CACHE, hashCacheVersion(), { markersKey: used.markersKey, entries: used.entries });
-    return events.map((e) => ({ type: e.type, ...e.details }));
-  }
-}
-
-/**
- * The snapshot's executable hashes, kept between runs in the parse cache's folder (see
- * lib/parse-cache.ts): hashing and scanning every running executable is most of the P2P section's
- * CPU, and the same binaries run from one snapshot to the next. Keyed like the agent's in-memory
- * cache by (dev, inode, size, mtime, ctime), and only for the marker set they were scanned for and
- * the kyoka build that scanned them; each run keeps only the entries it used. A caller that brings
- * its own `hashSeed` keeps its own cache (nothing is written). The agent never reads this file.
- */
-const HASH_CACHE = "p2p-hashes";
-/** the format, and the build of the hashing code (its size and mtime): another kyoka build starts afresh */
-function hashCacheVersion(): string {
-  try {
-    const st = statSync(fileURLToPath(new URL("./hash.js", import.meta.url)));
-    return `1:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return "1";
-  }
-}
-function readHashCache(markersKey: string): [string, HashedExecutable][] {
-  const v = readCacheValue(HASH_CACHE, hashCacheVersion()) as { markersKey?: unknown; entries?: unknown } | undefined;
-  if (!v || v.markersKey !== markersKey || !Array.isArray(v.entries)) return [];
-  return v.entries.filter((e): e is [string, HashedExecutable] =>
-    Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && isHashedExecutable(e[1]));
 }
