@@ -11,7 +11,7 @@ const Article = z.string().min(1);
 
 /** The checks a catalog rule can name; server/decide.ts implements each one. */
 export const RULE_CHECKS = [
-  "prohibitedSoftware", "approvedNetwork", "approvedDestination", "approvedListeningPort",
+  "prohibitedSoftware", "prohibitedProgram", "approvedNetwork", "approvedDestination", "approvedListeningPort",
   "mediaRegistered", "mediaUnregistered", "serialConflict", "detailEquals", "always",
 ] as const;
 export const RuleCheck = z.enum(RULE_CHECKS);

@@ -26,6 +26,31 @@ export const SoftwarePolicy = z.strictObject({
   })).default([]),
   /** reconciling rescan interval (the package databases are also watched) */
   rescanSeconds: Seconds.default(300),
+  /** programs run from outside any installed package (software.executed, collector `executed`) */
+  executed: z.strictObject({
+    /**
+     * folders the site trusts (globs, * and ?, case-insensitive; `/opt/tools/*` covers everything
+     * below): programs run from there are not reported at all (and not hashed)
+     */
+    trustedPaths: z.array(z.string().min(1)).default([]),
+    /** prohibited programs: status violation, whatever the approvals; each rule names at least one of sha256, signer, name */
+    prohibited: z.array(z.strictObject({
+      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "a SHA-256 is 64 hex digits").optional(),
+      /** glob on the code signer (Windows Authenticode subject, macOS signing authority) */
+      signer: z.string().min(1).optional(),
+      /** glob on the file name */
+      name: z.string().min(1).optional(),
+      reason: z.string().optional(),
+    }).refine((r) => r.sha256 !== undefined || r.signer !== undefined || r.name !== undefined, {
+      message: "a prohibited program rule needs sha256, signer or name",
+    })).default([]),
+    /** `terminate` kills a prohibited program when it starts and records that it did (like p2p.response) */
+    response: z.enum(["alert", "terminate"]).default("alert"),
+    /** larger executables are reported with the reason instead of a hash */
+    hashMaxBytes: z.number().int().positive().default(512 * 1024 * 1024),
+    /** hashing budget: bytes of new executables hashed per second at most (bounds the agent's CPU) */
+    hashBytesPerSecond: z.number().int().positive().default(64 * 1024 * 1024),
+  }).prefault({}),
 });
 
 export const P2pPolicy = z.strictObject({

@@ -9,7 +9,7 @@ export const Control = z.enum(CONTROLS);
 export type Control = z.infer<typeof Control>;
 
 export const EVENT_TYPES = [
-  "software.installed", "software.updated", "software.removed", "software.inventory",
+  "software.installed", "software.updated", "software.removed", "software.inventory", "software.executed",
   "network.attached", "network.changed", "network.connection", "network.listening",
   "media.inserted", "media.removed", "media.copy_out", "media.scanned", "media.unencrypted",
   "p2p.installed", "p2p.present", "p2p.running", "p2p.traffic",

@@ -4,6 +4,7 @@
  */
 import type { CollectorFactory } from "../collector.js";
 import { AssetCollector } from "./asset/index.js";
+import { ExecutedCollector } from "./executed/index.js";
 import { MediaCollector } from "./media/index.js";
 import { NetworkCollector } from "./network/index.js";
 import { P2pCollector } from "./p2p/index.js";
@@ -11,6 +12,7 @@ import { SoftwareCollector } from "./software/index.js";
 
 export const collectorFactories: Record<string, CollectorFactory> = {
   asset: () => new AssetCollector(),
+  executed: () => new ExecutedCollector(),
   media: () => new MediaCollector(),
   network: () => new NetworkCollector(),
   p2p: () => new P2pCollector(),

@@ -7,12 +7,15 @@
  *   with the comparator of details.source (dpkg → Debian, rpm → RPM, others → dotted); for a
  *   removal it is the removed version. An unreadable range matches nothing;
  * - action: install / update / remove, from the event type.
+ * software.executed (a program run from outside any package) has its own keys: executed.ts.
  */
 import { comparatorFor, parseRange, satisfies } from "../../lib/version/index.js";
 import type { Details, EventType } from "../schema.js";
+import { matchExecuted } from "./executed.js";
 import { actionOf, globMatch, type MatchSpec } from "./index.js";
 
 export function matchSoftware(match: MatchSpec, details: Details, type: EventType): boolean {
+  if (type === "software.executed") return matchExecuted(match, details);
   for (const [key, want] of Object.entries(match)) {
     switch (key) {
       case "action":

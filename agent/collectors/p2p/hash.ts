@@ -75,7 +75,7 @@ export async function hashAndScan(path: string, markers: readonly Buffer[]): Pro
  */
 export class ExecutableHasher {
   private readonly cache = new Map<string, HashedExecutable>();
-  private readonly inFlight = new Map<string, Promise<HashedExecutable | undefined>>();
+  private readonly inFlight = new Map<string, Promise<HashedExecutable | UnhashedReason>>();
   /** keys identified since construction (hits and misses): what `used()` returns */
   private readonly usedKeys = new Set<string>();
   /** files hashed (cache misses) since construction: for tests and diagnostics */
@@ -109,9 +109,20 @@ export class ExecutableHasher {
    * another mount namespace or after it was deleted). Undefined when unreadable or too big.
    */
   async identify(path: string): Promise<HashedExecutable | undefined> {
+    const r = await this.identifyOrReason(path);
+    return "reason" in r ? undefined : r;
+  }
+
+  /**
+   * Like identify, but says why a file was not hashed: `too_large` (over maxBytes, with its size),
+   * `not_a_file`, or `unreadable` (with the error code). `beforeRead(size)` is awaited before a file
+   * is actually read (a cache miss): the caller's CPU budget.
+   */
+  async identifyOrReason(path: string, beforeRead?: (size: number) => Promise<void>): Promise<HashedExecutable | UnhashedReason> {
     let st;
-    try { st = await stat(path, { bigint: true }); } catch { return undefined; }
-    if (!st.isFile() || st.size > BigInt(this.maxBytes)) return undefined;
+    try { st = await stat(path, { bigint: true }); } catch (err) { return { reason: "unreadable", error: errorCode(err) }; }
+    if (!st.isFile()) return { reason: "not_a_file" };
+    if (st.size > BigInt(this.maxBytes)) return { reason: "too_large", size: Number(st.size) };
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     const hit = this.cache.get(key);
     if (hit) {
@@ -123,9 +134,10 @@ export class ExecutableHasher {
     // the same file asked for again while it is being read (prefetch, several processes of one binary)
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const run = (async () => {
+    const run = (async (): Promise<HashedExecutable | UnhashedReason> => {
+      if (beforeRead) await beforeRead(Number(st.size));
       let result: HashedExecutable;
-      try { result = await hashAndScan(path, this.markers); } catch { return undefined; }
+      try { result = await hashAndScan(path, this.markers); } catch (err) { return { reason: "unreadable", error: errorCode(err) }; }
       this.hashed++;
       this.cache.set(key, result);
       this.usedKeys.add(key);
@@ -135,6 +147,17 @@ export class ExecutableHasher {
     this.inFlight.set(key, run);
     try { return await run; } finally { this.inFlight.delete(key); }
   }
+}
+
+/** Why an executable was not hashed. */
+export interface UnhashedReason {
+  reason: "too_large" | "unreadable" | "not_a_file";
+  size?: number;
+  error?: string;
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
 }
 
 /** A plausible cache entry (the persistent cache is a file: its contents are not trusted blindly). */

@@ -89,47 +89,47 @@ function regData(type: string, data: string): string | number {
   return data;
 }
 
-/** `reg query <key> /s` text output (one or several, concatenated). */
-export function parseRegQuery(text: string): ParseResult {
-  const items: SoftwareItem[] = [];
+/**
+ * `reg query <key> /s` text output (one or several, concatenated) → each key with its values, and
+ * the lines it could not read. Shared with the executed collector (install locations).
+ */
+export function readRegQuery(text: string): { keys: { key: string; values: Values }[]; errors: ParseError[] } {
+  const keys: { key: string; values: Values }[] = [];
   const errors: ParseError[] = [];
-  let key: string | undefined;
-  let keyLine = 0;
-  let values: Values = {};
-  const flush = (): void => {
-    if (key) {
-      const loc = locateUninstallKey(key);
-      if (loc) {
-        const item = entryToItem(loc, values);
-        if (item) items.push(item);
-      }
-    }
-    key = undefined;
-    values = {};
-  };
+  let current: { key: string; values: Values } | undefined;
   const lines = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split("\n");
   lines.forEach((line, i) => {
     if (!line.trim()) return;
     if (/^HKEY_[A-Z_]+(\\|$)/.test(line)) {
-      flush();
-      key = line.trim();
-      keyLine = i + 1;
+      current = { key: line.trim(), values: {} };
+      keys.push(current);
       return;
     }
     if (/^End of search:/.test(line)) return;
     const m = /^ {4}(.*?) {4}(REG_[A-Z_]+)(?: {4}(.*))?$/.exec(line.replace(/\s+$/, ""));
     if (!m) {
-      errors.push({ line: i + 1, message: `reg query: cannot read "${line.slice(0, 80)}"${key ? ` (under ${key})` : ""}` });
+      errors.push({ line: i + 1, message: `reg query: cannot read "${line.slice(0, 80)}"${current ? ` (under ${current.key})` : ""}` });
       return;
     }
-    if (!key) {
+    if (!current) {
       errors.push({ line: i + 1, message: `reg query: value line before any key: "${line.slice(0, 80)}"` });
       return;
     }
-    values[m[1]!] = regData(m[2]!, m[3] ?? "");
+    current.values[m[1]!] = regData(m[2]!, m[3] ?? "");
   });
-  void keyLine;
-  flush();
+  return { keys, errors };
+}
+
+/** `reg query <key> /s` text output (one or several, concatenated). */
+export function parseRegQuery(text: string): ParseResult {
+  const { keys, errors } = readRegQuery(text);
+  const items: SoftwareItem[] = [];
+  for (const { key, values } of keys) {
+    const loc = locateUninstallKey(key);
+    if (!loc) continue;
+    const item = entryToItem(loc, values);
+    if (item) items.push(item);
+  }
   return { items: uniqueIds(items), errors };
 }
 
