@@ -163,11 +163,19 @@ const SOCKET: FieldSpec = {
 };
 const P2P: FieldSpec = { family: o(NAME), name: o(NAME), pid: o(PID), path: o(PATH), sha256: o(NAME), ports: o(list(PORT)) };
 
+/** software.executed (agent/collectors/executed): sha256 is null when the file could not be hashed (hashError says why). */
+const EXECUTED: FieldSpec = {
+  path: r(PATH), name: r(NAME), sha256: o(NAME), hashError: o(NAME), size: o(SIZE), format: o(NAME), pid: o(PID), uid: o(COUNT), user: o(NAME),
+  parent: o(obj({ pid: o(PID), exe: o(PATH) })), cmdline: o(TEXT), medium: o(obj(MEDIA)), signer: o(NAME), signatureStatus: o(NAME),
+  prohibited: o(obj({ by: r(list(NAME, 8)), reason: o(TEXT) })), response: o(NAME), runs: o(COUNT),
+};
+
 /** The fields the server reads, per event type; anything else is only bounded. */
 export const DETAILS_SPEC: Record<EventType, FieldSpec> = {
   "software.installed": SOFTWARE,
   "software.updated": SOFTWARE,
   "software.removed": SOFTWARE,
+  "software.executed": EXECUTED,
   "software.inventory": { count: o(COUNT), items: o(list(obj({ name: r(NAME), version: o(NAME), source: o(NAME) }))), truncated: o(BOOL) },
   "network.attached": ATTACHMENT,
   "network.changed": ATTACHMENT,

@@ -13,7 +13,7 @@
  * - any other key: a glob on the detail of the same name (e.g. `user`), like the generic matcher.
  */
 import type { Details } from "../schema.js";
-import { globToRegExp } from "./glob.js";
+import { globMatch } from "./glob.js";
 
 export type ExecutedMatch = Record<string, string | number | boolean>;
 
@@ -25,7 +25,7 @@ export interface ProhibitedProgram {
 }
 
 function glob(want: string, have: unknown): boolean {
-  return typeof have === "string" && globToRegExp(want).test(have);
+  return typeof have === "string" && globMatch(want, have);
 }
 
 /** The file name of a path, Windows or POSIX. */
@@ -82,5 +82,5 @@ export function prohibitedProgram(rules: readonly ProhibitedProgram[], details: 
 
 /** Is this path inside a folder the site trusts (policy software.executed.trustedPaths)? */
 export function inTrustedPath(globs: readonly string[], path: string): boolean {
-  return globs.some((g) => globToRegExp(g).test(path));
+  return globs.some((g) => globMatch(g, path));
 }

@@ -77,6 +77,12 @@ export class ByteBudget {
   }
 }
 
+/** A start that passed the cheap checks, with what was read about it at once. */
+interface Admitted {
+  path: string;
+  proc: StartedProcess | undefined;
+}
+
 export interface ExecutedStats {
   starts: number;
   packaged: number;
@@ -95,7 +101,6 @@ export class ExecutedCollector implements Collector {
   private source?: ProcessStartSource;
   private index?: PathIndex;
   private indexToken = "";
-  private indexCheckedAt = 0;
   private rebuilding?: Promise<void>;
   private stopIndexWatch?: () => void;
   private hasher?: ExecutableHasher;
@@ -105,7 +110,7 @@ export class ExecutedCollector implements Collector {
   private persistTimer?: NodeJS.Timeout;
   private stopped = true;
   /** starts waiting to be looked at, in order; one worker drains it */
-  private queue: ProcessStart[] = [];
+  private queue: Admitted[] = [];
   private working?: Promise<void>;
   private ownExe = new Set<string>();
   readonly stats: ExecutedStats = { starts: 0, packaged: 0, trusted: 0, examined: 0, reported: 0, counted: 0, indexBuilds: 0 };
@@ -126,7 +131,8 @@ export class ExecutedCollector implements Collector {
     try { this.ownExe.add(realpathSync(process.execPath)); } catch { /* keep the one */ }
     this.stopped = false;
     await this.rebuildIndex();
-    this.stopIndexWatch = this.platform.watchIndex?.(() => { this.indexCheckedAt = 0; this.indexToken = ""; });
+    // rebuild in the background when the databases change, so the next program does not wait for it
+    this.stopIndexWatch = this.platform.watchIndex?.(() => { if (!this.stopped) void this.rebuildIndex().catch((err: unknown) => this.log!.warn({ err }, "executed: rebuilding the package index failed; the old one stays")); });
     this.source = this.platform.processStarts();
     await this.source.start((starts) => this.enqueue(starts), (err) => ctx.fail(err));
     this.log.info({ os: this.platform.os, source: this.source.kind, indexed: this.index?.size, trees: this.index?.treeCount, known: this.seen.size }, "executed collector started");
@@ -146,6 +152,11 @@ export class ExecutedCollector implements Collector {
     }
   }
 
+  /** Which process start source runs ("netlink", "poll", "process-list-poll"…); undefined before start. */
+  get sourceKind(): string | undefined {
+    return this.source?.kind;
+  }
+
   /** How often each reported program has run (by sha256, or `unhashed:<path>:<size>`). */
   counts(): Record<string, SeenProgram> {
     return Object.fromEntries(this.seen);
@@ -156,21 +167,46 @@ export class ExecutedCollector implements Collector {
     while (this.working) await this.working;
   }
 
-  /** Hand process starts in (the source's callback; tests may call it directly). */
+  /**
+   * Hand process starts in (the source's callback; tests may call it directly). The cheap checks
+   * run here, at once: the index lookup for the path the source gave, and for a program outside
+   * it, the process facts (user, parent, command line) are read now, while a short-lived process
+   * is still there. Hashing and the rest wait their turn in the queue.
+   */
   enqueue(starts: ProcessStart[]): void {
     if (this.stopped) return;
     this.stats.starts += starts.length;
-    this.queue.push(...starts);
+    for (const s of starts) {
+      const admitted = this.admit(s);
+      if (admitted) this.queue.push(admitted);
+    }
+    if (this.queue.length === 0) return;
     this.working ??= this.drain().then(
       () => { this.working = undefined; },
       (err: unknown) => { this.working = undefined; this.ctx!.fail(err); },
     );
   }
 
+  private admit(start: ProcessStart): Admitted | undefined {
+    const platform = this.platform!;
+    let path = start.exe;
+    let proc: StartedProcess | undefined;
+    if (path === undefined) {
+      proc = platform.describe(start);
+      if (!proc) return undefined;
+      path = proc.path;
+    }
+    if (path.endsWith(" (deleted)")) path = path.slice(0, -10);
+    if (this.ownExe.has(path)) return undefined;
+    if (this.index!.lookup(path)) { this.stats.packaged++; return undefined; }
+    if (inTrustedPath(this.ctx!.policy().software.executed.trustedPaths, path)) { this.stats.trusted++; return undefined; }
+    proc ??= platform.describe(start);
+    return { path, proc };
+  }
+
   private async drain(): Promise<void> {
     while (this.queue.length && !this.stopped) {
-      const start = this.queue.shift()!;
-      await this.examine(start);
+      await this.examine(this.queue.shift()!);
     }
   }
 
@@ -181,40 +217,29 @@ export class ExecutedCollector implements Collector {
       const token = await this.platform!.indexToken();
       this.index = await this.platform!.buildIndex();
       this.indexToken = token;
-      this.indexCheckedAt = this.now();
       this.stats.indexBuilds++;
       this.log!.debug({ ms: this.now() - t0, paths: this.index.size, trees: this.index.treeCount }, "executed: package index built");
     })().finally(() => { this.rebuilding = undefined; });
     return this.rebuilding;
   }
 
-  /** Is the index older than the package databases? Checked at most once a second, only when a program is outside it. */
+  /**
+   * Is the index older than the package databases? Asked only for a program outside the index
+   * (a few stat calls: dpkg's status and info folder, rpm's database), so a package installed a
+   * moment ago is never mistaken for a program from outside.
+   */
   private async indexStale(): Promise<boolean> {
-    if (this.now() - this.indexCheckedAt < 1000 && this.indexToken) return false;
-    this.indexCheckedAt = this.now();
     return (await this.platform!.indexToken()) !== this.indexToken;
   }
 
-  private async examine(start: ProcessStart): Promise<void> {
+  private async examine({ path, proc }: Admitted): Promise<void> {
     const platform = this.platform!;
     const policy = this.ctx!.policy().software.executed;
-    // cheap checks first, on the path the source gave (no /proc read for a packaged program)
-    let path = start.exe;
-    let proc: StartedProcess | undefined;
-    if (path === undefined) {
-      proc = platform.describe(start);
-      if (!proc) return;
-      path = proc.path;
-    }
-    if (path.endsWith(" (deleted)")) path = path.slice(0, -10);
-    if (this.ownExe.has(path)) return;
-    if (this.index!.lookup(path)) { this.stats.packaged++; return; }
-    if (inTrustedPath(policy.trustedPaths, path)) { this.stats.trusted++; return; }
+    // a package installed a moment ago: its program is outside the index built before it
     if (await this.indexStale()) {
       await this.rebuildIndex();
       if (this.index!.lookup(path)) { this.stats.packaged++; return; }
     }
-    proc ??= platform.describe(start);
     if (!proc) return; // gone before we could look: nothing to hash
     this.stats.examined++;
 

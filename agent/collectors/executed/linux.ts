@@ -1,7 +1,7 @@
 /**
  * Linux reading for the executed collector: the package index from dpkg's file lists and
  * diversions, `rpm -qla` where rpm is installed, the snap/flatpak trees; process starts from the
- * process event source (proc-poll.ts until then); the process facts from /proc; the removable
+ * agent's process event source (event-source.ts); the process facts from /proc; the removable
  * medium from mountinfo and the media collector's reader.
  */
 import { execFile } from "node:child_process";
@@ -17,7 +17,7 @@ import type { Medium } from "../media/types.js";
 import { PathIndex } from "./package-index.js";
 import { LINUX_PACKAGE_TREES, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
-import { ProcPollSource } from "./proc-poll.js";
+import { ProcessEventStarts } from "./event-source.js";
 
 export interface LinuxExecutedOptions {
   procRoot?: string;
@@ -25,8 +25,15 @@ export interface LinuxExecutedOptions {
   /** run `rpm -qla` (default: when rpm is on PATH) */
   rpm?: boolean;
   homesRoot?: string;
-  pollMs?: number;
   log?: Logger;
+}
+
+function silentLogger(): Logger {
+  const noop = () => undefined;
+  const log: Record<string, unknown> = { level: "silent" };
+  for (const m of ["fatal", "error", "warn", "info", "debug", "trace"]) log[m] = noop;
+  log.child = () => log;
+  return log as unknown as Logger;
 }
 
 function rpmQla(): Promise<string | undefined> {
@@ -97,7 +104,8 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
   }
 
   processStarts(): ProcessStartSource {
-    return new ProcPollSource(this.opts.pollMs ?? 200, this.procRoot);
+    const log = this.opts.log ?? silentLogger();
+    return new ProcessEventStarts(log, this.procRoot);
   }
 
   private userName(uid: number): string | undefined {

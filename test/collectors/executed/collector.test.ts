@@ -79,7 +79,7 @@ describe("executed collector (scripted platform)", () => {
     platform.packaged.add(d.path);
     platform.token = "2";
     platform.procs.set(13, started(13, d.path));
-    clock += 1100; // the database is looked at at most once a second
+    clock += 1000;
     c.enqueue([{ pid: 13, exe: d.path }]);
     await c.drained();
     expect(ctx.events).toHaveLength(1);

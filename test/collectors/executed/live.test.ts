@@ -47,7 +47,7 @@ beforeAll(async () => {
   requireRoot("the live executed collector test");
   ensureTools();
   ctx = recordingContext(POLICY);
-  collector = new ExecutedCollector({ platform: new LinuxExecutedPlatform({ pollMs: 100 }), terminateGraceMs: 1000 });
+  collector = new ExecutedCollector({ platform: new LinuxExecutedPlatform({ log: ctx.log }), terminateGraceMs: 1000 });
   await collector.start(ctx);
 }, 60_000);
 
@@ -90,6 +90,16 @@ describe("executed collector, live", () => {
     expect(ctx.events.slice(before).filter((e) => e.details.sha256 === prog.sha256)).toEqual([]);
     child.kill("SIGKILL");
     again.kill("SIGKILL");
+  }, 60_000);
+
+  it("a program that exits at once is still seen (the kernel's proc connector: needs root on the host)", async () => {
+    expect(collector.sourceKind).toBe("netlink");
+    const prog = uniqueProgram(join(home, "Downloads"), "quick-tool");
+    // sleep 0: it has exited before any poll could see it
+    const child = run(prog.path, ["0"]);
+    await new Promise((r) => child.once("exit", r));
+    const ev = await waitFor("software.executed of the short-lived program", () => eventsFor(prog.path)[0]);
+    expect(ev.details).toMatchObject({ path: prog.path, sha256: prog.sha256, pid: child.pid });
   }, 60_000);
 
   it("a program on a loop-mounted ext4 medium: the event links the medium (device, volume serial, mount)", async () => {
