@@ -236,10 +236,11 @@ export class ExecutedCollector implements Collector {
     const platform = this.platform!;
     const policy = this.ctx!.policy().software.executed;
     // a package installed a moment ago: its program is outside the index built before it
-    if (await this.indexStale()) {
-      await this.rebuildIndex();
-      if (this.index!.lookup(path)) { this.stats.packaged++; return; }
-    }
+    // (a rebuild already running may have read the databases before the package was complete:
+    // the token it started with tells, and then it is built again)
+    // (the index may also have been rebuilt in the background since this start was admitted)
+    for (let i = 0; i < 3 && await this.indexStale(); i++) await this.rebuildIndex();
+    if (this.index!.lookup(path)) { this.stats.packaged++; return; }
     if (!proc) return; // gone before we could look: nothing to hash
     this.stats.examined++;
 

@@ -15,7 +15,7 @@ import { LinuxMediaReader } from "../media/linux.js";
 import { parseMountinfo } from "../media/parse-linux.js";
 import type { Medium } from "../media/types.js";
 import { PathIndex } from "./package-index.js";
-import { LINUX_PACKAGE_TREES, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
+import { LINUX_PACKAGE_TREES, withMergedUsr, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
 import { ProcessEventStarts } from "./event-source.js";
 
@@ -60,18 +60,27 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
 
   async buildIndex(): Promise<PathIndex> {
     const index = new PathIndex();
+    // top-level symlinks into /usr (merged /usr): /bin → /usr/bin, /lib64 → /usr/lib64…
+    const links = new Map<string, string>();
+    for (const top of ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]) {
+      try {
+        const real = realpathSync(top);
+        if (real !== top) links.set(top, real);
+      } catch { /* absent */ }
+    }
+    const add = (paths: string[], source: string) => index.addPaths(withMergedUsr(paths, links), source);
     const infoDir = `${this.dpkgDir}/info`;
     let lists: string[] = [];
     try { lists = (await readdir(infoDir)).filter((f) => f.endsWith(".list")); } catch { /* not a dpkg system */ }
     // a few files at a time: the whole set is ≈800 files, 7.7 MB on the development machine
     for (let i = 0; i < lists.length; i += 32) {
       const texts = await Promise.all(lists.slice(i, i + 32).map((f) => readFile(`${infoDir}/${f}`, "utf8").catch(() => "")));
-      texts.forEach((t, j) => index.addPaths(parseDpkgList(t), `dpkg:${lists[i + j]!.slice(0, -5)}`));
+      texts.forEach((t, j) => add(parseDpkgList(t), `dpkg:${lists[i + j]!.slice(0, -5)}`));
     }
-    try { index.addPaths(parseDpkgDiversions(await readFile(`${this.dpkgDir}/diversions`, "utf8")), "dpkg:diversion"); } catch { /* none */ }
+    try { add(parseDpkgDiversions(await readFile(`${this.dpkgDir}/diversions`, "utf8")), "dpkg:diversion"); } catch { /* none */ }
     if (this.opts.rpm ?? true) {
       const text = await rpmQla();
-      if (text) index.addPaths(parseRpmQla(text), "rpm");
+      if (text) add(parseRpmQla(text), "rpm");
     }
     for (const t of LINUX_PACKAGE_TREES) index.addTree(t.root, t.source);
     const homesRoot = this.opts.homesRoot ?? "/home";

@@ -65,6 +65,23 @@ export function userFlatpakTrees(homes: readonly string[]): { root: string; sour
   return homes.map((h) => ({ root: `${h.replace(/\/+$/, "")}/.local/share/flatpak`, source: "flatpak" }));
 }
 
+/**
+ * Merged /usr (Debian 12, Ubuntu, Fedora): /bin, /sbin, /lib… are symlinks into /usr, so dpkg lists
+ * `/bin/bash` while the kernel names the running program `/usr/bin/bash`. Given the top-level
+ * links (`/bin` → `/usr/bin`), each listed path under one is also indexed under its target.
+ */
+export function withMergedUsr(paths: readonly string[], links: ReadonlyMap<string, string>): string[] {
+  if (links.size === 0) return paths.slice();
+  const out = paths.slice();
+  for (const p of paths) {
+    const slash = p.indexOf("/", 1);
+    const top = slash < 0 ? p : p.slice(0, slash);
+    const target = links.get(top);
+    if (target !== undefined) out.push(target + (slash < 0 ? "" : p.slice(slash)));
+  }
+  return out;
+}
+
 /** /proc/<pid>/status → the real and effective uid (the `Uid:` line: real, effective, saved, fs). */
 export function parseStatusUids(text: string): { uid: number; euid: number } | undefined {
   const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(text);

@@ -131,6 +131,9 @@ describe("executed collector, live", () => {
     await dpkg(["-i", pkg.deb]);
     packages.push(name);
     const packaged = run(pkg.installedPath);
+    // programs of the OS's own packages, listed by dpkg under /bin (merged /usr: they run as /usr/bin/…)
+    run("/bin/sleep", ["0"]);
+    run("/bin/sh", ["-c", "exit 0"]);
     const trusted = uniqueProgram(join(work, "trusted", "tools"), "site-tool");
     run(trusted.path);
     const builds = collector.stats.indexBuilds;
@@ -139,6 +142,7 @@ describe("executed collector, live", () => {
     expect(executed().filter((e) => e.details.sha256 === pkg.sha256)).toEqual([]);
     expect(eventsFor(trusted.path)).toEqual([]);
     expect(executed().filter((e) => e.details.path === process.execPath)).toEqual([]);
+    expect(executed().filter((e) => /^\/(usr\/)?s?bin\/(sleep|dash|sh|bash)$/.test(String(e.details.path)))).toEqual([]);
     // the index followed dpkg (the package is newer than the index built at start)
     expect(collector.stats.indexBuilds).toBeGreaterThanOrEqual(builds);
     expect(collector.stats.indexBuilds).toBeGreaterThan(1);

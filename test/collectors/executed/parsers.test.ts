@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { PathIndex } from "../../../agent/collectors/executed/package-index.js";
 import { bundlesIn, DARWIN_SYSTEM_TREES, parseCodesign, parsePkgutilFiles, receiptPrefix } from "../../../agent/collectors/executed/parse-darwin.js";
-import { isExecutableCandidate, LINUX_PACKAGE_TREES, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "../../../agent/collectors/executed/parse-linux.js";
+import { withMergedUsr, isExecutableCandidate, LINUX_PACKAGE_TREES, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "../../../agent/collectors/executed/parse-linux.js";
 import { parseAuthenticodeJson, parseUninstallLocations, signerFromWinVerifyTrust, windowsSystemTrees } from "../../../agent/collectors/executed/parse-win32.js";
 import { parseMountinfo } from "../../../agent/collectors/media/parse-linux.js";
 
@@ -53,6 +53,13 @@ describe("Linux package indexes", () => {
     expect(index.lookup("/var/lib/flatpak/app/org.gimp.GIMP/x86_64/stable/active/files/bin/gimp")).toMatchObject({ source: "flatpak" });
     expect(index.lookup("/home/taro/.local/share/flatpak/app/x/files/bin/y")).toMatchObject({ source: "flatpak", root: "/home/taro/.local/share/flatpak" });
     expect(index.lookup("/home/taro/.local/share/flatpaks/y")).toBeUndefined();
+  });
+
+  it("merged /usr: a path dpkg lists under /bin is indexed under /usr/bin too", () => {
+    const links = new Map([["/bin", "/usr/bin"], ["/lib64", "/usr/lib64"]]);
+    expect(withMergedUsr(["/bin/bash", "/bin", "/lib64/ld-linux-x86-64.so.2", "/usr/bin/less", "/binx/y"], links).sort()).toEqual(
+      ["/bin", "/bin/bash", "/binx/y", "/lib64/ld-linux-x86-64.so.2", "/usr/bin", "/usr/bin/bash", "/usr/bin/less", "/usr/lib64/ld-linux-x86-64.so.2"]);
+    expect(withMergedUsr(["/bin/bash"], new Map())).toEqual(["/bin/bash"]);
   });
 
   it("data-file suffixes only: an extension-less or .so/.AppImage program stays a candidate", () => {
