@@ -16,6 +16,7 @@
  * Every step that decides leaves one reason, in Japanese and English, stored with the event.
  * Total: details were validated (policies/details.ts) and every matcher refuses a wrong type.
  */
+import { prohibitedProgram } from "../policies/matchers/executed.js";
 import type { Catalog, CatalogRule, RuleCheck } from "../policies/catalog.js";
 import { globMatch, matcherFor } from "../policies/matchers/index.js";
 import { approvedDestinationFor, approvedListeningPortFor, approvedNetworkFor } from "../policies/network-rules.js";
@@ -109,6 +110,13 @@ const CHECKS: Record<RuleCheck, Check> = {
       return { ja: `禁止ソフトウェア規則 ${q(rule.name)} に一致${why}`, en: `matched prohibited rule ${q(rule.name)}${rule.reason ? ` (${rule.reason})` : ""}` };
     }
     return undefined;
+  },
+  prohibitedProgram: ({ details, ctx }) => {
+    const hit = prohibitedProgram(ctx.policy.software.executed.prohibited, details);
+    if (!hit) return undefined;
+    const what = hit.by.map((b) => `${b} ${q(hit.rule[b as "sha256" | "signer" | "name"])}`).join(", ");
+    const why = hit.rule.reason;
+    return { ja: `禁止プログラム規則 (${what}) に一致${why ? `（${why}）` : ""}`, en: `matched prohibited program rule (${what})${why ? ` (${why})` : ""}` };
   },
   approvedNetwork: ({ details, ctx }) => {
     const n = approvedNetworkFor(ctx.policy.network, details);

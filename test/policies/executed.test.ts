@@ -4,7 +4,8 @@ import { inTrustedPath, matchExecuted, prohibitedProgram } from "../../policies/
 import { matcherFor } from "../../policies/matchers/index.js";
 import { Policy, parsePolicyText, PolicyError } from "../../policies/policy.js";
 import type { Approval } from "../../policies/schema.js";
-import { evaluate } from "../../server/evaluate.js";
+import { loadCatalog } from "../../policies/catalog.js";
+import { decide } from "../../server/decide.js";
 
 const SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const details = { path: "/home/taro/Downloads/tool-1.2", name: "tool-1.2", sha256: SHA, size: 1234, user: "taro", signer: null };
@@ -68,6 +69,10 @@ describe("prohibited programs and trusted folders", () => {
   });
 });
 
+const catalog = loadCatalog();
+type Ctx = { agent: { id: string; tags: string[] }; policy: ReturnType<typeof Policy.parse>; approvals: Approval[]; now: Date };
+const evaluate = (e: { type: "software.executed"; details: Record<string, unknown> }, c: Ctx) => decide({ ...e, agent: c.agent }, { catalog, policy: c.policy, approvals: c.approvals, now: c.now });
+
 describe("status at ingest", () => {
   const now = new Date("2026-06-01T00:00:00Z");
   const agent = { id: "a1", tags: [] };
@@ -75,7 +80,7 @@ describe("status at ingest", () => {
     id, control: "software", match, scope: { all: true }, validFrom: "2026-01-01T00:00:00Z", validUntil: "2027-01-01T00:00:00Z", reason: "甲許可", createdAt: "2026-01-01T00:00:00Z",
   });
   it("needs_approval by default, 別記2 第10, medium", () => {
-    expect(evaluate({ type: "software.executed", details }, { agent, policy: Policy.parse({}), approvals: [], now })).toEqual({
+    expect(evaluate({ type: "software.executed", details }, { agent, policy: Policy.parse({}), approvals: [], now })).toMatchObject({
       control: "software", articles: ["別記2 第10"], severity: "medium", status: "needs_approval", approvalId: null,
     });
   });
@@ -85,6 +90,8 @@ describe("status at ingest", () => {
   });
   it("a prohibited program is a critical violation no approval clears", () => {
     const policy = Policy.parse({ software: { executed: { prohibited: [{ signer: "Simon Tatham" }] } } });
-    expect(evaluate({ type: "software.executed", details: winDetails }, { agent, policy, approvals: [approval({ signer: "*" })], now })).toMatchObject({ status: "violation", severity: "critical", approvalId: null });
+    const d = evaluate({ type: "software.executed", details: winDetails }, { agent, policy, approvals: [approval({ signer: "*" })], now });
+    expect(d).toMatchObject({ status: "violation", severity: "critical", approvalId: null });
+    expect(d.reasons[0]).toEqual({ ja: '禁止プログラム規則 (signer "Simon Tatham") に一致', en: 'matched prohibited program rule (signer "Simon Tatham")' });
   });
 });
