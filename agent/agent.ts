@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { CollectorFactory } from "./collector.js";
 import { collectorFactories } from "./collectors/index.js";
 import { EnrollError, ensureCredential, loadCredential, type Credential } from "./enroll.js";
+import { LocalStatus } from "./local-status.js";
 import { EventQueue, type QueueOptions } from "./queue.js";
 import { PolicyStore, StateStores } from "./state.js";
 import { Supervisor, type SupervisorOptions } from "./supervisor.js";
@@ -32,7 +33,7 @@ export interface AgentOptions {
   collectors?: Record<string, CollectorFactory>;
   /** tuning, mainly for tests */
   queue?: Partial<Omit<QueueOptions, "stateDir" | "log">>;
-  transport?: Partial<Omit<TransportOptions, "server" | "credential" | "queue" | "log" | "hello" | "onPolicy" | "ca">>;
+  transport?: Partial<Omit<TransportOptions, "server" | "credential" | "queue" | "log" | "hello" | "onPolicy" | "onApprovals" | "ca">>;
   supervisor?: Partial<Pick<SupervisorOptions, "initialBackoffMs" | "maxBackoffMs" | "resetAfterMs" | "stopTimeoutMs" | "degradedIntervalMs">>;
   /** how long stop() waits for the server to acknowledge what is queued (default 2000 ms) */
   flushTimeoutMs?: number;
@@ -69,6 +70,7 @@ export class Agent {
   private transport: Transport | undefined;
   private enrollTimer: NodeJS.Timeout | undefined;
   private ca: Buffer | undefined;
+  private localStatus: LocalStatus | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log.child({ component: "agent" });
@@ -159,6 +161,17 @@ export class Agent {
       });
       await this.supervisor.start();
 
+      this.localStatus = new LocalStatus(opts.stateDir, opts.server, {
+        agentId: () => this.agentId,
+        connected: () => this.transport?.connected ?? false,
+        policyVersion: () => policies.version(),
+        queue: () => {
+          const q = queue.stats();
+          return { pendingEvents: q.pendingEvents, ackedSeq: q.ackedSeq, lastSeq: q.lastSeq };
+        },
+      }, opts.log.child({ component: "approvals" }));
+      this.localStatus.start();
+
       if (this.credential) this.startTransport();
       else this.retryEnrollment(enrollFailure!, 1);
       this.state = "running";
@@ -212,6 +225,7 @@ export class Agent {
         await policies.set(version, policy);
         this.log.info({ policyVersion: version }, "new policy in force");
       },
+      onApprovals: (msg) => this.localStatus?.received(msg),
       ...this.opts.transport,
     });
     this.transport.start();
@@ -241,6 +255,7 @@ export class Agent {
     if (this.enrollTimer) clearTimeout(this.enrollTimer);
     await this.supervisor?.stop().catch((err: unknown) => this.log.error({ err }, "error while stopping collectors"));
     await this.transport?.stop("agent stopping", 800).catch((err: unknown) => this.log.error({ err }, "error while closing the connection"));
+    await this.localStatus?.stop().catch((err: unknown) => this.log.error({ err }, "error while writing the status file"));
     await this.queue?.close().catch((err: unknown) => this.log.error({ err }, "error while closing the queue"));
   }
 }

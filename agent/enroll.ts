@@ -73,12 +73,12 @@ interface HttpResult {
 }
 
 /** POST a JSON body (node:http/https so a private CA can be given for https). */
-export function postJson(url: string, body: unknown, opts: { ca?: string | Buffer; timeoutMs?: number } = {}): Promise<HttpResult> {
+export function postJson(url: string, body: unknown, opts: { ca?: string | Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<HttpResult> {
   const payload = Buffer.from(JSON.stringify(body));
   const u = new URL(url);
   const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(u, {
     method: "POST",
-    headers: { "content-type": "application/json", "content-length": String(payload.length), accept: "application/json" },
+    headers: { ...opts.headers, "content-type": "application/json", "content-length": String(payload.length), accept: "application/json" },
     ...(u.protocol === "https:" && opts.ca ? { ca: opts.ca } : {}),
     timeout: opts.timeoutMs ?? 15_000,
   });

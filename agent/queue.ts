@@ -56,6 +56,17 @@ export interface ShedCounts {
   importantRefused: number;
 }
 
+/**
+ * Tests only: KYOKA_TEST_AGENT_CLOCK_OFFSET_MS shifts the agent's clock for observedAt (e.g. -86400000:
+ * a PC a day behind), to show the server judges approvals by its own clock. Ignored unless
+ * NODE_ENV is "test" or VITEST is set.
+ */
+function testClockOffsetMs(): number {
+  if (process.env.NODE_ENV !== "test" && !process.env.VITEST) return 0;
+  const n = Number(process.env.KYOKA_TEST_AGENT_CLOCK_OFFSET_MS ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
 export interface QueueStats {
   pendingEvents: number;
   pendingBytes: number;
@@ -266,7 +277,7 @@ export class EventQueue {
 
   private async appendLocked(events: NewEvent[], source?: string): Promise<(AgentEvent & { report?: true })[]> {
     if (this.state !== "open") throw new Error(`queue is ${this.state === "new" ? "not open" : "closed"}`);
-    const now = new Date().toISOString();
+    const now = new Date(Date.now() + testClockOffsetMs()).toISOString();
     interface Item { event: Omit<AgentEvent, "seq">; json: string; p: Priority; report: boolean }
     const items: Item[] = [];
 

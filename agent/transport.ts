@@ -14,7 +14,7 @@
 import { WebSocket, type RawData } from "ws";
 import type { Logger } from "../lib/log.js";
 import { Policy } from "../policies/policy.js";
-import { CloseCode, formatIssues, MAX_FRAME_BYTES, ServerMessage, type AgentMessage } from "../policies/schema.js";
+import { CloseCode, formatIssues, MAX_FRAME_BYTES, ServerMessage, type AgentMessage, type ServerApprovals } from "../policies/schema.js";
 import type { Credential } from "./enroll.js";
 import type { EventQueue } from "./queue.js";
 
@@ -36,6 +36,8 @@ export interface TransportOptions {
   hello: () => HelloInfo;
   /** a valid policy pushed by the server */
   onPolicy: (version: number, policy: Policy) => Promise<void> | void;
+  /** the approvals in force for this PC and its requests, pushed by the server */
+  onApprovals?: (msg: ServerApprovals) => void;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   /** retry interval while the server refuses the credential */
@@ -325,6 +327,13 @@ export class Transport {
         }
         return;
       }
+      case "approvals":
+        try {
+          this.opts.onApprovals?.(msg);
+        } catch (err) {
+          this.log.error({ err }, "could not record the approvals pushed by the server");
+        }
+        return;
       case "heartbeat":
         return;
       case "error":

@@ -168,6 +168,94 @@ program
     await runSnapshotCommand(opts);
   });
 
+// --- people, requests (申請), audit: cli/people-command.ts ------------------------------------
+const ROLE_LIST = ["admin", "approver", "desk", "contractor", "auditor"];
+function role(value: string): string {
+  if (!ROLE_LIST.includes(value)) throw new InvalidArgumentError(`must be one of ${ROLE_LIST.join(", ")}`);
+  return value;
+}
+
+const user = program.command("user").description("users of the server (on its data folder; audited)");
+user
+  .command("add")
+  .description("add a user; the password from --password-file or standard input")
+  .option("--login <login>", "login name")
+  .option("--role <role>", `role: ${ROLE_LIST.join(", ")}`, role)
+  .option("--organisation <name>", "organisation (name or id); desk and contractor need a contractor organisation")
+  .option("--password-file <file>", "file holding the password (else standard input)")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .action(async (opts) => {
+    const { runUserAdd } = await import("./people-command.js");
+    await runUserAdd(opts);
+  });
+user
+  .command("passwd")
+  .description("set a user's password (ends its sessions)")
+  .option("--login <login>", "login name")
+  .option("--password-file <file>", "file holding the password (else standard input)")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .action(async (opts) => {
+    const { runUserPasswd } = await import("./people-command.js");
+    await runUserPasswd(opts);
+  });
+user
+  .command("disable")
+  .description("disable a user (ends its sessions and API tokens)")
+  .option("--login <login>", "login name")
+  .option("--data <dir>", "the server's data folder", "./data")
+  .action(async (opts) => {
+    const { runUserDisable } = await import("./people-command.js");
+    await runUserDisable(opts);
+  });
+
+const audit = program.command("audit").description("the hash-chained audit trail");
+audit
+  .command("verify")
+  .description("check the audit trail's hash chain: exit 0 intact, 1 naming the first changed, inserted or deleted row")
+  .option("--data <dir>", "the server's data folder")
+  .option("--database <url>", "the database (sqlite:PATH; PostgreSQL not in this version)")
+  .action(async (opts) => {
+    const { runAuditVerify } = await import("./people-command.js");
+    await runAuditVerify(opts);
+  });
+
+program
+  .command("status")
+  .description("this PC's agent: connection, queue, approvals (甲許可) in force until when, requests (申請)")
+  .option("--state-dir <dir>", "the agent's state folder")
+  .option("--json", "print one JSON document")
+  .action(async (opts) => {
+    const { runStatus } = await import("./people-command.js");
+    await runStatus(opts);
+  });
+
+program
+  .command("request")
+  .description("request a 甲許可 (申請) as this PC, with its own credential: kyoka request software --name 'foo*' --version '>=2' --until 2026-12-31 --reason '…'")
+  .argument("<control>", "software, network, media or asset")
+  .option("--name <glob>", "software: package name (glob)")
+  .option("--version <range>", "software: version range (>=2, 1.2.*)")
+  .option("--publisher <glob>", "software: publisher")
+  .option("--action <action>", "install, update, remove (software); insert, copy_out (media)")
+  .option("--cidr <cidr>", "network: address range")
+  .option("--ssid <glob>", "network: Wi-Fi network")
+  .option("--gateway-mac <mac>", "network: gateway MAC")
+  .option("--destination <cidr:port>", "network: destination")
+  .option("--port <port>", "network: listening port")
+  .option("--process <name>", "network: process")
+  .option("--serial <serial>", "media: serial")
+  .option("--vendor-id <id>", "media: vendor id")
+  .option("--product-id <id>", "media: product id")
+  .option("--component <name>", "asset: component")
+  .option("--until <date>", "end of the period asked for (YYYY-MM-DD or ISO time)")
+  .option("--reason <text>", "why (理由)")
+  .option("--state-dir <dir>", "the agent's state folder (its credential names the server)")
+  .option("--ca <file>", "CA certificate (PEM) to trust for https://")
+  .action(async (control: string, opts) => {
+    const { runRequest } = await import("./people-command.js");
+    await runRequest(control, opts);
+  });
+
 // no top-level await: the single executable (installers/) bundles this module as CommonJS
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

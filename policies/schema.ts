@@ -158,7 +158,38 @@ export const ServerAck = z.strictObject({
 export const ServerPolicy = z.strictObject({ t: z.literal("policy"), version: z.number().int().positive(), policy: z.unknown() });
 export const ServerHeartbeat = z.strictObject({ t: z.literal("heartbeat"), serverTime: IsoTime });
 export const ServerError = z.strictObject({ t: z.literal("error"), code: z.string(), message: z.string() });
-export const ServerMessage = z.discriminatedUnion("t", [ServerWelcome, ServerAck, ServerPolicy, ServerHeartbeat, ServerError]);
+/**
+ * The approvals (甲許可) in force that cover this PC and its pending requests (申請), pushed at
+ * hello and within a moment of every decision, so the agent can tell its user (log line,
+ * `kyoka status`). The server stays the authority: it decides every event by its own clock.
+ */
+export const PushedApproval = z.object({
+  id: z.string().max(200),
+  control: Control,
+  match: z.record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()])),
+  validFrom: z.string().max(64),
+  validUntil: z.string().max(64),
+  reason: z.string().max(4000),
+  requestId: z.string().max(200).optional(),
+});
+export const PushedRequest = z.object({
+  id: z.string().max(200),
+  control: Control,
+  match: z.record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()])),
+  status: z.enum(["pending", "approved", "denied"]),
+  validUntil: z.string().max(64),
+  reason: z.string().max(4000),
+  requestedAt: z.string().max(64),
+  decisionNote: z.string().max(4000).nullable().optional(),
+});
+export const ServerApprovals = z.strictObject({
+  t: z.literal("approvals"),
+  approvals: z.array(PushedApproval).max(10_000),
+  requests: z.array(PushedRequest).max(10_000),
+  serverTime: IsoTime,
+});
+export type ServerApprovals = z.infer<typeof ServerApprovals>;
+export const ServerMessage = z.discriminatedUnion("t", [ServerWelcome, ServerAck, ServerPolicy, ServerHeartbeat, ServerError, ServerApprovals]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /**

@@ -67,6 +67,8 @@ export interface AgentGatewayDeps {
   stream: LiveStream;
   metrics: ServerMetrics;
   log: Logger;
+  /** the approvals in force and requests of one agent (server/people/), pushed at hello and on decisions */
+  approvalsFor?: (agentId: string) => Omit<Extract<ServerMessage, { t: "approvals" }>, "t" | "serverTime">;
   /** the media ledger (媒体台帳): its view of each media event's medium, for decide, and the evidence stored */
   media?: Pick<MediaLedger, "observe">;
   /** hello deadline, ping interval (defaults: DEFAULT_LIMITS) */
@@ -342,6 +344,7 @@ export class AgentGateway implements UpgradeEndpoint {
       this.sendRaw(conn.ws, { t: "welcome", ackedSeq, heartbeatSeconds: state.heartbeatSeconds(), serverTime: new Date().toISOString() });
       this.log.info({ agentId: id, remote: conn.remote, version: msg.version, policyVersion: msg.policyVersion, ackedSeq, lastSeq: msg.lastSeq }, "agent hello");
       if (msg.policyVersion !== state.policy.version) this.sendPolicy(conn);
+      this.sendApprovals(conn);
     })().catch((err: unknown) => {
       this.log.error({ err, agentId: id }, "hello failed (store error); connection closed");
       conn.closing = true;
@@ -443,6 +446,34 @@ export class AgentGateway implements UpgradeEndpoint {
       void this.deps.store.setAgentPolicyVersion(conn.agent.id, version)
         .catch((e: unknown) => this.log.error({ err: e, agentId: conn.agent.id }, "cannot record the policy version sent"));
     });
+  }
+
+  private sendApprovals(conn: AgentConn): void {
+    const provider = this.deps.approvalsFor;
+    if (!provider || conn.ws.readyState !== WebSocket.OPEN) return;
+    try {
+      const body = provider(conn.agent.id);
+      this.sendRaw(conn.ws, { t: "approvals", ...body, serverTime: new Date().toISOString() });
+    } catch (err) {
+      this.log.error({ err, agentId: conn.agent.id }, "cannot build the approvals message; not sent");
+    }
+  }
+
+  /**
+   * Approvals or requests changed: push to these connected agents (undefined: every one). The
+   * organisation is re-read, an agent may have been moved.
+   */
+  pushApprovals(agentIds?: string[]): number {
+    let n = 0;
+    const targets = agentIds ? agentIds.map((id) => this.conns.get(id)).filter((c): c is AgentConn => c !== undefined) : [...this.conns.values()];
+    for (const conn of targets) {
+      if (!conn.helloDone || conn.closing) continue;
+      conn.agent.organisation = this.deps.state.agentOrganisation(conn.agent.id);
+      this.sendApprovals(conn);
+      n++;
+    }
+    this.log.info({ agents: n }, "approvals pushed to connected agents");
+    return n;
   }
 
   /** Push the policy in force to every connected agent that said hello. */

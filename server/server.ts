@@ -24,6 +24,7 @@ import { SqliteStore } from "./store-sqlite.js";
 import { LiveStream } from "./stream.js";
 import { ensureTokens } from "./tokens.js";
 import { routeUpgrades } from "./upgrade.js";
+import { Workflow } from "./people/workflow.js";
 
 export interface ServerOptions {
   port: number;
@@ -115,6 +116,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const state = new ServerState(await loadPolicy(store, log), opts.heartbeatSeconds);
     state.approvals = (await store.listApprovals(false)).map(({ deletedAt: _deleted, ...a }) => a);
 
+    // people, organisations, requests (申請) and the audit trail live in the same SQLite file
+    if (!sqlite) throw new Error("the people/workflow tables need the embedded SQLite store in this version");
+    const workflow = new Workflow({
+      db: sqlite.handle, state, log: opts.log.child({ component: "server:workflow" }), dataDir: opts.dataDir, adminToken: tokens.adminToken,
+      onApprovalsChanged: (ids) => gateway.pushApprovals(ids),
+      onEventsChanged: (events) => { if (stream.hasClients) stream.broadcastEvents(events); },
+    });
+    state.agentOrganisation = (id) => workflow.people.agentOrganisation(id);
+
     const metrics = new ServerMetrics();
     const httpLog = opts.log.child({ component: "server:http" });
     // failed authentications per address: admin token, enrollment, agent credential, stream token
@@ -142,7 +152,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // the media ledger (媒体台帳): its view of each media event goes to decide, its evidence into the stored details
     const media = new MediaLedger({ store, log: opts.log.child({ component: "server:media" }) });
     await media.load();
-    const gateway = new AgentGateway({ store, ingest, state, stream, metrics, media, limits: connLimits, authLimit, log: opts.log.child({ component: "server:agents" }) });
+    const gateway = new AgentGateway({
+      store, ingest, state, stream, metrics, media, limits: connLimits, authLimit, log: opts.log.child({ component: "server:agents" }),
+      approvalsFor: (id) => workflow.agentView(id),
+    });
     const limits: HttpLimits = { ...HTTP_LIMITS, ...opts.http };
     const serverOptions = {
       headersTimeout: limits.headersTimeoutMs,

@@ -150,6 +150,11 @@ export function readHeadFile(dataDir: string): AuditHead | null {
   return m ? { seq: Number(m[1]), hash: m[2]! } : null;
 }
 
+/** Every row of the audit table in chain order (a read-only handle will do). */
+export function* readAuditRows(db: Database.Database): Generator<AuditRow> {
+  for (const r of db.prepare(`SELECT * FROM audit ORDER BY seq`).iterate() as IterableIterator<AuditDbRow>) yield fromDb(r);
+}
+
 export interface AuditQuery {
   since?: string;
   actor?: string;
@@ -218,8 +223,8 @@ export class AuditLog {
   }
 
   /** Every row in chain order (for verify). */
-  *all(): Generator<AuditRow> {
-    for (const r of this.db.prepare(`SELECT * FROM audit ORDER BY seq`).iterate() as IterableIterator<AuditDbRow>) yield fromDb(r);
+  all(): Generator<AuditRow> {
+    return readAuditRows(this.db);
   }
 
   verify(): VerifyResult {

@@ -634,6 +634,25 @@ export class Workflow {
       (!a.organisation || a.organisation === org) && scopeCovers(a.scope, agent) && Date.parse(a.validUntil) > t);
   }
 
+  /** What is pushed to one PC: the approvals in force covering it, and its requests (pending, or decided in the last 7 days). */
+  agentView(agentId: string): { approvals: Array<Pick<WorkflowApproval, "id" | "control" | "match" | "validFrom" | "validUntil" | "reason" | "requestId">>; requests: Array<{
+    id: string; control: Control; match: RequestRecord["match"]; status: RequestStatus; validUntil: string; reason: string; requestedAt: string; decisionNote: string | null;
+  }> } {
+    const approvals = this.approvalsFor(agentId).map((a) => ({
+      id: a.id, control: a.control, match: a.match, validFrom: a.validFrom, validUntil: a.validUntil, reason: a.reason, ...(a.requestId ? { requestId: a.requestId } : {}),
+    }));
+    const org = this.people.agentOrganisation(agentId);
+    const row = this.db.prepare(`SELECT tags FROM agents WHERE id = ?`).get(agentId) as { tags: string } | undefined;
+    if (org === undefined || !row) return { approvals, requests: [] };
+    const agent = { id: agentId, tags: JSON.parse(row.tags) as string[] };
+    const since = this.now().getTime() - 7 * 86400_000;
+    const requests = this.people.listRequests({ organisationId: org })
+      .filter((r) => scopeCovers(r.scope, agent) && (r.status === "pending" || Date.parse(r.decidedAt ?? r.requestedAt) >= since))
+      .slice(0, 200)
+      .map((r) => ({ id: r.id, control: r.control as Control, match: r.match, status: r.status, validUntil: r.validUntil, reason: r.reason, requestedAt: r.requestedAt, decisionNote: r.decisionNote }));
+    return { approvals, requests };
+  }
+
   // --- retroaction ---------------------------------------------------------------------------
 
   /** Open (unresolved) needs_approval events that `a` matches (control, match, scope, organisation; clearable only). */
