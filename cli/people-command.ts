@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
+import { InvalidInputError } from "../server/errors.js";
 import { UsageError } from "./usage-error.js";
 
 function readPassword(file: string | undefined): string {
@@ -96,7 +97,7 @@ export async function runUserDisable(flags: { login?: string; data: string }): P
 
 /** Input errors of the domain (bad role, unknown organisation, …) are usage errors here: exit 2, one line. */
 function asUsage(err: unknown): unknown {
-  if (err instanceof Error && "status" in err && (err as { status: number }).status === 400) return new UsageError(err.message);
+  if (err instanceof InvalidInputError) return new UsageError(err.message);
   return err;
 }
 

@@ -76,6 +76,12 @@ export interface EnrollmentDeps {
   bootstrapToken?: string;
   /** the server's failed-authentication limiter; none (the CLI): no limit */
   authLimit?: AuthFailureLimiter;
+  /**
+   * organisations (server/people/): `check` turns a token's organisation (name or id) into the id of
+   * a contractor organisation or throws; `assign` puts a new agent in its token's organisation
+   * (null: the bootstrap token → the default organisation)
+   */
+  organisations?: { check(nameOrId: string): string; assign(agentId: string, organisationId: string | null): void };
   now?: () => Date;
 }
 
@@ -123,10 +129,12 @@ export class Enrollment {
       }
     }
     let tokenId: string | null = null;
+    let organisation: string | null = null;
     if (!bootstrap) {
       const used = await store.consumeEnrollToken(tokenHash, at);
       if (!used.ok) throw new AuthenticationError(REFUSAL_TEXT[used.reason](used.token), { code: `token_${used.reason}` });
       tokenId = used.token.id;
+      organisation = used.token.organisation;
     }
     const agentId = randomUUID();
     const secret = randomBytes(32).toString("base64url");
@@ -134,6 +142,8 @@ export class Enrollment {
       id: agentId, secretHash: sha256Hex(secret), hostname: body.hostname, os: body.os, version: body.version, enrolledAt: at,
       pcId: body.pcId ?? null, enrollTokenId: tokenId, remote,
     });
+    // the agent belongs to its token's contractor organisation (the bootstrap token: the default one)
+    this.deps.organisations?.assign(agentId, organisation);
     log.info({ agentId, hostname: body.hostname, os: body.os, pcId: body.pcId, enrollTokenId: tokenId ?? "bootstrap", remote }, "agent enrolled");
     return { agentId, secret };
   }
@@ -146,8 +156,10 @@ export class Enrollment {
         : new Date(input.expiresAt).toISOString();
     if (expiresAt !== null && expiresAt <= now.toISOString()) throw new InvalidInputError(`expiresAt ${expiresAt} is in the past`, { code: "bad_expiry" });
     const token = randomToken();
+    const organisation = input.organisation === undefined ? null
+      : this.deps.organisations ? this.deps.organisations.check(input.organisation) : input.organisation;
     const record: EnrollTokenRecord = {
-      id: randomUUID(), name: input.name ?? null, organisation: input.organisation ?? null,
+      id: randomUUID(), name: input.name ?? null, organisation,
       maxUses: input.uses === undefined ? 1 : input.uses, uses: 0, expiresAt, createdAt: now.toISOString(), lastUsedAt: null, deletedAt: null,
     };
     await this.deps.store.createEnrollToken({ ...record, tokenHash: sha256Hex(token) });

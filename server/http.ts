@@ -43,6 +43,9 @@ import { indexRoutes } from "./routes/index.js";
 import { mediaRoutes } from "./routes/media.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { policyRoutes } from "./routes/policy.js";
+import { can, type Action, type Principal } from "./people/permissions.js";
+import { CSRF_HEADER, SESSION_COOKIE, type Workflow } from "./people/workflow.js";
+import { peopleRoutes } from "./routes/people.js";
 import type { ServerState } from "./state.js";
 import type { Store } from "./store.js";
 import { bearer, secretEquals, type Tokens } from "./tokens.js";
@@ -57,6 +60,15 @@ declare module "fastify" {
     body?: "json" | "text" | "bytes";
     /** a WebSocket endpoint (upgrade handled in server.ts); the GET route only documents it */
     websocket?: boolean;
+    /**
+     * what the route does, for the permission check (server/people/permissions.ts `can`): a role
+     * that may not do it gets 403; "any": every authenticated caller. Without it: admin only.
+     */
+    action?: Action | "any";
+  }
+  interface FastifyRequest {
+    /** who is calling (set by the authentication hook on every non-public route) */
+    principal: Principal;
   }
 }
 
@@ -75,6 +87,8 @@ export interface ApiDeps {
   media?: MediaLedger;
   /** enrollment and enrollment tokens, server/enrollment.ts */
   enrollment: Enrollment;
+  /** users, sessions, tokens, organisations, requests, the audit trail: server/people/ */
+  workflow: Workflow;
 }
 
 /** A route file: a Fastify plugin with zod schemas, given the server's components. */
@@ -92,8 +106,20 @@ export interface RouteIndexEntry {
 
 /** The route files, in the order of the index. */
 const ROUTE_FILES: RouteFile[] = [
-  dashboardRoutes, indexRoutes, catalogRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes,
+  dashboardRoutes, indexRoutes, catalogRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes, peopleRoutes,
 ];
+
+/** The value of one cookie of a request, if present. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The body of every error answer. */
 export const ErrorBody = z.looseObject({ error: z.string().describe("what went wrong, naming the field or line") });
@@ -235,15 +261,36 @@ export async function buildApi(deps: ApiDeps, server: Server) {
     if (path === "/api" || path.startsWith("/api/") || path === "/metrics") void reply.header("cache-control", "no-store");
   });
 
-  // --- authentication: the admin token, unless the route is public; failures rate-limited --------
+  // --- authentication: who is calling, unless the route is public; failures rate-limited ---------
+  // Bearer: the admin-token file (bootstrap admin), a personal API token, or an agent's credential
+  // (`<agentId>:<secret>`, for a PC's own requests); else the session cookie, whose state-changing
+  // requests must carry the session's CSRF token in X-CSRF-Token. Then the role check: can(action).
   app.addHook("onRequest", async (req) => {
     if (req.is404 || req.routeOptions.config.public) return;
     deps.authLimit.check(req.ip);
     const token = bearer(req.headers.authorization);
-    if (token === undefined || !secretEquals(token, deps.tokens.adminToken)) {
-      deps.authLimit.failed(req.ip, "admin token", pathOf(req.url));
-      throw new AuthenticationError("missing or wrong admin token (Authorization: Bearer <token>)");
+    let principal: Principal | undefined;
+    if (token !== undefined) {
+      principal = deps.workflow.principalFromBearer(token);
+    } else {
+      const sid = cookieValue(req.headers.cookie, SESSION_COOKIE);
+      if (sid) principal = deps.workflow.principalFromSession(sid);
     }
+    if (!principal) {
+      deps.authLimit.failed(req.ip, token !== undefined ? "bearer token" : "session", pathOf(req.url));
+      throw new AuthenticationError("missing or wrong credential (Authorization: Bearer <admin token | API token>, or a session cookie from POST /api/login)");
+    }
+    if (principal.via === "session" && !SAFE_METHODS.has(req.method)) {
+      const sent = req.headers[CSRF_HEADER];
+      if (typeof sent !== "string" || !principal.csrf || !secretEquals(sent, principal.csrf)) {
+        throw new ForbiddenError(`missing or wrong ${CSRF_HEADER} header (the csrfToken of POST /api/login or GET /api/me)`);
+      }
+    }
+    const action = req.routeOptions.config.action;
+    const allowed = action === "any" ? true
+      : action === undefined ? principal.role === "admin" : can(principal, action);
+    if (!allowed) throw new ForbiddenError(`${principal.actor} (${principal.role}) may not ${action ?? "use this admin route"}`);
+    req.principal = principal;
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -274,7 +321,7 @@ export async function buildApi(deps: ApiDeps, server: Server) {
         title: "kyoka", version: "0.1.0",
         description: "kyoka（許可）集約サーバの API / the kyoka aggregation server's API (SPEC.md). Errors are {error}.",
       },
-      components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the admin token (<data>/admin-token)" } } },
+      components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the admin token (<data>/admin-token), a personal API token (POST /api/tokens), or the session cookie of POST /api/login (with X-CSRF-Token on state-changing requests)" } } },
     },
     transform: jsonSchemaTransform,
   });

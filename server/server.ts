@@ -25,6 +25,7 @@ import { LiveStream } from "./stream.js";
 import { ensureTokens } from "./tokens.js";
 import { routeUpgrades } from "./upgrade.js";
 import { Workflow } from "./people/workflow.js";
+import { can } from "./people/permissions.js";
 
 export interface ServerOptions {
   port: number;
@@ -130,6 +131,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // failed authentications per address: admin token, enrollment, agent credential, stream token
     const authLimit = new AuthFailureLimiter(httpLog, opts.authLimit);
     const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }), connLimits, authLimit);
+    stream.access = {
+      principal: (token) => workflow.principalFromBearer(token),
+      mayListen: (p) => can(p, "stream.read"),
+      seesAgent: (p, agentId) => workflow.agentVisible(p, agentId),
+    };
     const writer = sqlite ? (rows: Parameters<SqliteStore["insertEventsSync"]>[0]) => sqlite.insertEventsSync(rows)
       : (rows: Parameters<Store["insertEvents"]>[0]) => store.insertEvents(rows);
     // the PC ledger (台帳); its server-made asset.unregistered events go through the same group commit
@@ -169,8 +175,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server.maxConnections = limits.maxConnections;
     server.on("drop", (data?: { remoteAddress?: string }) => log.warn({ remote: data?.remoteAddress, maxConnections: limits.maxConnections },
       "connection refused: the server holds its maximum of connections"));
-    const enrollment = new Enrollment({ store, bootstrapToken: tokens.enrollToken, authLimit, log: opts.log.child({ component: "server:enrollment" }) });
-    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, log: httpLog }, server);
+    const enrollment = new Enrollment({
+      store, bootstrapToken: tokens.enrollToken, authLimit, log: opts.log.child({ component: "server:enrollment" }),
+      organisations: { check: (o) => workflow.enrollOrganisation(o), assign: (id, org) => workflow.assignEnrolledAgent(id, org) },
+    });
+    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, workflow, log: httpLog }, server);
 
     // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream, behind
     // the connection caps, each authenticated before any 101 (server/upgrade.ts).

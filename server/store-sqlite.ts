@@ -324,6 +324,7 @@ export class SqliteStore implements Store, SyncEventWriter {
     if (q.control && q.type) { where.push("control = ?"); args.push(q.control); }
     if (q.type) { where.push("type = ?"); args.push(q.type); }
     if (q.agent) { where.push("agent_id = ?"); args.push(q.agent); }
+    if (q.agents) { where.push("agent_id IN (SELECT value FROM json_each(?))"); args.push(JSON.stringify(q.agents)); }
     if (q.status) { where.push("status = ?"); args.push(q.status); }
     if (q.severity) { where.push("severity = ?"); args.push(q.severity); }
     // `+received_at`: the time range filters rows but never picks the index, so a page or an export

@@ -97,6 +97,8 @@ export interface EventQuery {
   control?: Control;
   type?: EventType;
   agent?: string;
+  /** the organisation filter (server/people/permissions.ts orgScope): only these agents' events */
+  agents?: readonly string[];
   status?: Status;
   /** ISO time: events received at or after it */
   since?: string;

@@ -13,6 +13,7 @@ import { CloseCode, type StoredEvent } from "../policies/schema.js";
 import type { AuthFailureLimiter } from "./auth-limit.js";
 import { RateLimitedError } from "./errors.js";
 import { DEFAULT_LIMITS, LogSampler, type ConnectionLimits } from "./limits.js";
+import type { Principal } from "./people/permissions.js";
 import { bearer, secretEquals } from "./tokens.js";
 import { refuseUpgrade, type UpgradeEndpoint } from "./upgrade.js";
 
@@ -26,9 +27,24 @@ export interface AgentStatusMessage {
   lastSeen: string | null;
 }
 
+/**
+ * Who may listen and what each listener sees (server/people/): the caller of a token (admin token,
+ * personal API token), and whether it may see an agent's rows (the organisation filter).
+ * Without it, the admin token only.
+ */
+export interface StreamAccess {
+  principal(token: string): Principal | undefined;
+  /** stream.read allowed */
+  mayListen(p: Principal): boolean;
+  /** the organisation filter: may `p` see this agent's events and status? */
+  seesAgent(p: Principal, agentId: string): boolean;
+}
+
 export class LiveStream implements UpgradeEndpoint {
   private readonly wss: WebSocketServer;
-  private readonly clients = new Set<WebSocket>();
+  /** each listener with its caller (null: the admin token, sees everything) */
+  private readonly clients = new Map<WebSocket, Principal | null>();
+  access: StreamAccess | undefined;
   private readonly limits: ConnectionLimits;
   private readonly refusals = new LogSampler(5, 60_000);
   private readonly awaitingPong = new WeakSet<WebSocket>();
@@ -60,16 +76,23 @@ export class LiveStream implements UpgradeEndpoint {
       return;
     }
     const token = url.searchParams.get("token") ?? bearer(req.headers.authorization);
-    if (token === undefined || token === null || !secretEquals(token, this.adminToken)) {
-      this.authLimit?.failed(remote, "admin token", "/api/stream");
-      this.logRefusal(remote, "unauthorized", "stream client refused: missing or wrong admin token (HTTP 401)");
-      refuseUpgrade(socket, 401, "unauthorized", "missing or wrong admin token (?token= or Authorization: Bearer)");
+    const isAdmin = token !== undefined && token !== null && secretEquals(token, this.adminToken);
+    const principal = !isAdmin && token ? this.access?.principal(token) : undefined;
+    if (!isAdmin && !principal) {
+      this.authLimit?.failed(remote, "stream token", "/api/stream");
+      this.logRefusal(remote, "unauthorized", "stream client refused: missing or wrong token (HTTP 401)");
+      refuseUpgrade(socket, 401, "unauthorized", "missing or wrong token: the admin token or a personal API token (?token= or Authorization: Bearer)");
+      return;
+    }
+    if (principal && !this.access!.mayListen(principal)) {
+      this.logRefusal(remote, "forbidden", `stream client refused: ${principal.actor} (${principal.role}) may not read the stream (HTTP 403)`);
+      refuseUpgrade(socket, 403, "forbidden", `${principal.actor} (${principal.role}) may not read the stream`);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on("error", (err) => this.log.warn({ err: err.message, remote }, "stream client error"));
       ws.on("pong", () => this.awaitingPong.delete(ws));
-      this.clients.add(ws);
+      this.clients.set(ws, principal ?? null);
       ws.on("close", () => this.clients.delete(ws));
       // The stream is one-way; anything a client sends is ignored.
     });
@@ -81,7 +104,7 @@ export class LiveStream implements UpgradeEndpoint {
   }
 
   private ping(): void {
-    for (const ws of this.clients) {
+    for (const ws of this.clients.keys()) {
       try {
         if (this.awaitingPong.has(ws)) {
           this.log.warn("stream client did not answer a ping; terminated");
@@ -102,16 +125,18 @@ export class LiveStream implements UpgradeEndpoint {
 
   broadcastEvents(events: StoredEvent[]): void {
     if (!this.clients.size) return;
-    for (const event of events) this.send(JSON.stringify({ kind: "event", event }));
+    for (const event of events) this.send(JSON.stringify({ kind: "event", event }), event.agentId);
   }
 
   broadcastAgent(status: AgentStatusMessage): void {
     if (!this.clients.size) return;
-    this.send(JSON.stringify(status));
+    this.send(JSON.stringify(status), status.id);
   }
 
-  private send(text: string): void {
-    for (const ws of this.clients) {
+  /** To every listener that may see `agentId`'s rows (the organisation filter). */
+  private send(text: string, agentId: string): void {
+    for (const [ws, principal] of this.clients) {
+      if (principal && this.access && !this.access.seesAgent(principal, agentId)) continue;
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
         this.log.warn("stream client too slow (16 MiB unsent); dropped");
@@ -125,7 +150,7 @@ export class LiveStream implements UpgradeEndpoint {
 
   close(): void {
     clearInterval(this.pingTimer);
-    for (const ws of this.clients) ws.close(CloseCode.goingAway, "server stopping");
+    for (const ws of this.clients.keys()) ws.close(CloseCode.goingAway, "server stopping");
     this.clients.clear();
     this.wss.close();
   }

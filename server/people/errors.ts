@@ -1,35 +1,9 @@
 /**
- * Errors of the people/workflow domain, each with the HTTP status the error handler answers.
- * (403 is never turned into 404: a route the role may not use says so.)
+ * The people/workflow domain throws the server's domain errors (server/errors.ts), mapped to HTTP
+ * by the one error handler in server/http.ts: 400 bad input, 401, 403 (never turned into 404),
+ * 404, 409. The names below are the workflow's words for them.
  */
-export class WorkflowError extends Error {
-  constructor(readonly status: 400 | 401 | 403 | 404 | 409, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
-export class ForbiddenError extends WorkflowError {
-  constructor(message: string) {
-    super(403, message);
-  }
-}
-export class UnauthenticatedError extends WorkflowError {
-  constructor(message: string) {
-    super(401, message);
-  }
-}
-export class BadInputError extends WorkflowError {
-  constructor(message: string) {
-    super(400, message);
-  }
-}
-export class MissingError extends WorkflowError {
-  constructor(message: string) {
-    super(404, message);
-  }
-}
-export class ConflictingError extends WorkflowError {
-  constructor(message: string) {
-    super(409, message);
-  }
-}
+export {
+  AuthenticationError as UnauthenticatedError, ConflictError as ConflictingError, ForbiddenError, InvalidInputError as BadInputError,
+  NotFoundError as MissingError,
+} from "../errors.js";

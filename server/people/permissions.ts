@@ -28,7 +28,7 @@ export const ACTIONS = [
   "approval.read", "approval.manage",
   "request.create", "request.read", "request.decide",
   "policy.read", "policy.write",
-  "asset.read", "asset.write",
+  "asset.read", "asset.export", "asset.write",
   "media.read", "media.write",
   "audit.read",
   "metrics.read",
@@ -58,7 +58,7 @@ export interface Resource {
 }
 
 const READ_ALL: Action[] = [
-  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "media.read", "stream.read",
+  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "asset.export", "media.read", "stream.read",
 ];
 
 const ALLOWED: Record<Role | "agent", ReadonlySet<Action>> = {

@@ -22,9 +22,10 @@ import {
 } from "../../policies/schema.js";
 import { scopeCovers } from "../decide.js";
 import type { ServerState } from "../state.js";
+import { secretEquals } from "../tokens.js";
 import { AuditLog, type AuditQuery, type AuditRow } from "./audit.js";
 import {
-  PeopleDb, publicUser, sha256, type Organisation, type RequestRecord, type RequestStatus, type User,
+  DEFAULT_ORGANISATION, PeopleDb, publicUser, sha256, type Organisation, type RequestRecord, type RequestStatus, type User,
 } from "./db.js";
 import { BadInputError, ConflictingError, ForbiddenError, MissingError, UnauthenticatedError } from "./errors.js";
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from "./password.js";
@@ -235,7 +236,7 @@ export class Workflow {
 
   /** A bearer token: the admin-token file, a personal API token, or an agent credential `<agentId>:<secret>`. */
   principalFromBearer(token: string): Principal | undefined {
-    if (token === this.deps.adminToken) return ADMIN_TOKEN_PRINCIPAL;
+    if (this.deps.adminToken && secretEquals(token, this.deps.adminToken)) return ADMIN_TOKEN_PRINCIPAL;
     const owner = this.people.tokenOwner(token);
     if (owner) {
       const u = this.people.userById(owner.userId);
@@ -247,7 +248,7 @@ export class Workflow {
       const agentId = token.slice(0, colon);
       const r = this.db.prepare(`SELECT secret_hash, revoked_at, organisation_id FROM agents WHERE id = ?`).get(agentId) as
         { secret_hash: string; revoked_at: string | null; organisation_id: string } | undefined;
-      if (r && !r.revoked_at && sha256(token.slice(colon + 1)) === r.secret_hash) {
+      if (r && !r.revoked_at && secretEquals(sha256(token.slice(colon + 1)), r.secret_hash)) {
         return { actor: `agent:${agentId}`, role: "agent", organisationId: r.organisation_id, agentId, via: "agent" };
       }
     }
@@ -858,6 +859,42 @@ export class Workflow {
   /** Any other audited change made elsewhere (policy, agent revoke/tags, enrollment tokens). */
   recordChange(p: Principal, ctx: CallContext, action: string, target: string | null, details: Record<string, unknown>, reason: string | null = null): void {
     this.tx(() => this.record(p, ctx, action, target, details, reason));
+  }
+
+  /** The contractor organisation an enrollment token is for: its id (400 when unknown or a client one). */
+  enrollOrganisation(nameOrId: string): string {
+    const org = this.resolveOrganisation(nameOrId);
+    if (org.kind !== "contractor") throw new BadInputError(`organisation: ${org.name} is a client organisation; PCs belong to contractors`);
+    return org.id;
+  }
+
+  /** A new agent joins its enrollment token's organisation (null: the default one); audited. */
+  assignEnrolledAgent(agentId: string, organisationId: string | null): void {
+    // a name or id (the CLI stores what it was given); unknown: the default organisation, logged
+    const org = (organisationId ? this.people.findOrganisation(organisationId)?.id : undefined) ?? DEFAULT_ORGANISATION;
+    if (organisationId && org === DEFAULT_ORGANISATION && organisationId !== DEFAULT_ORGANISATION) {
+      this.log.warn({ agentId, organisation: organisationId }, "enrollment token names an unknown organisation: the agent joins the default organisation");
+    }
+    this.tx(() => {
+      this.people.setAgentOrganisation(agentId, org);
+      this.audit.append({ actor: `agent:${agentId}`, role: "agent", organisationId: org, remote: null, action: "agent.enroll", target: agentId,
+        details: { organisationId: org }, reason: null }, this.iso());
+    });
+  }
+
+  /** Move an agent to an organisation (admin): its later events are judged with that organisation's approvals. */
+  moveAgent(p: Principal, agentId: string, organisation: string, ctx: CallContext): string {
+    this.require(p, "agent.manage");
+    const from = this.people.agentOrganisation(agentId);
+    if (from === undefined) throw new MissingError(`no agent ${agentId}`);
+    const org = this.resolveOrganisation(organisation);
+    if (org.kind !== "contractor") throw new BadInputError(`organisation: ${org.name} is a client organisation; a PC belongs to a contractor`);
+    this.tx(() => {
+      this.people.setAgentOrganisation(agentId, org.id);
+      this.record(p, ctx, "agent.organisation", agentId, { from, to: org.id });
+    });
+    this.deps.onApprovalsChanged?.([agentId]);
+    return org.id;
   }
 
   // --- the organisation filter for other lists -----------------------------------------------

@@ -7,7 +7,7 @@ import { NotFoundError } from "../errors.js";
 import type { RouteFile } from "../http.js";
 import type { AgentRecord } from "../store.js";
 
-export const AgentView = z.object({
+export const AgentView = z.looseObject({
   id: z.string(),
   hostname: z.string(),
   os: z.string(),
@@ -41,12 +41,19 @@ export function agentView(a: AgentRecord, live: { online: boolean; lastSeen: str
 const IdParams = z.object({ id: z.string().min(1).max(200) });
 const TagsBody = z.array(z.string().min(1).max(100)).max(100);
 
-export const agentRoutes: RouteFile = async (app, { store, gateway, enrollment, log }) => {
+export const agentRoutes: RouteFile = async (app, { store, gateway, enrollment, log, workflow }) => {
   app.get("/api/agents", {
-    schema: { summary: "every enrolled agent, online or not", response: { 200: z.array(AgentView) } },
-  }, async () => (await store.listAgents()).map((a) => agentView(a, gateway.liveStatus(a.id))));
+    config: { action: "agent.read" },
+    schema: { summary: "every enrolled agent, online or not (a contractor-side caller: its organisation's)", response: { 200: z.array(AgentView) } },
+  }, async (req) => {
+    const ids = workflow.visibleAgentIds(req.principal);
+    return (await store.listAgents()).filter((a) => ids === null || ids.has(a.id)).map((a) => ({
+      ...agentView(a, gateway.liveStatus(a.id)), organisation: workflow.people.agentOrganisation(a.id) ?? null,
+    }));
+  });
 
   app.post("/api/agents/:id/revoke", {
+    config: { action: "agent.manage" },
     schema: {
       summary: "revoke the agent's credential (a connected agent is closed with 4403); its PC (pcId) cannot enroll again until allow-reenroll",
       params: IdParams, response: { 200: AgentView },
@@ -55,12 +62,14 @@ export const agentRoutes: RouteFile = async (app, { store, gateway, enrollment, 
     const { id } = req.params;
     if (!(await store.revokeAgent(id, new Date().toISOString()))) throw new NotFoundError(`no agent ${id}`);
     gateway.revoked(id);
+    workflow.recordChange(req.principal, { remote: req.ip }, "agent.revoke", id, {});
     log.warn({ agentId: id }, "agent credential revoked");
     await enrollment.revoked(id);
     return agentView((await store.getAgent(id))!, undefined);
   });
 
   app.post("/api/agents/:id/allow-reenroll", {
+    config: { action: "agent.manage" },
     schema: {
       summary: "let a revoked agent's PC enroll again (its old credential stays revoked)",
       params: IdParams, response: { 200: z.object({ agentId: z.string(), allowedPcIds: z.array(z.string()) }) },
@@ -68,12 +77,25 @@ export const agentRoutes: RouteFile = async (app, { store, gateway, enrollment, 
   }, async (req) => enrollment.allowReenroll(req.params.id));
 
   app.put("/api/agents/:id/tags", {
+    config: { action: "agent.manage" },
     schema: { summary: "set the agent's tags [tag, ...] (approval scopes by tag)", params: IdParams, body: TagsBody, response: { 200: AgentView } },
   }, async (req) => {
     const { id } = req.params;
     const tags = [...new Set(req.body)];
     if (!(await store.setAgentTags(id, tags))) throw new NotFoundError(`no agent ${id}`);
     gateway.setTags(id, tags);
+    workflow.recordChange(req.principal, { remote: req.ip }, "agent.tags", id, { tags });
+    gateway.pushApprovals([id]);
     return agentView((await store.getAgent(id))!, gateway.liveStatus(id));
+  });
+
+  app.put("/api/agents/:id/organisation", {
+    config: { action: "agent.manage" },
+    schema: { summary: "move the agent to a contractor organisation {organisation: name or id}", params: IdParams,
+      body: z.strictObject({ organisation: z.string().min(1).max(200) }), response: { 200: AgentView } },
+  }, async (req) => {
+    const { id } = req.params;
+    const organisation = workflow.moveAgent(req.principal, id, req.body.organisation, { remote: req.ip });
+    return { ...agentView((await store.getAgent(id))!, gateway.liveStatus(id)), organisation };
   });
 };

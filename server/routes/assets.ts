@@ -41,14 +41,25 @@ const ImportResult = z.object({
   ledgerSize: z.number().int(),
 });
 
-export const assetRoutes: RouteFile = async (app, { assets }) => {
+export const assetRoutes: RouteFile = async (app, { assets, workflow }) => {
   if (!assets) return;
   app.get("/api/assets", {
-    schema: { summary: "the ledger (台帳) joined with the live inventory; agents not in the ledger", response: { 200: AssetsView } },
-  }, async () => assets.view());
+    config: { action: "asset.read" },
+    schema: { summary: "the ledger (台帳) joined with the live inventory; agents not in the ledger (a contractor-side caller: its organisation's PCs only)", response: { 200: AssetsView } },
+  }, async (req) => {
+    const view = await assets.view();
+    const ids = workflow.visibleAgentIds(req.principal);
+    if (ids === null) return view;
+    // the organisation filter: ledger rows matched to this organisation's PCs, its unregistered PCs
+    return {
+      ...view,
+      entries: view.entries.filter((e) => e.agent !== null && ids.has(e.agent.id)),
+      unregisteredAgents: view.unregisteredAgents.filter((a) => ids.has(a.id)),
+    };
+  });
 
   app.post("/api/assets/import", {
-    config: { body: "bytes" },
+    config: { body: "bytes", action: "asset.write" },
     schema: {
       summary: "import the ledger CSV (UTF-8, UTF-8 BOM, UTF-16 BOM or Shift_JIS); replaces the ledger unless mode=upsert",
       consumes: ["text/csv"],
@@ -63,6 +74,7 @@ export const assetRoutes: RouteFile = async (app, { assets }) => {
   });
 
   app.get("/api/assets/export", {
+    config: { action: "asset.export" },
     schema: {
       summary: "the ledger as CSV (UTF-8 with BOM, CRLF, Japanese headers)",
       response: { 200: { description: "CSV", content: { "text/csv": { schema: z.any().describe("CSV text") } } } },

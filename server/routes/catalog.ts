@@ -7,6 +7,7 @@ const Title = z.object({ ja: z.string(), en: z.string() });
 
 export const catalogRoutes: RouteFile = async (app) => {
   app.get("/api/catalog", {
+    config: { action: "any" },
     schema: {
       summary: "the control catalog: every control and event type with its clauses, titles (日本語/English), severity, default status and whether 甲許可 can clear it",
       response: {

@@ -19,7 +19,7 @@ const EnrollTokenView = z.object({
   state: z.enum(["active", "expired", "used_up", "deleted"]),
 });
 
-export const enrollRoutes: RouteFile = async (app, { enrollment }) => {
+export const enrollRoutes: RouteFile = async (app, { enrollment, workflow }) => {
   app.post("/api/enroll", {
     config: { public: true },
     schema: {
@@ -30,14 +30,20 @@ export const enrollRoutes: RouteFile = async (app, { enrollment }) => {
   }, async (req, reply) => reply.code(201).send(await enrollment.enroll(req.body, req.ip)));
 
   app.post("/api/enroll-tokens", {
+    config: { action: "enroll-token.manage" },
     schema: {
       summary: "make an enrollment token {uses? (default 1, null: any), expiresAt? (default 7 days, null: never), name?, organisation?}; the token is shown once",
       body: EnrollTokenInput,
       response: { 201: EnrollTokenView.extend({ token: z.string() }) },
     },
-  }, async (req, reply) => reply.code(201).send(await enrollment.createToken(req.body)));
+  }, async (req, reply) => {
+    const t = await enrollment.createToken(req.body);
+    workflow.recordChange(req.principal, { remote: req.ip }, "enroll-token.create", t.id, { name: t.name, organisation: t.organisation, maxUses: t.maxUses, expiresAt: t.expiresAt });
+    return reply.code(201).send(t);
+  });
 
   app.get("/api/enroll-tokens", {
+    config: { action: "enroll-token.manage" },
     schema: {
       summary: "the enrollment tokens (never the tokens themselves); ?all=1 includes deleted ones",
       querystring: z.object({ all: z.string().optional().describe("1 or true: include deleted tokens") }),
@@ -46,12 +52,14 @@ export const enrollRoutes: RouteFile = async (app, { enrollment }) => {
   }, async (req) => enrollment.listTokens(["1", "true"].includes(req.query.all ?? "")));
 
   app.delete("/api/enroll-tokens/:id", {
+    config: { action: "enroll-token.manage" },
     schema: {
       summary: "delete an enrollment token: it can no longer be used",
       params: z.object({ id: z.string().min(1).max(200) }), response: { 204: z.null().describe("no content") },
     },
   }, async (req, reply) => {
     await enrollment.deleteToken(req.params.id);
+    workflow.recordChange(req.principal, { remote: req.ip }, "enroll-token.delete", req.params.id, {});
     return reply.code(204).send(null);
   });
 };

@@ -55,8 +55,15 @@ const ResolveBody = z.strictObject({
   note: z.string().max(10_000).nullable().optional(),
 });
 
-export const eventRoutes: RouteFile = async (app, { store, log }) => {
+export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
+  /** the organisation filter: a contractor-side caller sees its organisation's agents only */
+  const scoped = (req: { principal: import("../people/permissions.js").Principal }): { agents?: string[] } => {
+    const ids = workflow.visibleAgentIds(req.principal);
+    return ids === null ? {} : { agents: [...ids] };
+  };
+
   app.get("/api/events", {
+    config: { action: "event.read" },
     schema: {
       summary: "events, newest first; the next page is in the Link header (rel=\"next\")",
       querystring: EventsQuery,
@@ -66,7 +73,7 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
     const { cursor, limit, since, until, q, ...filters } = req.query;
     // one more than asked tells whether there is a next page
     const rows = await store.queryEvents({
-      ...filters, text: q, since: iso(since), until: iso(until), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1,
+      ...filters, ...scoped(req), text: q, since: iso(since), until: iso(until), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1,
     });
     if (rows.length > limit) {
       rows.length = limit;
@@ -79,6 +86,7 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
   });
 
   app.get("/api/events/counts", {
+    config: { action: "event.read" },
     schema: {
       summary: "how many events match the filters, per status (the dashboard's counts)",
       querystring: CountsQuery,
@@ -86,10 +94,11 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
     },
   }, async (req) => {
     const { since, until, q, ...filters } = req.query;
-    return store.countEvents({ ...filters, text: q, since: iso(since), until: iso(until) });
+    return store.countEvents({ ...filters, ...scoped(req), text: q, since: iso(since), until: iso(until) });
   });
 
   app.get("/api/events/export", {
+    config: { action: "event.read" },
     schema: {
       summary: "every matching event, oldest first, streamed: CSV (UTF-8 with BOM, Japanese headers) or NDJSON",
       querystring: ExportQuery,
@@ -102,7 +111,7 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
     },
   }, async (req, reply) => {
     const { format, from, to, q, ...filters } = req.query;
-    const filter: EventFilter = { ...filters, text: q, since: iso(from), until: iso(to) };
+    const filter: EventFilter = { ...filters, ...scoped(req), text: q, since: iso(from), until: iso(to) };
     const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
     const stream = Readable.from(exportEvents(store, filter, format), { objectMode: false });
     stream.on("error", (err) => log.error({ err }, "event export failed; the response was cut"));
@@ -114,6 +123,7 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
   });
 
   app.post("/api/events/:id/resolve", {
+    config: { action: "event.resolve" },
     schema: {
       summary: "record how an event was dealt with {resolution, note}",
       params: z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) }),
@@ -122,8 +132,8 @@ export const eventRoutes: RouteFile = async (app, { store, log }) => {
     },
   }, async (req) => {
     const { id } = req.params;
-    const event = await store.resolveEvent(id, req.body.resolution, req.body.note ?? null, new Date().toISOString());
-    if (!event) throw new NotFoundError(`no event ${id}`);
+    // role, organisation and existence checked, and the audit row written, by the workflow
+    const event = workflow.resolveEvent(req.principal, id, req.body.resolution, req.body.note ?? null, { remote: req.ip });
     log.info({ eventId: id, resolution: req.body.resolution }, "event resolved");
     return event;
   });

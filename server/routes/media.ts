@@ -18,10 +18,12 @@ const MediaRecordView = z.object({
 export const mediaRoutes: RouteFile = async (app, { media }) => {
   if (!media) return;
   app.get("/api/media", {
+    config: { action: "media.read" },
     schema: { summary: "the media ledger (媒体台帳), oldest first", response: { 200: z.array(MediaRecordView) } },
   }, async () => media.list());
 
   app.post("/api/media", {
+    config: { action: "media.write" },
     schema: {
       summary: "register a medium {serial, vendorId?, productId?, label?, owner, note?} (409 when the serial is registered)",
       body: MediaRecordInput,
@@ -30,6 +32,7 @@ export const mediaRoutes: RouteFile = async (app, { media }) => {
   }, async (req, reply) => reply.code(201).send(await media.register(req.body)));
 
   app.delete("/api/media/:id", {
+    config: { action: "media.write" },
     schema: { summary: "remove a medium from the ledger", params: z.object({ id: z.string().min(1).max(200) }), response: { 204: z.null().describe("no content") } },
   }, async (req, reply) => {
     if (!(await media.remove(req.params.id))) throw new NotFoundError(`no registered medium ${req.params.id}`);

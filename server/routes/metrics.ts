@@ -4,6 +4,7 @@ import type { RouteFile } from "../http.js";
 
 export const metricsRoutes: RouteFile = async (app, { metrics }) => {
   app.get("/metrics", {
+    config: { action: "metrics.read" },
     schema: {
       summary: "Prometheus metrics (text exposition format)",
       response: { 200: { description: "Prometheus text", content: { "text/plain": { schema: z.string() } } } },

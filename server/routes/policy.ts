@@ -4,8 +4,9 @@ import { parsePolicyText, PolicyError } from "../../policies/policy.js";
 import { InvalidInputError } from "../errors.js";
 import type { RouteFile } from "../http.js";
 
-export const policyRoutes: RouteFile = async (app, { store, state, gateway, log }) => {
+export const policyRoutes: RouteFile = async (app, { store, state, gateway, log, workflow }) => {
   app.get("/api/policy", {
+    config: { action: "policy.read" },
     schema: {
       summary: "the policy in force: version, parsed policy and its text",
       response: { 200: z.object({ version: z.number().int(), policy: z.record(z.string(), z.unknown()), text: z.string() }) },
@@ -16,7 +17,7 @@ export const policyRoutes: RouteFile = async (app, { store, state, gateway, log 
   });
 
   app.put("/api/policy", {
-    config: { body: "text" },
+    config: { body: "text", action: "policy.write" },
     schema: {
       summary: "a new policy version (YAML or JSON text); an invalid one is refused with 400 {error, line} and the old one stays",
       consumes: ["application/yaml", "text/yaml", "application/json", "text/plain"],
@@ -37,6 +38,7 @@ export const policyRoutes: RouteFile = async (app, { store, state, gateway, log 
     }
     const version = await store.insertPolicy(text, new Date().toISOString());
     state.policy = { version, policy, text };
+    workflow.recordChange(req.principal, { remote: req.ip }, "policy.write", String(version), { version, bytes: Buffer.byteLength(text) });
     log.info({ version }, "new policy version in force");
     gateway.pushPolicy();
     return { version };
