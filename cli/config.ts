@@ -24,6 +24,11 @@ export const ServerConfig = z.strictObject({
     helloTimeoutMs: z.number().int().positive(),
     pingIntervalMs: z.number().int().positive(),
   }).partial().optional(),
+  /** failed authentications per address before 429 (server/auth-limit.ts) */
+  authLimit: z.strictObject({
+    maxFailures: z.number().int().positive(),
+    windowMs: z.number().int().positive(),
+  }).partial().optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 
