@@ -3,7 +3,8 @@
  * force, the collector supervisor and the transport. The constructor only assigns; start() and
  * stop() do the work. stop() is bounded to well under 5 s.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { prepareStateDir } from "./service/state-dir.js";
 import { arch, hostname as osHostname, release, type as osType } from "node:os";
 import { join } from "node:path";
 import type { CollectorFactory } from "./collector.js";
@@ -117,7 +118,7 @@ export class Agent {
     this.state = "starting";
     const { opts } = this;
     try {
-      await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+      await prepareStateDir(opts.stateDir, this.log);
       if (opts.caFile) {
         try {
           this.ca = await readFile(opts.caFile);

@@ -3,7 +3,8 @@
  * `POST <http(s) base>/api/enroll` `{token, hostname, os, version, pcId}` → `{agentId, secret}`.
  * pcId is this PC's hardware identity (agent/collectors/asset/identity.ts): the server keeps a
  * revoked agent's PC out until an administrator allows it (403).
- * The credential is kept in `<stateDir>/credential.json` `{agentId, secret, server}` (mode 0600);
+ * The credential is kept in `<stateDir>/credential.json` `{agentId, secret, server}` (mode 0600;
+ * on Windows sealed with DPAPI — see service/state-dir.ts);
  * while it exists the agent never enrolls again.
  */
 import { readFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
 import { writeFileAtomic } from "./state.js";
+import { sealSecret, unsealSecret } from "./service/state-dir.js";
 
 export const Credential = z.object({
   agentId: z.string().min(1),
@@ -57,14 +59,15 @@ export async function loadCredential(stateDir: string): Promise<Credential | und
     throw new EnrollError(`cannot read ${file}: ${(err as Error).message}`, false);
   }
   try {
-    return Credential.parse(JSON.parse(text));
+    return Credential.parse(JSON.parse(unsealSecret(text)));
   } catch {
     throw new EnrollError(`${file} is corrupt: delete it and enroll again with --enroll-token`, false);
   }
 }
 
 export async function saveCredential(stateDir: string, cred: Credential): Promise<void> {
-  await writeFileAtomic(credentialFile(stateDir), JSON.stringify(cred, null, 2) + "\n", 0o600);
+  // Windows: DPAPI-sealed (mode bits mean nothing there); elsewhere mode 0600 in a 0700 folder
+  await writeFileAtomic(credentialFile(stateDir), sealSecret(JSON.stringify(cred, null, 2) + "\n"), 0o600);
 }
 
 interface HttpResult {

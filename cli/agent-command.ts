@@ -6,10 +6,26 @@ import { collectorFactories } from "../agent/collectors/index.js";
 import { createLogger, resolveLogFormat, type Logger } from "../lib/log.js";
 import { AgentConfig, resolveConfig, UsageError } from "./config.js";
 import { onShutdown } from "./shutdown.js";
+import { requestStop, stopFile, watchStopRequest } from "../agent/service/stop-request.js";
+import { existsSync } from "node:fs";
+import { prepareStateDir } from "../agent/service/state-dir.js";
+
+/** `kyoka agent --stop`: ask the agent using this state folder to stop; exit 1 if none took the request. */
+async function runStopCommand(flags: AgentFlags): Promise<void> {
+  const cfg = resolveConfig(AgentConfig, flags.config, { server: flags.server ?? "ws://unused", stateDir: flags.stateDir });
+  const dir = resolve(cfg.stateDir);
+  if (!existsSync(dir)) throw new UsageError(`--stop: no state folder ${dir}`);
+  if (await requestStop(dir)) {
+    process.stdout.write(`kyoka: stop requested (${stopFile(dir)} taken by the agent)\n`);
+    return;
+  }
+  process.stderr.write(`kyoka: no running agent took the stop request in ${dir}\n`);
+  process.exitCode = 1;
+}
 
 export interface AgentFlags {
   server?: string; enrollToken?: string; enrollTokenFile?: string; stateDir?: string; config?: string; ca?: string;
-  collectors?: string; selftestEvents?: number; logFormat?: string;
+  collectors?: string; selftestEvents?: number; logFormat?: string; stop?: boolean;
   /** Windows: run as the service kyoka-agent (cli/windows-service.ts) */
   service?: boolean;
 }
@@ -26,6 +42,7 @@ export function selectCollectors(list: string | undefined): Record<string, Colle
 }
 
 export async function runAgentCommand(flags: AgentFlags): Promise<void> {
+  if (flags.stop) return runStopCommand(flags);
   if (!flags.server && !flags.config) throw new UsageError("--server ws(s)://HOST:PORT is required");
   if (flags.enrollToken !== undefined && flags.enrollTokenFile !== undefined) throw new UsageError("--enroll-token and --enroll-token-file: give one");
   const cfg = resolveConfig(AgentConfig, flags.config, {
@@ -45,7 +62,10 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
     // the service has reported STOPPED: nothing may run after that
     process.exit(await runWindowsService({ log, start: () => agent.start(), stop: () => agent.stop("service stop") }));
   }
-  onShutdown(log, () => agent.stop("signal"));
+  const stopNow = onShutdown(log, (reason) => agent.stop(reason));
+  // `kyoka agent --stop` (a service wrapper's stop program) → the same clean stop as a signal
+  await prepareStateDir(resolve(cfg.stateDir), log);
+  await watchStopRequest(resolve(cfg.stateDir), () => stopNow("stop-request"));
   await agent.start();
   if (flags.selftestEvents) await queueSelftestEvents(agent, flags.selftestEvents, log);
 }

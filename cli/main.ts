@@ -58,7 +58,7 @@ program
 
 program
   .command("agent")
-  .description("run the endpoint agent daemon until SIGTERM/SIGINT")
+  .description("run the endpoint agent daemon until SIGTERM/SIGINT (Windows: also CTRL_BREAK, console close) or `kyoka agent --stop`")
   .option("--server <url>", "server URL: ws://HOST:PORT or wss://HOST:PORT")
   .option("--enroll-token <token>", "enrollment token (needed once; the credential is then kept in the state dir). Visible to other users in ps: prefer --enroll-token-file or KYOKA_ENROLL_TOKEN")
   .option("--enroll-token-file <file>", "read the enrollment token from this file")
@@ -67,6 +67,7 @@ program
   .option("--ca <file>", "CA certificate (PEM) to trust for wss://")
   .option("--collectors <list>", "run only these collectors (comma-separated names, or none); default: all that the policy enables")
   .addOption(logFormatOption())
+  .option("--stop", "ask the agent running with this state folder to stop cleanly (for service wrappers), wait until it took the request")
   .option("--selftest-events <n>", "queue N synthetic agent.selftest events at start (delivery and load checks)", (v) => Math.floor(positive(v)))
   .option("--service", "Windows: run as the service kyoka-agent (the MSI installs it so; logs go to <state dir>\\agent.log)")
   .action(async (opts) => {

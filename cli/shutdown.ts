@@ -1,21 +1,29 @@
 import type { Logger } from "../lib/log.js";
+import { stopSignals } from "../agent/service/stop-request.js";
 
-/** SIGTERM/SIGINT → run `stop` once (bounded to 5 s), then exit 0. A second signal exits at once. */
-export function onShutdown(log: Logger, stop: () => Promise<unknown>): void {
+/**
+ * The OS's stop signals (SIGTERM/SIGINT; on Windows also SIGBREAK and SIGHUP — see
+ * agent/service/stop-request.ts) → run `stop` once (bounded to 5 s), then exit 0. A second signal
+ * exits at once. Returns the trigger, for other ways of being asked to stop (a stop request).
+ */
+export function onShutdown(log: Logger, stop: (reason: string) => Promise<unknown>): (reason: string) => void {
   let stopping = false;
-  const handler = (signal: NodeJS.Signals): void => {
+  const begin = (reason: string, signal?: NodeJS.Signals): void => {
     if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
+      if (signal) {
+        log.warn({ signal }, "second signal: exiting now");
+        process.exit(1);
+      }
+      return;
     }
     stopping = true;
-    log.info({ signal }, "stopping");
+    log.info({ signal, reason }, "stopping");
     const force = setTimeout(() => {
       log.error("stop took longer than 5 s: exiting anyway");
       process.exit(1);
     }, 5000);
     force.unref();
-    stop().then(
+    stop(reason).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "error while stopping");
@@ -23,8 +31,8 @@ export function onShutdown(log: Logger, stop: () => Promise<unknown>): void {
       },
     );
   };
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
+  for (const s of stopSignals()) process.on(s, () => begin("signal", s));
+  return (reason) => begin(reason);
 }
 
 /**

@@ -25,6 +25,29 @@ import { LinuxAttachmentReader } from "./linux.js";
 import { Win32AttachmentReader } from "./win32.js";
 import { DarwinAttachmentReader } from "./darwin.js";
 import type { AttachmentReader } from "./types.js";
+import { Win32SocketTableReader } from "../../os/win32/sockets.js";
+import { win32 } from "../../os/win32/ffi.js";
+
+/** What the socket cycle reads: the Linux /proc tables or the Windows GetExtended*Table tables. */
+export interface SocketTables {
+  read(): ScannedSocket[];
+  readIfChanged(maxAgeMs: number): ScannedSocket[] | undefined;
+  readonly owners: { resolve(ids: Iterable<number>): Map<number, SocketOwner>; readonly pending: ReadonlySet<number> };
+}
+
+/** The socket source of this OS, or null where there is none (macOS; Windows without the FFI layer). */
+export function defaultSocketTables(platform: NodeJS.Platform = process.platform): SocketTables | null {
+  if (platform === "linux") return new SocketTableReader();
+  if (platform === "win32") {
+    try {
+      win32();
+      return new Win32SocketTableReader();
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
 
 export const STATE_ATTACHMENT = "attachment";
 export const STATE_CONNECTIONS = "connections";
@@ -40,7 +63,7 @@ export function defaultAttachmentReader(platform: NodeJS.Platform = process.plat
 export interface NetworkCollectorOptions {
   attachment?: AttachmentReader;
   /** the socket source; null turns connection/listener monitoring off (default: Linux only) */
-  sockets?: SocketTableReader | null;
+  sockets?: SocketTables | null;
   /** quiet time after an `ip monitor` line before the re-read */
   debounceMs?: number;
   /** a full attachment re-read at least this often even when the fingerprint is unchanged */
@@ -77,7 +100,7 @@ export class NetworkCollector implements Collector {
   private readonly opts: NetworkCollectorOptions;
   private ctx: CollectorContext | undefined;
   private reader: AttachmentReader | undefined;
-  private sockets: SocketTableReader | null = null;
+  private sockets: SocketTables | null = null;
   private timer: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopWatch: (() => void) | undefined;
@@ -113,8 +136,8 @@ export class NetworkCollector implements Collector {
     this.ctx = ctx;
     this.stopped = false;
     this.reader = this.opts.attachment ?? defaultAttachmentReader();
-    this.sockets = this.opts.sockets !== undefined ? this.opts.sockets : process.platform === "linux" ? new SocketTableReader() : null;
-    if (!this.sockets) ctx.log.info("connection and listening-port monitoring is available on Linux only; watching attachment only");
+    this.sockets = this.opts.sockets !== undefined ? this.opts.sockets : defaultSocketTables();
+    if (!this.sockets) ctx.log.info("connection and listening-port monitoring is available on Linux and Windows only; watching attachment only");
     try {
       this.ownNetns = parseNsLink(readlinkSync("/proc/self/ns/net"));
     } catch {

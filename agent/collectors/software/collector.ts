@@ -60,6 +60,7 @@ export class SoftwareCollector implements Collector {
   private debounceTimer?: NodeJS.Timeout;
   private rescanTimer?: NodeJS.Timeout;
   private offPolicy?: () => void;
+  private unsubscribe?: () => void;
   private running?: Promise<void>;
   private again = false;
   private stopped = true;
@@ -76,6 +77,12 @@ export class SoftwareCollector implements Collector {
     this.ctx = ctx;
     this.stopped = false;
     this.settleTries = 0;
+    // sources with their own change notifications (the Windows registry): armed before the first
+    // read, so a change made during it is read again right after
+    this.unsubscribe = this.reader.subscribe?.(
+      () => this.trigger(),
+      (err) => ctx.log.warn({ err }, "software: change notification failed; the periodic rescan still runs"),
+    );
     // the first reconcile reports what changed while the agent was stopped (or the baseline)
     this.running = this.reconcile("start", true);
     try {
@@ -84,6 +91,11 @@ export class SoftwareCollector implements Collector {
       this.running = undefined;
     }
     await this.startWatching(ctx);
+    // a notification that arrived during the first read
+    if (this.again) {
+      this.again = false;
+      this.kick("change");
+    }
     this.scheduleRescan();
     this.offPolicy = ctx.onPolicy(() => this.scheduleRescan());
   }
@@ -94,6 +106,8 @@ export class SoftwareCollector implements Collector {
     clearTimeout(this.rescanTimer);
     this.offPolicy?.();
     this.offPolicy = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     const w = this.watcher;
     this.watcher = undefined;
     await w?.close();
@@ -186,7 +200,7 @@ export class SoftwareCollector implements Collector {
 
   private async reconcile(reason: string, initial: boolean): Promise<void> {
     const ctx = this.ctx!;
-    const read = await this.reader.read();
+    const read = await this.reader.read({ changedOnly: reason === "change" });
     if (this.stopped && !initial) return;
     for (const f of read.failed) ctx.log.warn({ source: f.source, err: f.message }, `software: could not read ${f.source}; its last known packages are kept and the other sources are reported`);
     if (read.errors.length) {

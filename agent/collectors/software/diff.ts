@@ -112,8 +112,9 @@ export function currentInventory(read: InventoryRead, last: Record<string, Softw
   if (!last) return now;
   const failed = new Set(read.failed.map((f) => f.source));
   const keep = new Set(read.keep);
+  const keepScopes = new Set(read.keepScopes ?? []);
   for (const [id, it] of Object.entries(last)) {
-    if (!(id in now) && (failed.has(it.source) || keep.has(id))) now[id] = it;
+    if (!(id in now) && (failed.has(it.source) || keep.has(id) || (it.scope !== undefined && keepScopes.has(it.scope)))) now[id] = it;
   }
   return now;
 }

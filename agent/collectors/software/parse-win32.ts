@@ -21,7 +21,7 @@
  */
 import { compact, uniqueIds, type ParseError, type ParseResult, type SoftwareItem } from "./types.js";
 
-interface UninstallLocation {
+export interface UninstallLocation {
   scope: string;
   view: "64-bit" | "32-bit";
   /** the entry's subkey name under Uninstall */
@@ -62,9 +62,10 @@ export function locateUninstallKey(key: string): UninstallLocation | undefined {
   return { scope, view, entry: rest[i]! };
 }
 
-type Values = Record<string, string | number | undefined>;
+export type Values = Record<string, string | number | undefined>;
 
-function entryToItem(loc: UninstallLocation, v: Values): SoftwareItem | undefined {
+/** One Uninstall entry's values → its row (undefined when Programs and Features would not show it). */
+export function entryToItem(loc: UninstallLocation, v: Values): SoftwareItem | undefined {
   const name = typeof v.DisplayName === "string" ? v.DisplayName.trim() : "";
   if (!name) return undefined;
   if (Number(v.SystemComponent) === 1) return undefined;
@@ -240,4 +241,84 @@ function userSids(info: unknown): string[] {
     }
   }
   return out;
+}
+
+/** `reg export` string escapes: \\ and \" (the rest is literal). */
+function unescapeRegString(s: string): string {
+  return s.replace(/\\(["\\])/g, "$1");
+}
+
+/** hex(N):aa,bb,… (with `\` line continuations already joined) → bytes. */
+function hexBytes(list: string): Buffer {
+  const bytes = list.split(",").map((b) => b.trim()).filter(Boolean).map((b) => parseInt(b, 16));
+  return Buffer.from(bytes.filter((b) => Number.isInteger(b) && b >= 0 && b <= 255));
+}
+
+/**
+ * `reg export <key> <file>` output: "Windows Registry Editor Version 5.00", then `[HKEY_…\key]`
+ * sections with `"name"="text"`, `"name"=dword:0000000a`, `"name"=hex(2):…` (REG_EXPAND_SZ as
+ * UTF-16LE bytes), `@=` for the default value; long hex lists continue on the next line after
+ * `\`. reg.exe writes the file as UTF-16LE with a BOM — pass the raw bytes (a Buffer) and they
+ * are decoded here, never through a console code page.
+ */
+export function parseRegExport(input: Buffer | string): ParseResult {
+  let text: string;
+  if (typeof input === "string") text = input;
+  else if (input[0] === 0xff && input[1] === 0xfe) text = input.toString("utf16le", 2);
+  else text = input.toString("utf8");
+  text = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
+  const items: SoftwareItem[] = [];
+  const errors: ParseError[] = [];
+  let key: string | undefined;
+  let values: Values = {};
+  const flush = (): void => {
+    if (key) {
+      const loc = locateUninstallKey(key);
+      if (loc) {
+        const item = entryToItem(loc, values);
+        if (item) items.push(item);
+      }
+    }
+    key = undefined;
+    values = {};
+  };
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    const lineNo = i + 1;
+    while (line.endsWith("\\") && /=hex(\([0-9a-f]+\))?:/i.test(line) && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i]!.trim();
+    if (!line.trim() || /^Windows Registry Editor/.test(line) || /^REGEDIT4/.test(line)) continue;
+    const sec = /^\[(-?)(HKEY_[^\]]*)\]\s*$/.exec(line);
+    if (sec) {
+      flush();
+      if (!sec[1]) key = sec[2]!;
+      continue;
+    }
+    const m = /^(?:"((?:[^"\\]|\\.)*)"|@)=(.*)$/.exec(line);
+    if (!m) {
+      errors.push({ line: lineNo, message: `reg export: cannot read "${line.slice(0, 80)}"${key ? ` (under ${key})` : ""}` });
+      continue;
+    }
+    if (!key) continue;
+    const name = m[1] === undefined ? "" : unescapeRegString(m[1]);
+    const data = m[2]!;
+    let v: string | number | undefined;
+    let sm: RegExpExecArray | null;
+    if ((sm = /^"((?:[^"\\]|\\.)*)"$/.exec(data))) v = unescapeRegString(sm[1]!);
+    else if ((sm = /^dword:([0-9a-f]{1,8})$/i.exec(data))) v = parseInt(sm[1]!, 16);
+    else if ((sm = /^hex\(b\):(.*)$/i.exec(data))) {
+      const b = hexBytes(sm[1]!);
+      v = b.length >= 8 ? Number(b.readBigUInt64LE(0)) : undefined;
+    } else if ((sm = /^hex\((2|7)\):(.*)$/i.exec(data))) {
+      const b = hexBytes(sm[2]!);
+      v = b.toString("utf16le", 0, b.length - (b.length % 2)).split("\0").filter(Boolean).join("\n");
+    } else if (/^hex(\([0-9a-f]+\))?:/i.test(data)) v = undefined; // binary: not needed
+    else {
+      errors.push({ line: lineNo, message: `reg export: unknown value data "${data.slice(0, 40)}" (under ${key})` });
+      continue;
+    }
+    if (v !== undefined) values[name] = v;
+  }
+  flush();
+  return { items: uniqueIds(items), errors };
 }

@@ -22,6 +22,11 @@ export interface InventoryRead {
   errors: (ParseError & { source: string })[];
   /** ids that could not be read this time (a bundle mid-update): their last known rows are kept */
   keep: string[];
+  /**
+   * scopes that were not read this time (a logged-off user's registry hive, a hive the agent may
+   * not read): their last known rows are kept — "not read", never "removed"
+   */
+  keepScopes?: string[];
 }
 
 /** A folder to watch for changes; `match` filters the child names that matter (depth 0). */
@@ -31,8 +36,14 @@ export interface WatchTarget {
 }
 
 export interface InventoryReader {
-  read(): Promise<InventoryRead>;
+  /** `changedOnly`: a change notification asked for this read — a reader may re-read only what changed */
+  read(opts?: { changedOnly?: boolean }): Promise<InventoryRead>;
   watchTargets(): WatchTarget[];
+  /**
+   * Change notifications that are not file events (the Windows registry): `onChange` runs when a
+   * watched source changed; returns a stop function.
+   */
+  subscribe?(onChange: () => void, onError: (err: unknown) => void): () => void;
 }
 
 /** A command that is not installed here: not a failure, the source is simply absent. */
