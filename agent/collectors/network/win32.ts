@@ -1,7 +1,67 @@
-/** Windows attachment reading (thin): PowerShell Get-NetIPConfiguration and netsh wlan. */
+/**
+ * Windows attachment reading. Through the API (agent/os/win32/netif.ts): GetAdaptersAddresses
+ * (names in UTF-16, addresses, DNS, gateways), GetIpNetTable (gateway MAC), the WLAN API (SSID,
+ * BSSID), change notification by NotifyAddrChange/NotifyRouteChange — no process started.
+ * Fallback when the FFI layer cannot load: PowerShell Get-NetIPConfiguration and `netsh wlan`
+ * (its output decoded from the console code page, CP932 on Japanese Windows — see
+ * decodeConsoleText).
+ */
 import { normalizeMac } from "../../../lib/net/mac.js";
 import { parseNetIPConfigurationJson, parseNetshWlanInterfaces } from "./parse-win32.js";
 import { run } from "./linux.js";
+import { execFile } from "node:child_process";
+import iconv from "iconv-lite";
+import { canonicalIp, isLinkLocal, isLoopback, networkOf } from "../../../lib/net/ip.js";
+import { win32 } from "../../os/win32/ffi.js";
+import { readAdapters, readNeighbours, readWlan, type AdapterInfo } from "../../os/win32/netif.js";
+import { sharedWaiter } from "../../os/win32/waiter.js";
+
+/**
+ * Console output of a Windows command as bytes → text: UTF-8 when it is valid UTF-8, else the
+ * OEM code page of a Japanese Windows (CP932). netsh writes in the console code page, never UTF-8.
+ */
+export function decodeConsoleText(bytes: Buffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return iconv.decode(bytes, "cp932");
+  }
+}
+
+function runBytes(cmd: string, args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: "buffer", timeout: 20_000, windowsHide: true }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+}
+
+/** NotifyAddrChange / NotifyRouteChange with an event in an OVERLAPPED: re-armed after each signal. */
+function notifyChange(fn: "NotifyAddrChange" | "NotifyRouteChange", onChange: () => void): () => void {
+  const w = win32();
+  const overlapped = Buffer.alloc(32); // Internal, InternalHigh, Offset, OffsetHigh, hEvent @24
+  const handle = [0];
+  let stopped = false;
+  const arm = (): void => {
+    overlapped.fill(0, 0, 24);
+    const rc = w[fn](handle, overlapped) as number;
+    if (rc !== 997 /* ERROR_IO_PENDING */ && rc !== 0) throw new Error(`${fn} failed: Win32 error ${rc}`);
+  };
+  const reg = sharedWaiter().add(() => {
+    if (stopped) return;
+    arm();
+    onChange();
+  });
+  overlapped.writeBigInt64LE(BigInt(reg.event), 24);
+  try {
+    arm();
+  } catch (err) {
+    reg.close();
+    throw err;
+  }
+  return () => {
+    stopped = true;
+    reg.close();
+  };
+}
 import type { AttachmentReader, InterfaceState, Route } from "./types.js";
 
 const PS_ADDR = "Get-NetIPConfiguration -Detailed | ConvertTo-Json -Depth 4";
@@ -19,11 +79,70 @@ function list(text: string): Record<string, unknown>[] {
   return (Array.isArray(v) ? v : [v]) as Record<string, unknown>[];
 }
 
+/** Adapters (+ neighbours, WLAN) → the shared attachment model. Pure: tested on captured API results. */
+export function attachmentFromAdapters(adapters: AdapterInfo[], neighbours: Map<string, string>, wlan: Map<string, { ssid: string | null; bssid: string | null }>): InterfaceState[] {
+  return adapters.map((a) => {
+    const addresses = a.addresses
+      .filter((x) => !isLinkLocal(x.address) && !isLoopback(x.address))
+      .flatMap((x) => {
+        const cidr = networkOf(x.address, x.prefixlen);
+        return cidr ? [{ address: canonicalIp(x.address), prefixlen: x.prefixlen, cidr, family: x.family }] : [];
+      });
+    const gateway = a.gateways.find((g) => !g.includes(":")) ?? a.gateways[0] ?? null;
+    const wifi = wlan.get(a.guid.toUpperCase());
+    return {
+      iface: a.friendlyName || a.guid,
+      mac: normalizeMac(a.mac) ?? null,
+      up: a.up,
+      loopback: a.loopback,
+      addresses,
+      gateway,
+      gatewayMac: gateway ? normalizeMac(neighbours.get(`${a.ifIndex}|${gateway}`)) ?? null : null,
+      ssid: wifi?.ssid ?? null,
+      bssid: wifi ? normalizeMac(wifi.bssid) ?? null : null,
+      dns: a.dns,
+    };
+  });
+}
+
 export class Win32AttachmentReader implements AttachmentReader {
+  private ffi: boolean | undefined;
+
+  private api(): boolean {
+    if (this.ffi === undefined) {
+      try {
+        win32();
+        this.ffi = true;
+      } catch {
+        this.ffi = false;
+      }
+    }
+    return this.ffi;
+  }
+
   async read(): Promise<InterfaceState[]> {
+    if (this.api()) return attachmentFromAdapters(readAdapters(), readNeighbours(), readWlan());
+    return this.readCommands();
+  }
+
+  /** Address or route changes (NotifyAddrChange / NotifyRouteChange, IPv4) → onChange. */
+  watch(onChange: () => void, onError: (err: unknown) => void): () => void {
+    if (!this.api()) return () => undefined;
+    const stops: (() => void)[] = [];
+    for (const fn of ["NotifyAddrChange", "NotifyRouteChange"] as const) {
+      try {
+        stops.push(notifyChange(fn, onChange));
+      } catch (err) {
+        onError(err);
+      }
+    }
+    return () => stops.forEach((s) => s());
+  }
+
+  private async readCommands(): Promise<InterfaceState[]> {
     const [cfg, wlan, neigh] = await Promise.all([
       ps(PS_ADDR),
-      run("netsh", ["wlan", "show", "interfaces"]).catch(() => ""),
+      runBytes("netsh", ["wlan", "show", "interfaces"]).then(decodeConsoleText).catch(() => ""),
       ps(PS_NEIGH).catch(() => ""),
     ]);
     const states = parseNetIPConfigurationJson(cfg);
@@ -38,6 +157,10 @@ export class Win32AttachmentReader implements AttachmentReader {
   }
 
   async routes(): Promise<Route[]> {
+    if (this.api()) {
+      // the default routes from the adapters' gateways (the full table stays a fallback's job)
+      return readAdapters().flatMap((a) => a.gateways.map((g) => ({ dst: g.includes(":") ? "::/0" : "0.0.0.0/0", gateway: g, dev: a.friendlyName, metric: 0, family: (g.includes(":") ? 6 : 4) as 4 | 6 })));
+    }
     return list(await ps(PS_ROUTES)).map((r) => ({
       dst: String(r.DestinationPrefix),
       gateway: r.NextHop && r.NextHop !== "0.0.0.0" && r.NextHop !== "::" ? String(r.NextHop) : null,

@@ -58,11 +58,16 @@ export interface Win32 {
   Process32FirstW: Fn;
   Process32NextW: Fn;
   OpenEventW: Fn;
+  GetLogicalDrives: Fn;
+  GetDriveTypeW: Fn;
+  GetVolumeInformationW: Fn;
   // iphlpapi
   GetExtendedTcpTable: Fn;
   GetExtendedUdpTable: Fn;
   NotifyAddrChange: Fn;
   NotifyRouteChange: Fn;
+  GetAdaptersAddresses: Fn;
+  GetIpNetTable: Fn;
   // crypt32
   CryptProtectData: Fn;
   CryptUnprotectData: Fn;
@@ -71,6 +76,33 @@ export interface Win32 {
 }
 
 let loaded: Win32 | undefined;
+
+export interface Wlan {
+  WlanOpenHandle: Fn;
+  WlanCloseHandle: Fn;
+  WlanEnumInterfaces: Fn;
+  WlanQueryInterface: Fn;
+  WlanFreeMemory: Fn;
+}
+let wlanLoaded: Wlan | null | undefined;
+
+/** wlanapi.dll (absent on Server editions without the WLAN service): null when it cannot load. */
+export function wlanapi(): Wlan | null {
+  if (wlanLoaded !== undefined) return wlanLoaded;
+  try {
+    const lib = win32().koffi.load("wlanapi.dll");
+    wlanLoaded = {
+      WlanOpenHandle: lib.func("uint32 __stdcall WlanOpenHandle(uint32 dwClientVersion, void *pReserved, _Out_ uint32 *pdwNegotiatedVersion, _Out_ intptr *phClientHandle)"),
+      WlanCloseHandle: lib.func("uint32 __stdcall WlanCloseHandle(intptr hClientHandle, void *pReserved)"),
+      WlanEnumInterfaces: lib.func("uint32 __stdcall WlanEnumInterfaces(intptr hClientHandle, void *pReserved, _Out_ void **ppInterfaceList)"),
+      WlanQueryInterface: lib.func("uint32 __stdcall WlanQueryInterface(intptr hClientHandle, uint8_t *pInterfaceGuid, int OpCode, void *pReserved, _Out_ uint32 *pdwDataSize, _Out_ void **ppData, _Out_ int *pWlanOpcodeValueType)"),
+      WlanFreeMemory: lib.func("void __stdcall WlanFreeMemory(void *pMemory)"),
+    };
+  } catch {
+    wlanLoaded = null;
+  }
+  return wlanLoaded;
+}
 
 /** The bound functions (loads koffi and the DLLs on first call). Windows only. */
 export function win32(): Win32 {
@@ -99,6 +131,9 @@ export function win32(): Win32 {
     ConvertSecurityDescriptorToStringSecurityDescriptorW: advapi.func("int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(uint8_t *SecurityDescriptor, uint32 RequestedStringSDRevision, uint32 SecurityInformation, _Out_ void **StringSecurityDescriptor, _Out_ uint32 *StringSecurityDescriptorLen)"),
     CreateEventW: kernel.func("intptr __stdcall CreateEventW(void *lpEventAttributes, int bManualReset, int bInitialState, str16 lpName)"),
     OpenEventW: kernel.func("intptr __stdcall OpenEventW(uint32 dwDesiredAccess, int bInheritHandle, str16 lpName)"),
+    GetLogicalDrives: kernel.func("uint32 __stdcall GetLogicalDrives()"),
+    GetDriveTypeW: kernel.func("uint32 __stdcall GetDriveTypeW(str16 lpRootPathName)"),
+    GetVolumeInformationW: kernel.func("int __stdcall GetVolumeInformationW(str16 lpRootPathName, _Out_ uint8_t *lpVolumeNameBuffer, uint32 nVolumeNameSize, _Out_ uint32 *lpVolumeSerialNumber, _Out_ uint32 *lpMaximumComponentLength, _Out_ uint32 *lpFileSystemFlags, _Out_ uint8_t *lpFileSystemNameBuffer, uint32 nFileSystemNameSize)"),
     SetEvent: kernel.func("int __stdcall SetEvent(intptr hEvent)"),
     ResetEvent: kernel.func("int __stdcall ResetEvent(intptr hEvent)"),
     CloseHandle: kernel.func("int __stdcall CloseHandle(intptr hObject)"),
@@ -113,6 +148,8 @@ export function win32(): Win32 {
     GetExtendedTcpTable: iphlp.func("uint32 __stdcall GetExtendedTcpTable(_Out_ uint8_t *pTcpTable, _Inout_ uint32 *pdwSize, int bOrder, uint32 ulAf, int TableClass, uint32 Reserved)"),
     GetExtendedUdpTable: iphlp.func("uint32 __stdcall GetExtendedUdpTable(_Out_ uint8_t *pUdpTable, _Inout_ uint32 *pdwSize, int bOrder, uint32 ulAf, int TableClass, uint32 Reserved)"),
     NotifyAddrChange: iphlp.func("uint32 __stdcall NotifyAddrChange(_Out_ intptr *Handle, void *overlapped)"),
+    GetAdaptersAddresses: iphlp.func("uint32 __stdcall GetAdaptersAddresses(uint32 Family, uint32 Flags, void *Reserved, _Out_ uint8_t *AdapterAddresses, _Inout_ uint32 *SizePointer)"),
+    GetIpNetTable: iphlp.func("uint32 __stdcall GetIpNetTable(_Out_ uint8_t *IpNetTable, _Inout_ uint32 *SizePointer, int Order)"),
     NotifyRouteChange: iphlp.func("uint32 __stdcall NotifyRouteChange(_Out_ intptr *Handle, void *overlapped)"),
     CryptProtectData: crypt.func("int __stdcall CryptProtectData(DATA_BLOB *pDataIn, str16 szDataDescr, DATA_BLOB *pOptionalEntropy, void *pvReserved, void *pPromptStruct, uint32 dwFlags, _Out_ DATA_BLOB *pDataOut)"),
     CryptUnprotectData: crypt.func("int __stdcall CryptUnprotectData(DATA_BLOB *pDataIn, _Out_ void **ppszDataDescr, DATA_BLOB *pOptionalEntropy, void *pvReserved, void *pPromptStruct, uint32 dwFlags, _Out_ DATA_BLOB *pDataOut)"),
