@@ -94,7 +94,8 @@ export const MediaPolicy = z.strictObject({
   unencrypted: z.enum(["info", "needs_approval"]).default("info"),
   scan: z.strictObject({
     enabled: z.boolean().default(true),
-    scanner: z.enum(["auto", "clamdscan", "clamscan"]).default("auto"),
+    /** auto: Microsoft Defender on Windows, else clamd/clamscan */
+    scanner: z.enum(["auto", "clamdscan", "clamscan", "defender"]).default("auto"),
     /** a custom signature folder or file (clamscan -d) */
     databasePath: z.string().optional(),
   }).prefault({}),

@@ -1,7 +1,8 @@
 /**
  * Virus scan of a medium on insertion (別記2 第11) with ClamAV: `clamdscan --fdpass` when a clamd
  * daemon runs (and no custom database is asked for), else `clamscan -r` with `-d <databasePath>`
- * when the policy sets one. No scanner at all is reported as `scanner-missing`, never silence.
+ * when the policy sets one. On Windows `auto` means Microsoft Defender (defender.ts) when
+ * MpCmdRun.exe is there. No scanner at all is reported as `scanner-missing`, never silence.
  */
 import { constants } from "node:fs";
 import { access, readFile, readdir } from "node:fs/promises";
@@ -9,9 +10,10 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { parseClamscanOutput } from "./clamav-parse.js";
 import { run } from "./exec.js";
 import type { ScanOutcome } from "./types.js";
+import { findMpCmdRun, scanWithDefender } from "./defender.js";
 
 export interface ScanOptions {
-  scanner: "auto" | "clamdscan" | "clamscan";
+  scanner: "auto" | "clamdscan" | "clamscan" | "defender";
   databasePath?: string;
   /** explicit binaries (tests, or hosts with ClamAV outside PATH) */
   clamscanPath?: string;
@@ -20,6 +22,8 @@ export interface ScanOptions {
   pathEnv?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** the OS to choose the default scanner for (tests) */
+  platform?: NodeJS.Platform;
 }
 
 async function isExecutable(p: string): Promise<boolean> {
@@ -63,6 +67,11 @@ export async function scanMedium(target: string, opts: ScanOptions): Promise<Sca
   const missing = (why: string): ScanOutcome =>
     done({ result: "scanner-missing", signatures: [], infectedFiles: [], scanner: null, scannedFiles: null, error: why });
 
+  // Windows: Microsoft Defender by default (ClamAV is rarely installed there)
+  if (opts.scanner === "defender" || (opts.scanner === "auto" && (opts.platform ?? process.platform) === "win32")) {
+    const mp = opts.scanner === "auto" ? await findMpCmdRun() : undefined;
+    if (opts.scanner === "defender" || mp) return scanWithDefender(target, { timeoutMs: opts.timeoutMs, signal: opts.signal, mpCmdRun: mp });
+  }
   let scanner: "clamscan" | "clamdscan";
   let bin: string | null = null;
   if (opts.scanner === "clamdscan") {
