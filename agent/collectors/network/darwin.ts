@@ -6,7 +6,7 @@
 import { networkInterfaces } from "node:os";
 import { canonicalIp, isLinkLocal, networkOf, parseIp } from "../../../lib/net/ip.js";
 import { normalizeMac } from "../../../lib/net/mac.js";
-import { parseAirportInfo, parseArpEntry, parseIpconfigSummary, parseNetworksetupAirport, parseRouteGetDefault } from "./parse-darwin.js";
+import { darwinWifi, parseArpEntry, parseNetworksetupAirport, parseRouteGetDefault } from "./parse-darwin.js";
 import { run } from "./linux.js";
 import { emptyInterface, type AttachmentReader, type InterfaceState, type Route, type WifiLink } from "./types.js";
 
@@ -34,14 +34,13 @@ export function nodeInterfaces(): InterfaceState[] {
 
 async function wifiOf(iface: string): Promise<WifiLink | undefined> {
   const summary = await run("ipconfig", ["getsummary", iface]).catch(() => "");
-  if (/InterfaceType\s*:\s*WiFi/.test(summary) || !summary) {
-    const w = parseIpconfigSummary(summary, iface)
-      ?? parseNetworksetupAirport(await run("networksetup", ["-getairportnetwork", iface]).catch(() => ""), iface)
-      ?? parseAirportInfo(await run(AIRPORT, ["-I"]).catch(() => ""), iface);
-    // macOS 14+ redacts SSIDs without Location permission
-    if (w && w.ssid !== "<redacted>") return w;
-  }
-  return undefined;
+  if (summary && !/InterfaceType\s*:\s*WiFi/.test(summary)) return undefined;
+  // 14.4+ redacts the SSID: then networksetup and airport (gone) cannot do better — not run
+  const redacted = /^\s*SSID\s*:\s*<redacted>/m.test(summary);
+  const networksetup = redacted ? "" : await run("networksetup", ["-getairportnetwork", iface]).catch(() => "");
+  const airport = redacted || parseNetworksetupAirport(networksetup, iface) ? "" : await run(AIRPORT, ["-I"]).catch(() => "");
+  // unavailable → ssid null (unknown), never a guess
+  return darwinWifi(iface, summary, networksetup, airport);
 }
 
 export class DarwinAttachmentReader implements AttachmentReader {

@@ -60,3 +60,26 @@ export function parseArpEntry(text: string): string | undefined {
   const m = / at ([0-9a-fA-F:]+) on /.exec(text);
   return m ? normalizeMac(m[1]) : undefined;
 }
+
+/**
+ * The Wi-Fi link of a macOS interface from what the tools said, never a wrong SSID:
+ *  - `ipconfig getsummary` with a real SSID → it (macOS ≤ 14.3, or the agent has Location access);
+ *  - `SSID : <redacted>` (14.4+ without Location Services for the agent) → unavailable;
+ *  - else `networksetup -getairportnetwork` (15.x says "not associated" even when it is: no
+ *    answer, not "no Wi-Fi") and the legacy `airport -I` (gone since 14.4);
+ *  - a Wi-Fi interface that is up with an address but named by none of them → unavailable.
+ * `unavailable` means the SSID is unknown: it is reported as null, and an approvedNetworks entry
+ * that names an SSID does not match it (the attachment then needs approval, never a false pass).
+ */
+export function darwinWifi(iface: string, summary: string, networksetup: string, airport: string): (WifiLink & { unavailable?: true }) | undefined {
+  const isWifi = /InterfaceType\s*:\s*WiFi/.test(summary);
+  const fromSummary = parseIpconfigSummary(summary, iface);
+  if (fromSummary && fromSummary.ssid !== "<redacted>") return fromSummary;
+  const redacted = fromSummary?.ssid === "<redacted>";
+  if (!redacted) {
+    const other = parseNetworksetupAirport(networksetup, iface) ?? parseAirportInfo(airport, iface);
+    if (other) return other;
+  }
+  if (redacted || isWifi) return { iface, ssid: null, bssid: null, unavailable: true };
+  return undefined;
+}

@@ -2,11 +2,16 @@
  * macOS reading: application bundles in /Applications (and one folder level below, e.g.
  * /Applications/Utilities) and every user's ~/Applications, through
  * `plutil -convert xml1 -o - <Info.plist>`; installer receipts through `pkgutil --pkgs` and
- * `pkgutil --pkg-info <id>`. Watch targets: the Applications folders and /var/db/receipts.
+ * `pkgutil --pkg-info <id>`; Homebrew formulae and casks from its Cellar/Caskroom folders, without
+ * running `brew` (it refuses to run as root). Watch targets: the Applications folders,
+ * /var/db/receipts and the Cellar/Caskroom folders.
  */
+
+/** Homebrew prefixes: Apple silicon, then Intel. */
+export const HOMEBREW_PREFIXES = ["/opt/homebrew", "/usr/local"];
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { parseInfoPlist, parsePkgutilInfo, parsePkgutilPkgs } from "./parse-darwin.js";
+import { homebrewItems, parseInfoPlist, parsePkgutilInfo, parsePkgutilPkgs } from "./parse-darwin.js";
 import { execText, mapLimit, ReadAccumulator, type Exec, type InventoryRead, type InventoryReader, type WatchTarget } from "./reader.js";
 import type { ParseError, SoftwareItem } from "./types.js";
 
@@ -64,6 +69,22 @@ export class DarwinSoftwareReader implements InventoryReader {
         });
         return { items, errors };
       }),
+      acc.source("homebrew", async () => {
+        const items: SoftwareItem[] = [];
+        let found = false;
+        for (const prefix of HOMEBREW_PREFIXES) {
+          for (const [folder, kind] of [["Cellar", "formula"], ["Caskroom", "cask"]] as const) {
+            const dir = join(prefix, folder);
+            const names = await listDir(dir);
+            if (names.length === 0) continue;
+            found = true;
+            const listing: Record<string, string[]> = {};
+            for (const n of names) if (!n.startsWith(".")) listing[n] = await listDir(join(dir, n));
+            items.push(...homebrewItems(listing, kind));
+          }
+        }
+        return found ? { items, errors: [] } : undefined; // no Homebrew here: absent, not failed
+      }),
       acc.source("pkgutil", async () => {
         const { ids, errors } = parsePkgutilPkgs(await this.exec("pkgutil", ["--pkgs"], t));
         const items: SoftwareItem[] = [];
@@ -88,6 +109,7 @@ export class DarwinSoftwareReader implements InventoryReader {
     return [
       { dir: "/Applications" },
       { dir: "/var/db/receipts", match: (n) => n.endsWith(".plist") },
+      ...HOMEBREW_PREFIXES.flatMap((p) => [{ dir: join(p, "Cellar") }, { dir: join(p, "Caskroom") }]),
     ];
   }
 }

@@ -90,3 +90,26 @@ export function parsePkgutilInfo(text: string, scope = "machine"): ParseResult {
   flush();
   return { items: uniqueIds(items), errors };
 }
+
+/**
+ * Homebrew's own folders, read without running `brew` (it refuses to run as root, and the agent
+ * runs as root): `<prefix>/Cellar/<formula>/<version>/` and `<prefix>/Caskroom/<cask>/<version>/`
+ * (prefix /opt/homebrew on Apple silicon, /usr/local on Intel). Several versions of one formula
+ * can be kept side by side: the newest (dotted comparison; `_N` revisions count) is reported.
+ * `listing`: formula or cask name → the names of its version folders.
+ */
+export function homebrewItems(listing: Record<string, string[]>, kind: "formula" | "cask"): SoftwareItem[] {
+  const items: SoftwareItem[] = [];
+  const nums = (v: string): number[] => v.split(/[._,-]/).map((x) => Number.parseInt(x, 10)).map((n) => (Number.isFinite(n) ? n : 0));
+  const newer = (a: string, b: string): number => {
+    const [x, y] = [nums(a), nums(b)];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+    return a.localeCompare(b);
+  };
+  for (const [name, versions] of Object.entries(listing).sort(([a], [b]) => a.localeCompare(b))) {
+    const v = versions.filter((x) => !x.startsWith(".")).sort(newer).at(-1);
+    if (!v) continue;
+    items.push(compact({ id: kind === "cask" ? `homebrew:cask:${name}` : `homebrew:${name}`, name, version: v, source: "homebrew", scope: "machine" }));
+  }
+  return items;
+}

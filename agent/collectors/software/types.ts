@@ -2,7 +2,7 @@
  * The software inventory row (別記2 第10 ソフトウェア) and what a parser returns.
  */
 
-export const SOFTWARE_SOURCES = ["dpkg", "rpm", "snap", "flatpak", "registry", "appx", "app-bundle", "pkgutil"] as const;
+export const SOFTWARE_SOURCES = ["dpkg", "rpm", "snap", "flatpak", "registry", "appx", "app-bundle", "pkgutil", "homebrew"] as const;
 export type SoftwareSource = (typeof SOFTWARE_SOURCES)[number];
 
 export interface SoftwareItem {
