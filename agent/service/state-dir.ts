@@ -9,10 +9,13 @@ import { mkdir } from "node:fs/promises";
 import type { Logger } from "../../lib/log.js";
 import { onlySystemAndAdmins, protectData, setDacl, unprotectData } from "../os/win32/security.js";
 
-/** Create the state folder (if needed) and restrict it. A failure to set the ACL is logged, not fatal. */
+const restricted = new Set<string>();
+
+/** Create the state folder (if needed) and restrict it (once per process). A failure to set the ACL is logged, not fatal. */
 export async function prepareStateDir(dir: string, log?: Logger, platform: NodeJS.Platform = process.platform): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (platform !== "win32") return;
+  if (platform !== "win32" || restricted.has(dir)) return;
+  restricted.add(dir);
   try {
     const dacl = setDacl(dir);
     if (onlySystemAndAdmins(dacl)) log?.debug({ dir, dacl }, "state folder: access for SYSTEM and Administrators only");

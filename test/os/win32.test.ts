@@ -79,9 +79,31 @@ describe("socket tables (GetExtendedTcpTable / GetExtendedUdpTable)", () => {
     expect(owners.resolve([0]).size).toBe(0);
   });
 
+  it("P2P sockets: the owner tables are read only when an owner-less row is wanted", async () => {
+    const rows = parseTcp4Table(bin("api/tcp4-owner-pid-wine.bin"));
+    let ownerReads = 0;
+    const src0 = new Win32P2pSockets(() => { ownerReads++; return rows; }, () => rows.map((r) => ({ ...r, pid: -1, inode: -1 })));
+    expect(await src0.read({ processes: [], want: (s) => s.localPort === 6881, allOf: new Set() })).toEqual([]);
+    expect(ownerReads).toBe(0);
+    expect((await src0.read({ processes: [], want: (s) => s.remotePort === 18977, allOf: new Set() })).some((s) => s.pid === 32)).toBe(true);
+    expect(ownerReads).toBe(1);
+  });
+
+  it("network: the owner tables are read again only when the owner-less tables changed (or are old)", () => {
+    let basic = Buffer.from("a");
+    let reads = 0;
+    const reader = new Win32SocketTableReader(() => { reads++; return []; }, undefined, () => basic);
+    expect(reader.readIfChanged(60_000)).toEqual([]);
+    expect(reader.readIfChanged(60_000)).toBeUndefined();
+    basic = Buffer.from("b");
+    expect(reader.readIfChanged(60_000)).toEqual([]);
+    expect(reader.readIfChanged(0)).toEqual([]);
+    expect(reads).toBe(3);
+  });
+
   it("P2P sockets: the wanted rows and every row of an identified process, with its pid", async () => {
     const rows = parseTcp4Table(bin("api/tcp4-owner-pid-wine.bin"));
-    const src = new Win32P2pSockets(() => rows);
+    const src = new Win32P2pSockets(() => rows, null);
     const got = await src.read({ processes: [], want: (s) => s.remotePort === 18977, allOf: new Set() });
     expect(got.some((s) => s.pid === 32 && s.netns === 0)).toBe(true);
     expect(got.every((s) => s.remotePort === 18977)).toBe(true);

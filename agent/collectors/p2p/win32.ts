@@ -15,7 +15,7 @@ import type { ProcessInfo } from "./match.js";
 import { parseWin32Processes } from "./parse.js";
 import { CommandP2pPlatform, type OwnedSocket, type SocketQuery, type SocketSource } from "./platform.js";
 import { win32 } from "../../os/win32/ffi.js";
-import { processImage, readAllSockets, type Win32Socket } from "../../os/win32/sockets.js";
+import { processImage, readAllSockets, readBasicTables, type Win32Socket } from "../../os/win32/sockets.js";
 
 export const WIN32_PROCESS_COMMAND =
   "Get-CimInstance Win32_Process | Select-Object ProcessId,ParentProcessId,Name,ExecutablePath,CommandLine | ConvertTo-Json -Compress";
@@ -79,9 +79,15 @@ export class ProcessListDiff {
 
 /** P2P sockets on Windows: the tables with their owning pids (no namespaces: netns 0). */
 export class Win32P2pSockets implements SocketSource {
-  constructor(private readonly source: () => Win32Socket[] = readAllSockets) {}
+  constructor(
+    private readonly source: () => Win32Socket[] = readAllSockets,
+    /** owner-less IPv4 TCP/UDP rows (cheap under Wine too); null: always read the owner tables */
+    private readonly basic: (() => Win32Socket[]) | null = () => readBasicTables().rows4,
+  ) {}
 
   async read(q: SocketQuery): Promise<OwnedSocket[]> {
+    // nothing on a P2P port and no identified process: the owner tables are not needed
+    if (this.basic && q.allOf.size === 0 && !this.basic().some((s) => q.want(s))) return [];
     const out: OwnedSocket[] = [];
     for (const s of this.source()) {
       if (!q.want(s) && !q.allOf.has(s.pid)) continue;

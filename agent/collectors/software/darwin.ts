@@ -15,10 +15,13 @@ import { homebrewItems, parseInfoPlist, parsePkgutilInfo, parsePkgutilPkgs } fro
 import { execText, mapLimit, ReadAccumulator, type Exec, type InventoryRead, type InventoryReader, type WatchTarget } from "./reader.js";
 import type { ParseError, SoftwareItem } from "./types.js";
 
-async function listDir(dir: string): Promise<string[]> {
+async function listDir(dir: string, unreadable?: () => void): Promise<string[]> {
   try {
     return await readdir(dir);
-  } catch {
+  } catch (err) {
+    // EPERM/EACCES (no Full Disk Access): "not read", unlike a folder that is absent
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EPERM" || code === "EACCES") unreadable?.();
     return [];
   }
 }
@@ -35,10 +38,14 @@ export class DarwinSoftwareReader implements InventoryReader {
     return out;
   }
 
+  /** scopes whose Applications folder could not be read (privacy grant missing): their rows are kept */
+  private unreadScopes = new Set<string>();
+
   private async bundles(): Promise<{ path: string; scope: string }[]> {
     const out: { path: string; scope: string }[] = [];
+    this.unreadScopes = new Set();
     for (const { dir, scope } of await this.applicationFolders()) {
-      for (const name of await listDir(dir)) {
+      for (const name of await listDir(dir, () => this.unreadScopes.add(scope))) {
         if (name.endsWith(".app")) out.push({ path: join(dir, name), scope });
         else if (!name.startsWith(".")) {
           for (const inner of await listDir(join(dir, name))) if (inner.endsWith(".app")) out.push({ path: join(dir, name, inner), scope });
@@ -102,6 +109,7 @@ export class DarwinSoftwareReader implements InventoryReader {
         return { items, errors };
       }),
     ]);
+    acc.result.keepScopes = [...this.unreadScopes];
     return acc.result;
   }
 

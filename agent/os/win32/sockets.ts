@@ -14,7 +14,9 @@ import { ERROR_INSUFFICIENT_BUFFER, utf16, win32 } from "./ffi.js";
 
 const AF_INET = 2;
 const AF_INET6 = 23;
+const TCP_TABLE_BASIC_ALL = 2;
 const TCP_TABLE_OWNER_PID_ALL = 5;
+const UDP_TABLE_BASIC = 0;
 const UDP_TABLE_OWNER_PID = 1;
 const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 
@@ -102,15 +104,59 @@ export function parseUdp6Table(buf: Buffer): Win32Socket[] {
   return out;
 }
 
-/** The raw table bytes of one GetExtended*Table call (grown until it fits). */
-export function readTable(kind: "tcp" | "udp", family: 4 | 6): Buffer {
+/** MIB_TCPTABLE (basic, no owner): rows of state, laddr, lport, raddr, rport (20 bytes); pid unknown (-1). */
+export function parseTcp4BasicTable(buf: Buffer): Win32Socket[] {
+  const n = buf.readUInt32LE(0);
+  const out: Win32Socket[] = [];
+  for (let i = 0; i < n && 4 + (i + 1) * 20 <= buf.length; i++) {
+    const o = 4 + i * 20;
+    out.push(row("tcp", 4, ipv4(buf, o + 4), port(buf, o + 8), ipv4(buf, o + 12), port(buf, o + 16), TCP_STATE[buf.readUInt32LE(o)] ?? "UNKNOWN", -1));
+  }
+  return out;
+}
+
+/** MIB_UDPTABLE (basic): rows of laddr, lport (8 bytes). */
+export function parseUdp4BasicTable(buf: Buffer): Win32Socket[] {
+  const n = buf.readUInt32LE(0);
+  const out: Win32Socket[] = [];
+  for (let i = 0; i < n && 4 + (i + 1) * 8 <= buf.length; i++) {
+    const o = 4 + i * 8;
+    out.push(row("udp", 4, ipv4(buf, o), port(buf, o + 4), "0.0.0.0", 0, "CLOSE", -1));
+  }
+  return out;
+}
+
+/**
+ * The tables without owners (TCP_TABLE_BASIC_ALL, UDP_TABLE_BASIC): on Windows as cheap as the
+ * owner tables, but under Wine the owner lookup scans every Wine process's descriptors per socket
+ * (seconds with thousands of sockets) — so callers look at these first and ask for owners only
+ * when a row matters or the table changed. Returns the raw bytes (for change detection) and the
+ * IPv4 TCP and UDP rows.
+ */
+export function readBasicTables(): { bytes: Buffer; rows4: Win32Socket[] } {
+  const parts: Buffer[] = [];
+  const rows4: Win32Socket[] = [];
+  for (const [kind, family] of [["tcp", 4], ["udp", 4], ["tcp", 6], ["udp", 6]] as const) {
+    try {
+      const b = readTable(kind, family, true);
+      if (family === 4) rows4.push(...(kind === "tcp" ? parseTcp4BasicTable(b) : parseUdp4BasicTable(b)));
+      parts.push(b);
+    } catch {
+      // IPv6 disabled
+    }
+  }
+  return { bytes: Buffer.concat(parts), rows4 };
+}
+
+/** The raw table bytes of one GetExtended*Table call (grown until it fits); `basic`: without owners. */
+export function readTable(kind: "tcp" | "udp", family: 4 | 6, basic = false): Buffer {
   const w = win32();
   let buf = Buffer.alloc(16 * 1024);
   for (let attempt = 0; attempt < 5; attempt++) {
     const size = [buf.length];
     const rc = kind === "tcp"
-      ? (w.GetExtendedTcpTable(buf, size, 0, family === 4 ? AF_INET : AF_INET6, TCP_TABLE_OWNER_PID_ALL, 0) as number)
-      : (w.GetExtendedUdpTable(buf, size, 0, family === 4 ? AF_INET : AF_INET6, UDP_TABLE_OWNER_PID, 0) as number);
+      ? (w.GetExtendedTcpTable(buf, size, 0, family === 4 ? AF_INET : AF_INET6, basic ? TCP_TABLE_BASIC_ALL : TCP_TABLE_OWNER_PID_ALL, 0) as number)
+      : (w.GetExtendedUdpTable(buf, size, 0, family === 4 ? AF_INET : AF_INET6, basic ? UDP_TABLE_BASIC : UDP_TABLE_OWNER_PID, 0) as number);
     if (rc === 0) return buf.subarray(0, size[0]);
     if (rc !== ERROR_INSUFFICIENT_BUFFER) throw new Error(`GetExtended${kind === "tcp" ? "Tcp" : "Udp"}Table(IPv${family}) failed: Win32 error ${rc}`);
     buf = Buffer.alloc(size[0]! + 4096);
@@ -190,18 +236,33 @@ export class Win32SocketOwners {
 export class Win32SocketTableReader {
   readonly owners: Win32SocketOwners;
   readonly stats = { fullReads: 0, skipped: 0 };
-  constructor(private readonly source: () => Win32Socket[] = readAllSockets, owners?: Win32SocketOwners) {
+  private lastBasic: Buffer | undefined;
+  private lastFull = 0;
+  constructor(
+    private readonly source: () => Win32Socket[] = readAllSockets,
+    owners?: Win32SocketOwners,
+    private readonly basic: () => Buffer = () => readBasicTables().bytes,
+  ) {
     this.owners = owners ?? new Win32SocketOwners();
   }
 
   read(): Win32Socket[] {
     const rows = this.source();
     this.stats.fullReads++;
+    this.lastFull = Date.now();
     this.owners.retain(new Set(rows.map((r) => r.pid)));
     return rows;
   }
 
-  readIfChanged(_maxAgeMs?: number): Win32Socket[] {
+  /** The tables with owners only when the owner-less tables changed (or every maxAgeMs); else undefined. */
+  readIfChanged(maxAgeMs = 30_000): Win32Socket[] | undefined {
+    const now = this.basic();
+    const same = this.lastBasic !== undefined && now.equals(this.lastBasic);
+    this.lastBasic = now;
+    if (same && Date.now() - this.lastFull < maxAgeMs) {
+      this.stats.skipped++;
+      return undefined;
+    }
     return this.read();
   }
 }
