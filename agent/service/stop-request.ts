@@ -40,7 +40,9 @@ export async function watchStopRequest(stateDir: string, onStop: () => void, pol
     if (done || !existsSync(file)) return;
     done = true;
     close();
-    void rm(file, { force: true }).finally(onStop);
+    // the stop begins before the file goes: when `--stop` sees it gone, the agent is stopping
+    onStop();
+    void rm(file, { force: true });
   };
   try {
     watcher = watch(stateDir, { persistent: false }, (_event, name) => {
