@@ -135,9 +135,21 @@ describe("software.executed end to end (program → agent → server → API)", 
     await putPolicy({ ...BASE, software: { executed: { response: "terminate", prohibited: [{ sha256: prog.sha256, reason: "e2e: banned by 甲" }] } } });
     // an approval cannot clear a prohibited program
     await grantApproval(server, { control: "software", match: { sha256: prog.sha256 }, scope: { all: true }, reason: "e2e: an attempt to permit it" });
-    const child = run(prog.path);
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
-    const ev = await eventOf(prog.path);
+    // the server marks the policy version when it sends the policy, not when the collector has it:
+    // a run before that is only alerted on, so run it until a run is terminated (a prohibited
+    // program with terminate is reported at every run)
+    let child = run(prog.path);
+    let exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
+    const ev = await waitFor(async () => {
+      const found = (await events("software.executed")).find((e) => e.details.path === prog.path && e.details.pid === child.pid);
+      if (found && found.details.response === undefined) {
+        child.kill("SIGKILL");
+        child = run(prog.path);
+        exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
+        return undefined;
+      }
+      return found;
+    }, "a terminated run of the prohibited program", 30_000);
     expect(ev).toMatchObject({
       status: "violation", severity: "critical", approvalId: null,
       details: { sha256: prog.sha256, response: "terminated", prohibited: { by: ["sha256"], reason: "e2e: banned by 甲" } },
