@@ -11,7 +11,10 @@ import { stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
 import { ledgerSerial } from "../media/collector.js";
 import { Win32MediaReader } from "../media/win32.js";
-import { WIN32_PROCESS_COMMAND } from "../p2p/win32.js";
+import { ProcessListDiff, toolhelpProcesses, WIN32_PROCESS_COMMAND } from "../p2p/win32.js";
+import type { ProcessInfo } from "../p2p/match.js";
+import { win32 } from "../../os/win32/ffi.js";
+import { processImage } from "../../os/win32/sockets.js";
 import { parseWin32Processes } from "../p2p/parse.js";
 import { execText, mapLimit } from "../software/reader.js";
 import { ProcessListPoll } from "./list-poll.js";
@@ -66,7 +69,17 @@ export class Win32ExecutedPlatform implements ExecutedPlatform {
   }
 
   processStarts(): ProcessStartSource {
-    this.poll = new ProcessListPoll(async () => parseWin32Processes(await execText("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", WIN32_PROCESS_COMMAND], { timeoutMs: 60_000 })), this.opts.pollMs ?? 2000);
+    // the Toolhelp32 diff of the Win32 layer (no process started; image looked up for new pids
+    // only); PowerShell's Win32_Process only when koffi cannot load
+    let list: () => Promise<ProcessInfo[]>;
+    try {
+      win32();
+      const diff = new ProcessListDiff(toolhelpProcesses, processImage);
+      list = async () => diff.read();
+    } catch {
+      list = async () => parseWin32Processes(await execText("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", WIN32_PROCESS_COMMAND], { timeoutMs: 60_000 }));
+    }
+    this.poll = new ProcessListPoll(list, this.opts.pollMs ?? 2000);
     return this.poll;
   }
 
