@@ -293,7 +293,7 @@ function fastEnvelope(input: unknown): AgentEvent | undefined {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return undefined;
   const e = input as Record<string, unknown>;
   const { seq, type, observedAt, details } = e;
-  if (typeof seq !== "number" || !Number.isInteger(seq) || seq <= 0) return undefined;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq <= 0) return undefined;
   if (typeof type !== "string" || !TYPES.has(type)) return undefined;
   if (typeof observedAt !== "string" || observedAt.length > 64 || !ISO_TIME.test(observedAt) || Number.isNaN(Date.parse(observedAt))) return undefined;
   if (typeof details !== "object" || details === null || Array.isArray(details)) return undefined;

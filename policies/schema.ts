@@ -123,14 +123,14 @@ export type EventEnvelope = { seq: number } & Record<string, unknown>;
 function isEnvelope(v: unknown): v is EventEnvelope {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
   const seq = (v as { seq?: unknown }).seq;
-  return typeof seq === "number" && Number.isInteger(seq) && seq > 0;
+  return typeof seq === "number" && Number.isSafeInteger(seq) && seq > 0;
 }
 export const AgentEventsMsg = z.strictObject({
   t: z.literal("events"),
   // checked by hand, not copied: this runs on every event of every frame
   events: z.array(z.unknown()).min(1).max(5000).superRefine((events, ctx) => {
     for (let i = 0; i < events.length; i++) {
-      if (!isEnvelope(events[i])) ctx.addIssue({ code: "custom", path: [i, "seq"], message: "each event needs a positive integer seq" });
+      if (!isEnvelope(events[i])) ctx.addIssue({ code: "custom", path: [i, "seq"], message: "each event needs a positive integer seq (at most 2^53 − 1)" });
     }
   }).transform((events) => events as EventEnvelope[]),
 });

@@ -112,7 +112,7 @@ function assertRun(r: FuzzResult, minFrames: number, minRequests: number, innoce
   if (healthzBound) expect(r.healthz.maxMs, "slowest /healthz during the run").toBeLessThan(200);
   expect(r.innocent).toMatchObject({ sent: innocentTotal, ackedSeq: innocentTotal, rejected: 0, closes: [1000] });
   // the hostile frames were really refused by the server, one event at a time and whole sockets
-  expect(r.rejectedEvents).toBeGreaterThan(r.frames / 10);
+  expect(r.rejectedEvents).toBeGreaterThan(r.frames / 20);
   expect(r.closedSockets).toBeGreaterThan(0);
 }
 
@@ -145,7 +145,7 @@ describe.runIf(process.env.KYOKA_FUZZ === "1")("fuzz: hostile agents and request
       const r = await runFuzz(target, { frames: FRAMES, requests: REQUESTS, hostileAgents: 8, httpConcurrency: 8, innocentEvents });
       if (r.innocent.ackedSeq !== innocentEvents) print("in-process (incomplete)", r, { errors: errors.slice(0, 3) });
       const { hostileStored } = checkStore(join(dir, "kyoka.db"), r, innocentEvents);
-      print("in-process", r, { hostileStored, logLines: lines(), handlerErrors: errors.length });
+      print("in-process", r, { hostileStored, logLines: lines(), handlerErrors: errors.length, firstErrors: errors.slice(0, 3) });
       // in-process the generator runs on the server's event loop: /healthz latency is printed, not bounded
       assertRun(r, FRAMES, REQUESTS, innocentEvents, false);
       // no handler threw on input (a guarded throw would be logged at error level)

@@ -64,7 +64,10 @@ class Sock {
   readonly ws: WebSocket;
   closed: number | undefined;
   httpStatus: number | undefined;
-  private waiters: Array<(m: Record<string, unknown> | undefined) => void> = [];
+  /** messages not yet taken by next(): two frames can arrive in one TCP read and are emitted in
+   * the same tick, so a message that arrives while nobody waits must be kept, not dropped */
+  private inbox: Array<Record<string, unknown>> = [];
+  private waiters: Array<() => void> = [];
   onMessage: ((m: Record<string, unknown>) => void) | undefined;
   readonly opened: Promise<boolean>;
 
@@ -88,26 +91,29 @@ class Sock {
         return;
       }
       this.onMessage?.(m);
-      for (const w of this.waiters.splice(0)) w(m);
+      this.inbox.push(m);
+      if (this.inbox.length > 1000) this.inbox.shift();
+      for (const w of this.waiters.splice(0)) w();
     });
     this.ws.on("close", (code) => {
       this.closed = code;
-      for (const w of this.waiters.splice(0)) w(undefined);
+      for (const w of this.waiters.splice(0)) w();
     });
   }
 
-  /** the next message matching `pred`, or undefined when the socket closes first */
+  /** the next message matching `pred` (earlier non-matching ones are dropped), or undefined when the socket closes first */
   async next(pred: (m: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown> | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.closed !== undefined) return undefined;
-      const m = await new Promise<Record<string, unknown> | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now()));
-        this.waiters.push((x) => { clearTimeout(t); resolve(x); });
+      while (this.inbox.length) {
+        const m = this.inbox.shift()!;
+        if (pred(m)) return m;
+      }
+      if (this.closed !== undefined || Date.now() >= deadline) return undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
       });
-      if (m && pred(m)) return m;
-      if (Date.now() >= deadline) return undefined;
-      if (!m && this.closed !== undefined) return undefined;
     }
   }
 }

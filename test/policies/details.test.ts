@@ -77,3 +77,14 @@ describe("details schema per event type", () => {
     expect(checkEvent(event("agent.silent", { lastSeen: at, missedHeartbeats: 3 })).ok).toBe(true);
   });
 });
+
+describe("event envelope", () => {
+  // found by the fuzz suite: a stored seq above 2^53 − 1 made every GET /api/events that listed it
+  // answer 500 (the response schema allows only safe integers) — one PC poisoned the desk's list
+  it("regression (issue 11, fuzz): a seq beyond the safe integers is refused, never stored", () => {
+    for (const seq of [2 ** 53, 1e300, Number.MAX_VALUE]) {
+      expect(checkEvent(event("agent.selftest", {}, seq)).ok, String(seq)).toBe(false);
+    }
+    expect(checkEvent(event("agent.selftest", {}, 2 ** 53 - 1)).ok).toBe(true);
+  });
+});
