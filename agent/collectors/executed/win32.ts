@@ -1,9 +1,10 @@
 /**
  * Windows reading for the executed collector: the index from the Uninstall entries' install
  * locations (`reg query … /s` of the same keys the software collector reads) plus %SystemRoot% and
- * the Program Files trees; process starts from a Win32_Process poll; the Authenticode signer from
- * `Get-AuthenticodeSignature` (cached by path, size and time). The in-process WinVerifyTrust
- * (koffi) of agent/os/win32 is not used yet: that layer has not landed.
+ * the Program Files trees; process starts from the Toolhelp32 diff of agent/os/win32 (PowerShell's
+ * Win32_Process only when koffi cannot load); the Authenticode signer from
+ * `Get-AuthenticodeSignature` (cached by path, size and time) — WinVerifyTrust through koffi is
+ * not used yet.
  * Registry changes cannot be stat-ed: the index is rebuilt at most every 5 minutes when a program
  * outside it starts.
  */
