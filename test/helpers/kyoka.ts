@@ -59,11 +59,15 @@ export interface Proc {
 }
 
 export function run(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [cli, ...args], {
+  return runProgram(process.execPath, [cli, ...args], {
     cwd: root,
     env: { ...process.env, KYOKA_LOG_LEVEL: process.env.KYOKA_LOG_LEVEL ?? "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
   });
+}
+
+/** Run a program with its output collected (run() is this for `node dist/cli/main.js`). */
+export function runProgram(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
+  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => { out += d.toString(); });

@@ -3,10 +3,10 @@
  * rebuilt only when the sources changed; one build at a time across test files), run a built
  * executable as a child process, and a PATH without Node.js.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { root, type Proc } from "../helpers/kyoka.js";
+import { root } from "../helpers/kyoka.js";
 
 export const outDir = join(root, "installers/out");
 export const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
@@ -48,24 +48,5 @@ export function pathWithoutNode(dir: string): string {
   return bin;
 }
 
-/** Run a program (a built executable) with output collected; like helpers/kyoka.ts run(). */
-export function runProgram(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
-  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("exit", (code, signal) => resolve({ code, signal }));
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    kill: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+/** Run a program (a built executable) with output collected. */
+export { runProgram } from "../helpers/kyoka.js";
