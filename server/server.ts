@@ -133,6 +133,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const stream = new LiveStream(tokens.adminToken, opts.log.child({ component: "server:stream" }), connLimits, authLimit);
     stream.access = {
       principal: (token) => workflow.principalFromBearer(token),
+      sessionPrincipal: (id) => workflow.principalFromSession(id),
       mayListen: (p) => can(p, "stream.read"),
       seesAgent: (p, agentId) => workflow.agentVisible(p, agentId),
     };

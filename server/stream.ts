@@ -34,10 +34,22 @@ export interface AgentStatusMessage {
  */
 export interface StreamAccess {
   principal(token: string): Principal | undefined;
+  /** the dashboard's session cookie (a browser cannot set headers on a WebSocket) */
+  sessionPrincipal?(sessionId: string): Principal | undefined;
   /** stream.read allowed */
   mayListen(p: Principal): boolean;
   /** the organisation filter: may `p` see this agent's events and status? */
   seesAgent(p: Principal, agentId: string): boolean;
+}
+
+/** the `kyoka_session` cookie's value (server/people/workflow.ts SESSION_COOKIE), if any */
+export function sessionCookie(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === "kyoka_session") return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
 }
 
 export class LiveStream implements UpgradeEndpoint {
@@ -77,7 +89,10 @@ export class LiveStream implements UpgradeEndpoint {
     }
     const token = url.searchParams.get("token") ?? bearer(req.headers.authorization);
     const isAdmin = token !== undefined && token !== null && secretEquals(token, this.adminToken);
-    const principal = !isAdmin && token ? this.access?.principal(token) : undefined;
+    const session = token ? undefined : sessionCookie(req.headers.cookie);
+    const principal = isAdmin ? undefined
+      : token ? this.access?.principal(token)
+      : session ? this.access?.sessionPrincipal?.(session) : undefined;
     if (!isAdmin && !principal) {
       this.authLimit?.failed(remote, "stream token", "/api/stream");
       this.logRefusal(remote, "unauthorized", "stream client refused: missing or wrong token (HTTP 401)");

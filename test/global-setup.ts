@@ -6,9 +6,13 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
+/** both test projects (vitest.config.ts) name this setup: build once per run */
+let built = false;
+
 export default function setup(): void {
   // KYOKA_SKIP_BUILD=1 skips the build (when running a unit-test folder only).
-  if (process.env.KYOKA_SKIP_BUILD === "1") return;
+  if (process.env.KYOKA_SKIP_BUILD === "1" || built) return;
+  built = true;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
     cwd: root,

@@ -84,6 +84,63 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("roles: a desk user sees no approve button (and the API says 403); the approver's decision changes the desk's row live", async () => {
+    // users (issue 13): a desk user of the agents' contractor organisation and 甲's approver
+    for (const u of [{ login: "desk1", role: "desk", organisation: "default" }, { login: "appr1", role: "approver" }]) {
+      const r = await server.api("/api/users", { method: "POST", body: { ...u, password: "correct horse battery" } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
+    const login = async (page: Page, id: string): Promise<void> => {
+      await page.goto(server.url + "/");
+      await page.locator("input[name=login]").fill(id);
+      await page.locator("input[name=password]").fill("correct horse battery");
+      await page.locator("form button[type=submit]").click();
+      await page.locator("table.events").waitFor();
+      await page.locator(".live.up").waitFor();
+    };
+    const desk = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const approver = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await login(desk, "desk1");
+    await login(approver, "appr1");
+    await expect(desk.locator(".who").textContent()).resolves.toContain("desk");
+
+    const name = `${pkg}-roles`;
+    await dpkg(["-i", await buildDeb(dir(), { name, version: "1.0" })]);
+    const deskRow = desk.locator(`tr[data-type="software.installed"]`, { hasText: name });
+    await deskRow.waitFor({ timeout: 30_000 });
+    await expect(deskRow.locator(".badge").first().textContent()).resolves.toContain("甲許可待ち");
+    // the desk user's detail offers acknowledge/resolve, never approve
+    await deskRow.locator("a").click();
+    await desk.locator("aside.detail").waitFor();
+    expect(await desk.locator('[data-action="resolve"]').count()).toBe(1);
+    expect(await desk.locator('[data-action="approve-like"]').count()).toBe(0);
+    const eventId = Number(await deskRow.getAttribute("data-event-id"));
+    // forcing the approver's API call with the desk user's own session and CSRF token: 403
+    const forced = await desk.evaluate(async (id) => {
+      const me = await (await fetch("/api/me")).json() as { csrfToken: string };
+      const r = await fetch(`/api/events/${id}/approve-like-this`, {
+        method: "POST", headers: { "content-type": "application/json", "x-csrf-token": me.csrfToken },
+        body: JSON.stringify({ scope: { all: true }, validUntil: new Date(Date.now() + 86_400_000).toISOString(), reason: "desk tries" }),
+      });
+      return r.status;
+    }, eventId);
+    expect(forced).toBe(403);
+    await desk.locator("aside.detail button[aria-label]").click();
+
+    // 甲's approver approves everything like it; the desk's row turns 許可済み without a reload
+    const apprRow = approver.locator(`tr[data-event-id="${eventId}"]`);
+    await apprRow.waitFor({ timeout: 30_000 });
+    await apprRow.locator("a").click();
+    await approver.locator('[data-action="approve-like"]').click();
+    await approver.locator("aside.detail [role=status]").waitFor();
+    await expect(approver.locator("aside.detail [role=status]").textContent()).resolves.toMatch(/1$/);
+    await desk.locator(`tr[data-event-id="${eventId}"] .status-approved`).waitFor({ timeout: 10_000 });
+    await screenshot(desk, "desk-after-approval");
+    await purge(name).catch(() => undefined);
+    await desk.close();
+    await approver.close();
+  });
+
   it("the language toggle changes the labels and is remembered", async () => {
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     await loginWithToken(page, server.adminToken);

@@ -54,6 +54,13 @@ afterAll(async () => {
   await server?.kill("SIGTERM");
 }, 600_000);
 
+/** the agent the install enrolled: the only one this test's server knows */
+async function installedAgent(): Promise<{ agentId: string }> {
+  const agents = (await server.api<Agent[]>("/api/agents")).body;
+  expect(agents).toHaveLength(1);
+  return { agentId: agents[0]!.id };
+}
+
 describe("the kyoka MSI under Wine", () => {
   it("installs silently with SERVERURL and ENROLLTOKEN: program, config, enrollment", { timeout: 360_000 }, async () => {
     expect(await msiexec("/i", winePath(msi), `SERVERURL=${server.wsUrl}`, `ENROLLTOKEN=${server.enrollToken}`)).toBe(0);
@@ -64,9 +71,12 @@ describe("the kyoka MSI under Wine", () => {
     expect(config).toContain(`enrollToken: ${server.enrollToken}`);
     expect(config).toMatch(/^stateDir: C:\\ProgramData\\kyoka$/m);
     // enrolled at install by the installed executable (kyoka enroll)
-    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    // the credential is sealed with DPAPI (issue 16): the agent id is not readable in the file
+    const credText = readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8");
+    expect(JSON.parse(credText)).toMatchObject({ protected: "dpapi" });
     const agents = (await server.api<Agent[]>("/api/agents")).body;
-    expect(agents.map((a) => a.id)).toEqual([cred.agentId]);
+    expect(agents).toHaveLength(1);
+    expect(credText).not.toContain(agents[0]!.id);
     expect(agents[0]!.os).toMatch(/^Windows_NT/);
     expect(agents[0]!.version).toBe(version);
   });
@@ -93,7 +103,7 @@ describe("the kyoka MSI under Wine", () => {
         process.stderr.write(`--- agent.log of the service:\n${readFileSync(join(driveC, "ProgramData/kyoka/agent.log"), "utf8").split("\n").slice(-30).join("\n")}\n`);
       } catch { /* no log */ }
     });
-    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    const cred = await installedAgent();
     // the install started it; Wine also starts automatic services whenever its server starts
     await wineRun("net", ["start", "kyoka-agent"], { timeoutMs: 120_000 });
     await waitFor(async () => (await server.api<Agent[]>("/api/agents")).body.find((a) => a.id === cred.agentId && a.online), "the service's agent online", 120_000);
@@ -110,7 +120,7 @@ describe("the kyoka MSI under Wine", () => {
   });
 
   it("the executable started from the installed path runs the agent with the installed config", { timeout: 300_000 }, async () => {
-    const cred = JSON.parse(readFileSync(join(driveC, "ProgramData/kyoka/credential.json"), "utf8")) as { agentId: string };
+    const cred = await installedAgent();
     const agent = scope.track(runWine(join(driveC, "Program Files/kyoka/kyoka.exe"),
       ["agent", "--config", "C:\\ProgramData\\kyoka\\agent.yaml", "--collectors", "none", "--selftest-events", "2"], { dir: scope.dir(), name: "agent" }));
     await waitFor(async () => (await server.api<Agent[]>("/api/agents")).body.find((a) => a.id === cred.agentId && a.online), "the installed agent online", 120_000);

@@ -4,7 +4,7 @@
  * actions the role may take.
  */
 import { useState } from "preact/hooks";
-import { ApiError, post, type Me, type StoredEvent } from "../api.js";
+import { ApiError, get, post, type Me, type StoredEvent } from "../api.js";
 import { controlTitle, typeTitle, type Catalog } from "../catalog.js";
 import { html } from "../html.js";
 import { formatTime, translate, type Lang } from "../i18n.js";
@@ -54,12 +54,25 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, on
   const canRequest = me.role === "contractor";
   const open = !e.resolution && (e.status === "needs_approval" || e.status === "violation");
 
+  const [done, setDone] = useState<string | null>(null);
+  const fail = (err: Error): void => setError(err instanceof ApiError && err.status === 403 ? t("forbidden") : err.message);
   const act = (path: string, body: unknown): void => {
     setError(null);
-    post<StoredEvent | { event?: StoredEvent }>(path, body).then(
-      (r) => onChanged(("event" in r && r.event ? r.event : r) as StoredEvent),
-      (err: Error) => setError(err instanceof ApiError && err.status === 403 ? t("forbidden") : err.message),
-    );
+    post<StoredEvent>(path, body).then(onChanged, fail);
+  };
+  // 甲許可 for 90 days from now unless the approver narrows it (issue 13's routes)
+  const until = (): string => new Date(Date.now() + 90 * 86_400_000).toISOString();
+  const approveLike = (): void => {
+    setError(null);
+    post<{ resolved: number }>(`/api/events/${e.id}/approve-like-this`, { scope: { all: true }, validUntil: until(), reason: note || "甲許可" })
+      .then((r) => setDone(`${t("approveLike")}: ${r.resolved}`), fail);
+  };
+  const requestPermission = (): void => {
+    setError(null);
+    get<{ control: string; match: Record<string, unknown> }>(`/api/events/${e.id}/like-this`)
+      .then((draft) => post("/api/requests", { control: draft.control, match: draft.match, agents: [e.agentId],
+        validFrom: new Date().toISOString(), validUntil: until(), reason: note || t("requestPermission") }))
+      .then(() => setDone(`${t("requestPermission")} ✔`), fail);
   };
 
   return html`
@@ -83,6 +96,7 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, on
       <dl class="evidence">${keys.map((k) => html`<dt>${k}</dt><dd><${Value} v=${d[k]} /></dd>`)}</dl>
       ${e.resolution ? html`<h3>${t("history")}</h3><p>${formatTime(lang, e.resolvedAt)} — ${e.resolution}${e.note ? `: ${e.note}` : ""}</p>` : null}
       ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+      ${done ? html`<p role="status">${done}</p>` : null}
       ${open && (canResolve || canApprove || canRequest) ? html`
         <div class="actions">
           <label>${t("note")}<textarea rows="2" value=${note} onInput=${(ev: Event) => setNote((ev.target as HTMLTextAreaElement).value)}></textarea></label>
@@ -90,9 +104,9 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, on
             <button type="button" data-action="acknowledge" onClick=${() => act(`/api/events/${e.id}/resolve`, { resolution: "acknowledged", note })}>${t("acknowledge")}</button>
             <button type="button" data-action="resolve" onClick=${() => act(`/api/events/${e.id}/resolve`, { resolution: "resolved", note })}>${t("resolve")}</button>` : null}
           ${canApprove && e.status === "needs_approval" ? html`
-            <button type="button" class="primary" data-action="approve-like" onClick=${() => act(`/api/events/${e.id}/approve-like`, { reason: note || "甲許可" })}>${t("approveLike")}</button>` : null}
+            <button type="button" class="primary" data-action="approve-like" onClick=${approveLike}>${t("approveLike")}</button>` : null}
           ${canRequest && e.status === "needs_approval" ? html`
-            <button type="button" data-action="request" onClick=${() => act(`/api/events/${e.id}/request`, { reason: note })}>${t("requestPermission")}</button>` : null}
+            <button type="button" data-action="request" onClick=${requestPermission}>${t("requestPermission")}</button>` : null}
         </div>` : null}
     </aside>`;
 }
