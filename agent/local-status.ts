@@ -5,7 +5,8 @@
  * and a log line for every approval that arrives, ends or is withdrawn and every request decided.
  * The server stays the authority: it decides each event by its own clock; this is information.
  */
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Logger } from "../lib/log.js";
 import type { ServerApprovals } from "../policies/schema.js";
 import { writeFileAtomic } from "./state.js";
@@ -113,7 +114,9 @@ export class LocalStatus {
 
   private write(): void {
     const text = `${JSON.stringify(this.snapshot(), null, 2)}\n`;
-    this.writing = this.writing.then(() => writeFileAtomic(this.file, text, 0o644)).catch((err: unknown) => {
+    // never re-create a state folder that is gone: an uninstall's purge removes it while the
+    // stopping agent may still write its last status (found by the MSI uninstall test)
+    this.writing = this.writing.then(() => (existsSync(dirname(this.file)) ? writeFileAtomic(this.file, text, 0o644) : undefined)).catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message, file: this.file }, "cannot write the status file");
     });
   }
