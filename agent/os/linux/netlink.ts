@@ -46,7 +46,7 @@ export class SyscallError extends Error {
   }
 }
 
-interface Libc {
+export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, len: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
@@ -56,6 +56,8 @@ interface Libc {
   close(fd: number): number;
   errno(): number;
   open(path: string, flags: number): number;
+  /** setns(2): move the calling thread into the namespace of `fd` */
+  setns(fd: number, nstype: number): number;
   pipe2(fds: Int32Array, flags: number): number;
   write(fd: number, buf: Buffer, len: number): number;
   /** poll(2) on a libuv pool thread; the callback gets the result (revents are written into `fds`) */
@@ -89,6 +91,7 @@ export function loadLibc(): Promise<Libc> {
       close: lib.func("int close(int fd)"),
       errno: () => koffi.errno(),
       open: lib.func("int open(const char *path, int flags)"),
+      setns: lib.func("int setns(int fd, int nstype)"),
       pipe2: lib.func("int pipe2(_Out_ int *fds, int flags)"),
       write: lib.func("intptr_t write(int fd, const void *buf, size_t len)"),
       pollAsync: (fds: Buffer, nfds: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => poll.async(fds, nfds, timeoutMs, cb),
@@ -109,6 +112,8 @@ function onSigio(): void {
 /** Little-endian host (x86, arm): netlink headers are in host byte order. */
 export const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+export interface NetlinkOpenOptions { groups?: number; rcvbuf?: number; dgram?: boolean; bufSize?: number }
+
 export class NetlinkSocket {
   private closed = false;
   private readonly buf: Buffer;
@@ -123,8 +128,12 @@ export class NetlinkSocket {
    * socket(AF_NETLINK) + bind to the multicast `groups` (0: none, for request/response use).
    * `rcvbuf` asks for a larger receive buffer (SO_RCVBUFFORCE as root, else SO_RCVBUF).
    */
-  static async open(protocol: number, opts: { groups?: number; rcvbuf?: number; dgram?: boolean; bufSize?: number } = {}): Promise<NetlinkSocket> {
-    const libc = await loadLibc();
+  static async open(protocol: number, opts: NetlinkOpenOptions = {}): Promise<NetlinkSocket> {
+    return NetlinkSocket.openSync(await loadLibc(), protocol, opts);
+  }
+
+  /** open() with libc already loaded (for a caller that must not yield between calls: setns). */
+  static openSync(libc: Libc, protocol: number, opts: NetlinkOpenOptions = {}): NetlinkSocket {
     const fd = libc.socket(AF_NETLINK, (opts.dgram ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw new SyscallError("socket(AF_NETLINK)", libc.errno());
     const s = new NetlinkSocket(libc, fd, opts.bufSize ?? 64 * 1024);

@@ -12,6 +12,9 @@
  *    limited), then over the processes that already owned sockets (most new sockets come
  *    from new processes or the same few busy ones), the full /proc only if needed.
  *  - `SocketTableReader` — all of the above in one call: every namespace's sockets, deduplicated.
+ *    Where netlink sock_diag works (root, koffi: sock-diag.ts) the tables come from it — binary
+ *    records, TIME_WAIT filtered in the kernel, a fraction of the CPU of the /proc text — else
+ *    from /proc/<pid>/net/* as before; a namespace whose dump fails is read from /proc.
  *
  * Files: socket-parse.ts (the pure parsers and counters), netns.ts (namespaces), socket-owners.ts
  * (owners); this module reads the tables and re-exports the rest, so callers import from here.
@@ -23,6 +26,7 @@
 import { join } from "node:path";
 import { listNetNamespaces, parseNsLink, safeReadlink, type NetNamespace } from "./netns.js";
 import { readProcFile } from "./proc-read.js";
+import { SockDiagReader } from "./sock-diag.js";
 import { SocketOwners } from "./socket-owners.js";
 import { parseProcNetSockets, socketCounters, type SocketEntry, type SocketProtocol } from "./socket-parse.js";
 
@@ -68,6 +72,14 @@ export interface NamespacedSocket extends SocketEntry {
   netns: number;
 }
 
+let sharedDiag: Promise<SockDiagReader> | undefined;
+
+/** One sock_diag reader per process, shared by every SocketTableReader (rejects where unavailable). */
+export function sockDiag(): Promise<SockDiagReader> {
+  sharedDiag ??= SockDiagReader.open();
+  return sharedDiag;
+}
+
 /**
  * Reads every namespace's socket tables (or only ours with `allNamespaces: false`). A socket is
  * listed once even when several namespaces' tables are read through the same process.
@@ -83,12 +95,42 @@ export class SocketTableReader {
   /** each namespace's rows from the last read (for readIfChanged to reuse) */
   private nsRows = new Map<number, NamespacedSocket[]>();
   /** full table reads, and readIfChanged calls that skipped them (diagnostics, benchmarks) */
-  readonly stats = { fullReads: 0, skipped: 0, namespacesReused: 0 };
+  readonly stats = { fullReads: 0, skipped: 0, namespacesReused: 0, diagReads: 0, procReads: 0 };
+  private diag?: SockDiagReader;
+  /** resolves once the sock_diag reader is in use or known to be unavailable */
+  readonly ready: Promise<void>;
 
-  constructor(opts: { procRoot?: string; allNamespaces?: boolean; owners?: SocketOwners } = {}) {
+  /**
+   * `sockDiag: false` reads /proc text only (the default for a procRoot other than /proc: a
+   * fixture tree has no kernel behind it).
+   */
+  constructor(opts: { procRoot?: string; allNamespaces?: boolean; owners?: SocketOwners; sockDiag?: boolean } = {}) {
     this.procRoot = opts.procRoot ?? "/proc";
     this.allNamespaces = opts.allNamespaces ?? true;
     this.owners = opts.owners ?? new SocketOwners({ procRoot: this.procRoot });
+    this.ready = (opts.sockDiag ?? this.procRoot === "/proc")
+      ? sockDiag().then((d) => { this.diag = d; }, () => undefined)
+      : Promise.resolve();
+  }
+
+  /** Where the tables come from now. */
+  get source(): "sock_diag" | "procfs" {
+    return this.diag ? "sock_diag" : "procfs";
+  }
+
+  /** One namespace's tables: sock_diag when it works, else /proc (own namespace: pid undefined). */
+  private tablesOf(nsInode: number, pid: number | undefined): SocketEntry[] {
+    if (this.diag) {
+      try {
+        const rows = this.diag.read(pid === undefined ? undefined : { nsInode, pid });
+        this.stats.diagReads++;
+        return rows;
+      } catch {
+        // not ours to enter, gone, or a dump the kernel refused: /proc has the same rows
+      }
+    }
+    this.stats.procReads++;
+    return readSocketTables(pid, this.procRoot);
   }
 
   /**
@@ -188,16 +230,16 @@ export class SocketTableReader {
     };
     if (!this.allNamespaces) {
       const own = parseNsLink(safeReadlink(join(this.procRoot, "self/ns/net")) ?? "") ?? 0;
-      push(tables(own, () => readSocketTables(undefined, this.procRoot)), own);
+      push(tables(own, () => this.tablesOf(own, undefined)), own);
     } else {
       for (const ns of this.namespaces()) {
         if (ns.own) {
-          push(tables(ns.inode, () => readSocketTables(undefined, this.procRoot)), ns.inode);
+          push(tables(ns.inode, () => this.tablesOf(ns.inode, undefined)), ns.inode);
           continue;
         }
         for (const pid of ns.pids) {
           try {
-            push(tables(ns.inode, () => readSocketTables(pid, this.procRoot)), ns.inode);
+            push(tables(ns.inode, () => this.tablesOf(ns.inode, pid)), ns.inode);
             break;
           } catch {
             // that pid exited (or is not ours to read): try the next one in the namespace
@@ -206,6 +248,7 @@ export class SocketTableReader {
       }
     }
     this.nsRows = rowsByNs;
+    if (this.allNamespaces) this.diag?.retain(new Set(rowsByNs.keys()));
     this.owners.retain(seen);
     return out;
   }

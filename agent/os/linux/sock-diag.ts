@@ -1,0 +1,210 @@
+/**
+ * The socket tables through netlink sock_diag (INET_DIAG) instead of /proc/net/{tcp,udp}[6] text:
+ * the kernel fills binary `inet_diag_msg` records (no sprintf of every row, no text to parse) and
+ * filters states itself — TIME_WAIT and request sockets, which have no owner (inode 0) and which
+ * the readers skip anyway, never leave the kernel. Same rows as `readSocketTables()` otherwise
+ * (`SocketEntry`, IPv4-mapped IPv6 addresses folded to IPv4, family = the socket's family).
+ *
+ * Another network namespace is read through a sock_diag socket made inside it: setns(2) into
+ * /proc/<pid>/ns/net on the calling thread, socket(), setns back (a netlink socket stays bound to
+ * the namespace it was made in). setns needs CAP_SYS_ADMIN: without it (or without koffi) `open()`
+ * rejects / `read()` throws and the caller reads /proc text as before. Sockets are kept per
+ * namespace inode and closed by `retain()` when their namespace is gone.
+ *
+ * Layout (include/uapi/linux/inet_diag.h, sock_diag.h):
+ *   request  = nlmsghdr(16) + inet_diag_req_v2 { u8 family, protocol, ext, pad; u32 states;
+ *              inet_diag_sockid id (48) }                                     = 72 bytes
+ *   response = nlmsghdr(16) + inet_diag_msg { u8 family, state, timer, retrans;
+ *              inet_diag_sockid { be16 sport, dport; be32 src[4], dst[4]; u32 if; u32 cookie[2] };
+ *              u32 expires, rqueue, wqueue, uid, inode }                      = 72 bytes (+ attributes)
+ */
+import { formatIp } from "../../../lib/net/ip.js";
+import {
+  loadLibc, nlMessage, NETLINK_SOCK_DIAG, NetlinkSocket, NLMSG_DONE, NLMSG_ERROR, i32, SyscallError, u16, u32, w32,
+} from "./netlink.js";
+import { TCP_STATES, type SocketEntry, type SocketProtocol, type SocketState } from "./socket-parse.js";
+
+const SOCK_DIAG_BY_FAMILY = 20;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const O_RDONLY_CLOEXEC = 0o2000000;
+const CLONE_NEWNET = 0x40000000;
+
+/** every state but TIME_WAIT (6) and NEW_SYN_RECV (12): the rows without a socket inode */
+const STATES = ((1 << 12) - 1) & ~1 & ~(1 << 6);
+
+const QUERIES: ReadonlyArray<readonly [number, number, SocketProtocol, 4 | 6]> = [
+  [AF_INET, IPPROTO_TCP, "tcp", 4], [AF_INET6, IPPROTO_TCP, "tcp", 6],
+  [AF_INET, IPPROTO_UDP, "udp", 4], [AF_INET6, IPPROTO_UDP, "udp", 6],
+];
+
+/** The request for one (family, protocol) dump. */
+export function diagRequest(family: number, protocol: number, seq: number): Buffer {
+  const req = Buffer.alloc(56);
+  req.writeUInt8(family, 0);
+  req.writeUInt8(protocol, 1);
+  w32(req, STATES, 4);
+  return nlMessage(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, req);
+}
+
+const v4Cache = new Map<number, string>();
+const v6Cache = new Map<string, string>();
+
+/** 4 or 16 address bytes (network order) at `off` → canonical text; mapped IPv6 folded to IPv4. */
+function addressAt(b: Buffer, off: number, family: 4 | 6): string {
+  if (family === 4) return v4At(b.readUInt32BE(off));
+  // ::ffff:a.b.c.d and :: are most of the IPv6 rows on a PC
+  if (b.readUInt32BE(off) === 0 && b.readUInt32BE(off + 4) === 0) {
+    const w2 = b.readUInt32BE(off + 8);
+    if (w2 === 0xffff) return v4At(b.readUInt32BE(off + 12));
+  }
+  const key = b.toString("latin1", off, off + 16);
+  let a = v6Cache.get(key);
+  if (a === undefined) {
+    a = formatIp({ family: 6, value: (b.readBigUInt64BE(off) << 64n) | b.readBigUInt64BE(off + 8) });
+    if (v6Cache.size > 20_000) v6Cache.clear();
+    v6Cache.set(key, a);
+  }
+  return a;
+}
+
+function v4At(v: number): string {
+  let a = v4Cache.get(v);
+  if (a === undefined) {
+    a = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+    if (v4Cache.size > 20_000) v4Cache.clear();
+    v4Cache.set(v, a);
+  }
+  return a;
+}
+
+/**
+ * Decode one inet_diag_msg payload (pure; the tests feed it real kernel output and hand-made
+ * records). undefined for a record too short or of an unknown family.
+ */
+export function parseDiagMessage(p: Buffer, protocol: SocketProtocol): SocketEntry | undefined {
+  if (p.length < 72) return undefined;
+  const fam = p[0] === AF_INET ? 4 : p[0] === AF_INET6 ? 6 : undefined;
+  if (fam === undefined) return undefined;
+  return {
+    protocol,
+    family: fam,
+    localAddress: addressAt(p, 8, fam),
+    localPort: p.readUInt16BE(4),
+    remoteAddress: addressAt(p, 24, fam),
+    remotePort: p.readUInt16BE(6),
+    state: (TCP_STATES as Record<number, SocketState>)[p[1]!] ?? "UNKNOWN",
+    uid: u32(p, 64),
+    inode: u32(p, 68),
+  };
+}
+
+/** Reads network namespaces' socket tables through sock_diag sockets (see the file comment). */
+export class SockDiagReader {
+  private seq = 0;
+  private readonly byNs = new Map<number, NetlinkSocket>();
+  /** dumps made, and namespaces entered (diagnostics, benchmarks) */
+  readonly stats = { dumps: 0, namespacesOpened: 0 };
+
+  private constructor(private readonly own: NetlinkSocket, private readonly libc: Awaited<ReturnType<typeof loadLibc>>) {}
+
+  /** One sock_diag socket in our namespace, checked with one dump; rejects where unavailable. */
+  static async open(): Promise<SockDiagReader> {
+    const libc = await loadLibc();
+    const s = await NetlinkSocket.open(NETLINK_SOCK_DIAG, { dgram: true, bufSize: 256 * 1024 });
+    const r = new SockDiagReader(s, libc);
+    try {
+      r.dump(s);
+    } catch (err) {
+      s.close();
+      throw err;
+    }
+    return r;
+  }
+
+  /** The socket tables of our namespace, or of the namespace `nsInode` entered through `pid`. */
+  read(target?: { nsInode: number; pid: number }): SocketEntry[] {
+    if (!target) return this.dump(this.own);
+    let s = this.byNs.get(target.nsInode);
+    if (!s) {
+      s = this.socketIn(target.pid);
+      this.byNs.set(target.nsInode, s);
+    }
+    return this.dump(s);
+  }
+
+  /** Close the sockets of namespaces not in `live`. */
+  retain(live: Set<number>): void {
+    for (const [ns, s] of this.byNs) {
+      if (!live.has(ns)) { s.close(); this.byNs.delete(ns); }
+    }
+  }
+
+  close(): void {
+    this.retain(new Set());
+    this.own.close();
+  }
+
+  /** A sock_diag socket made inside the network namespace of `pid` (setns there and back). */
+  private socketIn(pid: number): NetlinkSocket {
+    const libc = this.libc;
+    const target = libc.open(`/proc/${pid}/ns/net`, O_RDONLY_CLOEXEC);
+    if (target < 0) throw new SyscallError(`open(/proc/${pid}/ns/net)`, libc.errno());
+    const home = libc.open("/proc/self/ns/net", O_RDONLY_CLOEXEC);
+    if (home < 0) { const e = libc.errno(); libc.close(target); throw new SyscallError("open(/proc/self/ns/net)", e); }
+    try {
+      if (libc.setns(target, CLONE_NEWNET) < 0) throw new SyscallError("setns(CLONE_NEWNET)", libc.errno());
+      try {
+        const s = NetlinkSocket.openSync(libc, NETLINK_SOCK_DIAG, { dgram: true, bufSize: 256 * 1024 });
+        this.stats.namespacesOpened++;
+        return s;
+      } finally {
+        // back home whatever happened: everything else on this thread must stay in our namespace
+        if (libc.setns(home, CLONE_NEWNET) < 0) throw new SyscallError("setns(back)", libc.errno());
+      }
+    } finally {
+      libc.close(target);
+      libc.close(home);
+    }
+  }
+
+  private dump(s: NetlinkSocket): SocketEntry[] {
+    const out: SocketEntry[] = [];
+    for (const [family, proto, protocol] of QUERIES) {
+      const seq = ++this.seq >>> 0;
+      s.send(diagRequest(family, proto, seq));
+      this.stats.dumps++;
+      let done = false;
+      while (!done) {
+        // a dump is answered at once: the kernel fills the next part inside recv, so waiting
+        // here never blocks for long (and EAGAIN would be a kernel that answered nothing)
+        const msg = s.recv(true);
+        if (!msg) throw new Error("sock_diag: no answer");
+        // the messages walked in place (no array of headers: a dump is thousands of them)
+        let off = 0;
+        while (!done && off + 16 <= msg.length) {
+          const len = u32(msg, off);
+          if (len < 16 || off + len > msg.length) break;
+          const type = u16(msg, off + 4);
+          if (u32(msg, off + 8) === seq) {
+            if (type === NLMSG_DONE) done = true;
+            else if (type === NLMSG_ERROR) {
+              // e.g. ENOENT: the protocol's diag module (udp_diag) is not there — the caller reads
+              // /proc instead rather than miss that protocol's sockets
+              throw new SyscallError(`sock_diag dump (${protocol}${family === AF_INET ? 4 : 6})`, -i32(msg, off + 16));
+            } else if (type === SOCK_DIAG_BY_FAMILY) {
+              const row = parseDiagMessage(msg.subarray(off + 16, off + len), protocol);
+              if (row) out.push(row);
+            }
+          }
+          off += (len + 3) & ~3;
+        }
+      }
+    }
+    return out;
+  }
+}
