@@ -10,6 +10,7 @@
 import type { Logger } from "../lib/log.js";
 import type { NewEvent } from "../policies/schema.js";
 import type { Policy } from "../policies/policy.js";
+import type { CheckResult } from "./evidence.js";
 
 /** Last known state of one collector, persisted in the agent's state dir (atomic write). */
 export interface StateStore {
@@ -38,6 +39,12 @@ export interface CollectorContext {
    * logs it, stops the collector and restarts it with backoff.
    */
   fail(err: unknown): void;
+  /**
+   * This collector completed a full check of its control (evidence that the check ran, 点検の実施
+   * 記録): recorded as agent.check once per day and after each start (agent/evidence.ts). Call it
+   * only when the whole check succeeded; a partial or failed one is not evidence.
+   */
+  checked(result?: CheckResult): void;
 }
 
 export interface Collector {

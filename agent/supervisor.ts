@@ -4,8 +4,11 @@
  * its name, stopped, and restarted with exponential backoff (1 s → 60 s, reset after it ran 60 s
  * without failing); an `agent.degraded` {reason:"collector_failed"} event records it (at most one
  * per collector per degradedIntervalMs). One broken collector never stops the others.
+ * A collector's ctx.checked() counts as evidence only from the instance running now: a failed,
+ * disabled or stopped one records nothing (agent/evidence.ts).
  */
 import type { Collector, CollectorContext, CollectorFactory } from "./collector.js";
+import type { CheckResult, EvidenceRecorder } from "./evidence.js";
 import type { StateStores } from "./state.js";
 import type { Logger } from "../lib/log.js";
 import type { Policy } from "../policies/policy.js";
@@ -19,6 +22,8 @@ export interface SupervisorOptions {
   agentId: () => string;
   /** `source`: the collector's name (logged with any event the queue refuses) */
   emit: (events: NewEvent[], source?: string) => Promise<unknown>;
+  /** records ctx.checked() of the running collector instances as agent.check (agent/evidence.ts) */
+  evidence?: Pick<EvidenceRecorder, "started" | "checked">;
   policy: () => Policy;
   onPolicy: (listener: (policy: Policy) => void) => () => void;
   initialBackoffMs?: number;
@@ -147,6 +152,7 @@ export class Supervisor {
     slot.timer = undefined;
     const generation = ++slot.generation;
     slot.state = "starting";
+    this.opts.evidence?.started(slot.name);
     let collector: Collector;
     let ctx: CollectorContext;
     try {
@@ -195,6 +201,10 @@ export class Supervisor {
       },
       fail: (err: unknown) => {
         void this.failed(slot, generation, err);
+      },
+      checked: (result?: CheckResult) => {
+        if (slot.generation !== generation || (slot.state !== "running" && slot.state !== "starting")) return;
+        void opts.evidence?.checked(slot.name, result);
       },
     };
   }

@@ -57,6 +57,7 @@ function context(policyInput: unknown): CollectorContext & { count: number } {
     policy: () => policy,
     onPolicy: () => () => undefined,
     fail: (err: unknown) => { throw err; },
+    checked: () => undefined,
   };
   return ctx;
 }

@@ -19,7 +19,7 @@ await new Promise((r) => setTimeout(r, 1000));
 const policy = parsePolicyText("p2p: { presentPaths: [] }");
 const ctx: CollectorContext = {
   log: pino({ level: "silent" }), agentId: "bench", policy: () => policy, onPolicy: () => () => undefined,
-  fail: (err) => { throw err; }, emit: async () => undefined,
+  fail: (err) => { throw err; }, checked: () => undefined, emit: async () => undefined,
   state: { get: () => undefined, set: async () => undefined },
 };
 const collector = new P2pCollector({ platform: new LinuxP2pPlatform() });

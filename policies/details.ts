@@ -15,7 +15,7 @@
  * event is refused alone (README: protocol, `ack.rejected`).
  */
 import { z } from "zod";
-import { AgentEvent, EVENT_TYPES, type Details, type EventType } from "./schema.js";
+import { AgentEvent, CONTROLS, EVENT_TYPES, type Details, type EventType } from "./schema.js";
 
 export const DETAIL_LIMITS = {
   /** nesting depth of details (details itself is depth 1) */
@@ -129,6 +129,7 @@ export type Kind =
   | { k: "int"; min: number; max: number }
   | { k: "number"; min: number }
   | { k: "bool" }
+  | { k: "enum"; values: readonly string[] }
   | { k: "stringOrNumber"; max: number }
   | { k: "array"; of: Kind; max: number }
   | { k: "object"; fields: FieldSpec }
@@ -170,6 +171,16 @@ const EXECUTED: FieldSpec = {
   prohibited: o(obj({ by: r(list(NAME, 8)), reason: o(TEXT) })), response: o(NAME), runs: o(COUNT),
 };
 
+/**
+ * agent.check: evidence that a full check of one control ran on this PC (agent/evidence.ts; the
+ * server keeps the days with an ok check per PC × control, server/evidence.ts). `control` is the
+ * control checked (the event's own control is `agent`).
+ */
+const CHECK: FieldSpec = {
+  control: r({ k: "enum", values: CONTROLS }), collector: r(NAME), completedAt: r(ISO), ok: r(BOOL), findings: o(COUNT), error: o(TEXT),
+  source: o(NAME), policyVersion: o(COUNT),
+};
+
 /** The fields the server reads, per event type; anything else is only bounded. */
 export const DETAILS_SPEC: Record<EventType, FieldSpec> = {
   "software.installed": SOFTWARE,
@@ -198,6 +209,7 @@ export const DETAILS_SPEC: Record<EventType, FieldSpec> = {
   "agent.silent": { lastSeen: o(ISO), missedHeartbeats: o(COUNT) },
   "agent.degraded": { reason: o(NAME) },
   "agent.selftest": {},
+  "agent.check": CHECK,
 };
 
 function zodOf(kind: Kind): z.ZodType {
@@ -206,6 +218,7 @@ function zodOf(kind: Kind): z.ZodType {
     case "int": return z.number().int().min(kind.min).max(kind.max);
     case "number": return z.number().min(kind.min);
     case "bool": return z.boolean();
+    case "enum": return z.enum(kind.values as [string, ...string[]]);
     case "stringOrNumber": return z.union([z.string().max(kind.max), z.number()]);
     case "array": return z.array(zodOf(kind.of)).max(kind.max);
     case "object": return zodObject(kind.fields);
@@ -234,6 +247,8 @@ function kindIssue(kind: Kind, v: unknown): string | undefined {
       return typeof v === "number" && v >= kind.min ? undefined : `expected a number ≥ ${kind.min}`;
     case "bool":
       return typeof v === "boolean" ? undefined : "expected true or false";
+    case "enum":
+      return typeof v === "string" && kind.values.includes(v) ? undefined : `expected one of ${kind.values.join(", ")}`;
     case "stringOrNumber":
       return typeof v === "number" || (typeof v === "string" && v.length <= kind.max) ? undefined : `expected a number or a string of at most ${kind.max} characters`;
     case "array":

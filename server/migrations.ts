@@ -239,6 +239,24 @@ CREATE TABLE IF NOT EXISTS blocked_pcs (
   PRIMARY KEY (pc_id, agent_id)
 );`,
   },
+  {
+    version: 4,
+    name: "check_evidence: the days each PC completed a check of each control (agent.check, server/evidence.ts)",
+    sql: `
+-- one row per PC × control × collector × day (Asia/Tokyo) with at least one ok agent.check, written
+-- in the transaction that stores the event; a failed check (ok: false) writes nothing here
+CREATE TABLE IF NOT EXISTS check_evidence (
+  agent_id TEXT NOT NULL,
+  control TEXT NOT NULL,
+  collector TEXT NOT NULL,
+  day TEXT NOT NULL,
+  checks INTEGER NOT NULL,
+  first_at TEXT NOT NULL,
+  last_at TEXT NOT NULL,
+  PRIMARY KEY (agent_id, control, collector, day)
+);
+CREATE INDEX IF NOT EXISTS check_evidence_day ON check_evidence (day);`,
+  },
 ];
 
 for (let i = 0; i < MIGRATIONS.length; i++) {

@@ -10,10 +10,12 @@ import type { Logger } from "../lib/log.js";
 import type { Approval, EventType, Reason, Status, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "../policies/ledger.js";
 import type {
-  AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, MediaRecord, NewAgent,
+  AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, EvidenceQuery, EvidenceRecord,
+  MediaRecord, NewAgent,
   PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
 import { MIGRATIONS, MIGRATIONS_TABLE, migrationSql, SCHEMA_VERSION } from "./migrations.js";
+import { checkEvidence, EVIDENCE_UPSERT } from "./evidence.js";
 
 /**
  * Bring the database to SCHEMA_VERSION: every step not yet recorded in schema_migrations, in
@@ -135,6 +137,7 @@ export class SqliteStore implements Store, SyncEventWriter {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const stmt = this.insertStmt;
+    const evidenceStmt = this.db.prepare(EVIDENCE_UPSERT);
     // articles are the catalog's arrays (shared per type): serialize each once
     const articlesJson = new WeakMap<string[], string>();
     const articlesText = (a: string[]): string => {
@@ -159,6 +162,10 @@ export class SqliteStore implements Store, SyncEventWriter {
         const res = stmt.run(r.agentId, r.seq, r.control, r.type, articlesText(r.articles), r.severity, r.status,
           r.observedAt, r.receivedAt, r.detailsJson ?? JSON.stringify(r.details), r.approvalId, reasonsText(r.reasons));
         ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : null;
+        if (ids[i] !== null && r.type === "agent.check") {
+          const ev = checkEvidence(r);
+          if (ev) evidenceStmt.run(r.agentId, ev.control, ev.collector, ev.day, r.observedAt, r.observedAt);
+        }
       }
       return ids;
     });
@@ -167,6 +174,17 @@ export class SqliteStore implements Store, SyncEventWriter {
   /** The better-sqlite3 handle, for modules keeping their own tables in the same file (server/people/). */
   get handle(): Database.Database {
     return this.db;
+  }
+
+  async listEvidence(q: EvidenceQuery): Promise<EvidenceRecord[]> {
+    const where = ["day >= ? AND day <= ?"];
+    const args: unknown[] = [q.fromDay, q.toDay];
+    if (q.agents) { where.push("agent_id IN (SELECT value FROM json_each(?))"); args.push(JSON.stringify(q.agents)); }
+    const rows = this.db.prepare(`SELECT agent_id, control, collector, day, checks, first_at, last_at FROM check_evidence
+      WHERE ${where.join(" AND ")} ORDER BY agent_id, control, day, collector`).all(...args) as Array<{
+      agent_id: string; control: EvidenceRecord["control"]; collector: string; day: string; checks: number; first_at: string; last_at: string;
+    }>;
+    return rows.map((r) => ({ agentId: r.agent_id, control: r.control, collector: r.collector, day: r.day, checks: r.checks, firstAt: r.first_at, lastAt: r.last_at }));
   }
 
   // --- agents ------------------------------------------------------------------------------

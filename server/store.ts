@@ -133,6 +133,28 @@ export interface MediaRecord {
 /** An approval as stored: soft-deleted ones keep their record with deletedAt. */
 export type ApprovalRecord = Approval & { deletedAt: string | null };
 
+/** One PC × control × collector × day (Asia/Tokyo) with at least one ok agent.check (server/evidence.ts). */
+export interface EvidenceRecord {
+  agentId: string;
+  control: Control;
+  collector: string;
+  /** YYYY-MM-DD, Asia/Tokyo */
+  day: string;
+  /** ok checks stored for that day */
+  checks: number;
+  /** observedAt of the first and the last of them */
+  firstAt: string;
+  lastAt: string;
+}
+
+export interface EvidenceQuery {
+  /** only these agents (the organisation filter); all when absent */
+  agents?: readonly string[];
+  /** days, YYYY-MM-DD, both included */
+  fromDay: string;
+  toDay: string;
+}
+
 export interface PolicyRecord {
   version: number;
   text: string;
@@ -189,6 +211,13 @@ export interface Store {
   countEvents(query: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>>;
   getEvent(id: number): Promise<StoredEvent | undefined>;
   resolveEvent(id: number, resolution: string, note: string | null, at: string): Promise<StoredEvent | undefined>;
+
+  /**
+   * Evidence that checks ran (server/evidence.ts): the days with an ok agent.check. insertEvents
+   * records it in the same transaction as the event (only for a newly stored agent.check whose
+   * details say ok: true), so a duplicate never counts twice.
+   */
+  listEvidence(query: EvidenceQuery): Promise<EvidenceRecord[]>;
 
   // approvals (甲許可)
   createApproval(approval: Approval): Promise<void>;

@@ -4,6 +4,7 @@
  */
 import { pino } from "pino";
 import type { CollectorContext, StateStore } from "../../agent/collector.js";
+import type { CheckResult } from "../../agent/evidence.js";
 import { Policy } from "../../policies/policy.js";
 import type { NewEvent } from "../../policies/schema.js";
 
@@ -39,6 +40,8 @@ export interface RecordingContext<S extends StateStore = StateStore> extends Col
   /** what the collector emitted, each event as it was when emitted (the real queue serializes it) */
   readonly events: NewEvent[];
   readonly failures: unknown[];
+  /** what the collector reported through ctx.checked (each completed check) */
+  readonly checks: CheckResult[];
   /** with `{ order: true }`: `emit:<type>` and `state:<key>`, in the order they happened; else empty */
   readonly order: string[];
   /** a new policy (any input the Policy schema accepts), announced to the collector's listeners */
@@ -62,6 +65,7 @@ export function recordingContext(policy: unknown = {}, state: StateStore = new M
   const listeners = new Set<(p: Policy) => void>();
   const events: NewEvent[] = [];
   const failures: unknown[] = [];
+  const checks: CheckResult[] = [];
   const order: string[] = [];
   return {
     log: pino({ level: process.env.KYOKA_TEST_LOG ?? "silent" }),
@@ -69,6 +73,7 @@ export function recordingContext(policy: unknown = {}, state: StateStore = new M
     agentId: "test-agent",
     events,
     failures,
+    checks,
     order,
     async emit(...evs: NewEvent[]) {
       if (opts.order) for (const e of evs) order.push(`emit:${e.type}`);
@@ -81,6 +86,9 @@ export function recordingContext(policy: unknown = {}, state: StateStore = new M
     },
     fail(err) {
       failures.push(err);
+    },
+    checked(result = {}) {
+      checks.push(result);
     },
     setPolicy(p) {
       current = Policy.parse(p);

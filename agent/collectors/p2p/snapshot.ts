@@ -84,6 +84,7 @@ export class P2pSnapshotSource {
       policy: () => ({ ...policy, p2p: { ...policy.p2p, response: "alert", presentMaxFiles } }),
       onPolicy: () => () => undefined,
       fail: (err) => { throw err; },
+      checked: () => undefined,
     };
     await collector.start(ctx);
     await collector.stop();
