@@ -9,6 +9,7 @@ import { arch, hostname as osHostname, release, type as osType } from "node:os";
 import { join } from "node:path";
 import type { CollectorFactory } from "./collector.js";
 import { collectorFactories } from "./collectors/index.js";
+import { EvidenceRecorder } from "./evidence.js";
 import { EnrollError, ensureCredential, loadCredential, type Credential } from "./enroll.js";
 import { LocalStatus } from "./local-status.js";
 import { EventQueue, type QueueOptions } from "./queue.js";
@@ -156,6 +157,7 @@ export class Agent {
         stores: new StateStores(opts.stateDir, opts.log.child({ component: "state" })),
         agentId: () => this.agentId,
         emit: (events, source) => queue.append(events, source === undefined ? {} : { source }),
+        evidence: new EvidenceRecorder({ emit: (events) => queue.append(events, { source: "evidence" }), log: opts.log, policyVersion: () => policies.version() }),
         policy: () => policies.policy(),
         onPolicy: (listener) => policies.onChange((p) => listener(p)),
         ...opts.supervisor,

@@ -174,6 +174,8 @@ export class AssetCollector implements Collector {
     }
     await ctx.emit(...events);
     await ctx.state.set<AssetState>(STATE_KEY, { lastSnapshotAt: observedAt, pcId: id.id, inventory: inv });
+    // a snapshot of every source is a completed check (evidence); one with a source missing is not
+    if (inv.errors.length === 0) ctx.checked({ findings: events.length - 1 });
     ctx.log.info(
       { pcId: id.id, basis: id.basis, changes: events.length - 1, failedSources: inv.errors.map((e) => e.source), ms: Date.now() - started },
       "asset snapshot taken",

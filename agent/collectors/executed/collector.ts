@@ -136,6 +136,7 @@ export class ExecutedCollector implements Collector {
     this.source = this.platform.processStarts();
     await this.source.start((starts) => this.enqueue(starts), (err) => ctx.fail(err));
     this.log.info({ os: this.platform.os, source: this.source.kind, indexed: this.index?.size, trees: this.index?.treeCount, known: this.seen.size }, "executed collector started");
+    ctx.checked({ findings: 0 }); // the index is built and process starts are watched: a completed check (evidence)
   }
 
   async stop(): Promise<void> {
@@ -180,6 +181,8 @@ export class ExecutedCollector implements Collector {
       const admitted = this.admit(s);
       if (admitted) this.queue.push(admitted);
     }
+    // process starts are being looked at: the watch works (evidence; recorded at most once a day)
+    this.ctx!.checked();
     if (this.queue.length === 0) return;
     this.working ??= this.drain().then(
       () => { this.working = undefined; },

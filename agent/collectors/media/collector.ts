@@ -241,6 +241,7 @@ export class MediaCollector implements Collector {
       }
     }
     await this.persist();
+    this.ctx!.checked({ findings: media.length }); // a full list of the media attached: a completed check (evidence)
   }
 
   private restored = false;

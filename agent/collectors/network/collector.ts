@@ -246,6 +246,7 @@ export class NetworkCollector implements Collector {
     const events = diffAttachment(prev, states, ctx.policy().network);
     if (events.length) await ctx.emit(...events);
     if (JSON.stringify(prev) !== JSON.stringify(next)) await ctx.state.set(STATE_ATTACHMENT, next);
+    ctx.checked({ findings: events.length }); // a full read of the attachment: a completed check (evidence)
   }
 
   /** Read every namespace's sockets; raise connection and listening events (one cycle at a time). */

@@ -256,10 +256,12 @@ export class P2pCollector implements Collector {
     }
 
     // installed
+    let checkedAll = true;
     try {
       const items = await platform.installed();
       if (items) this.checkInstalled(items, events, changed);
     } catch (err) {
+      checkedAll = false;
       this.log!.warn({ err }, "p2p: reading installed software failed; the other checks go on");
     }
 
@@ -276,12 +278,15 @@ export class P2pCollector implements Collector {
       try {
         await this.checkTraffic(procs, identified, events, changed);
       } catch (err) {
+        checkedAll = false;
         this.log!.warn({ err }, "p2p: reading sockets failed; the other checks go on");
       }
     }
 
     if (events.length) await ctx.emit(...events);
     for (const k of changed) await ctx.state.set(`p2p.${k}`, [...this.reported[k]]);
+    // installed, running and traffic were looked at: a completed check (evidence)
+    if (checkedAll) ctx.checked({ findings: events.length });
 
     // present on disk
     let presentFiles = 0;

@@ -225,6 +225,7 @@ export class SoftwareCollector implements Collector {
       await ctx.emit(inventoryEvent(Object.values(now), failed));
       await ctx.state.set<State>(STATE_KEY, { v: 1, items: now, pendingBaseline: failed.length ? failed : undefined });
       ctx.log.info({ count: Object.keys(now).length, failed }, "software: baseline inventory recorded");
+      if (reason !== "change" && failed.length === 0) ctx.checked({ findings: 1 });
       return;
     }
 
@@ -249,5 +250,7 @@ export class SoftwareCollector implements Collector {
     } else if (!sameItems(last.items, now) || (last.pendingBaseline?.length ?? 0) !== pending.length) {
       await ctx.state.set<State>(STATE_KEY, next);
     }
+    // a full read of every source is a completed check (evidence); a partial one is not
+    if (reason !== "change" && failed.length === 0) ctx.checked({ findings: events.length });
   }
 }

@@ -51,6 +51,8 @@ describe("AssetCollector", () => {
     expect(ev.details.hostname).toBe("KYO-PC-0123");
     expect(Inventory.parse(ev.details.inventory).system.serial).toBe("5Q2XKZ3");
     expect(ctx.order).toEqual(["emit:asset.snapshot", `state:${STATE_KEY}`]);
+    // a snapshot of every source: a completed check (evidence, agent/evidence.ts)
+    expect(ctx.checks).toEqual([{ findings: 0 }]);
     const saved = ctx.state.get<AssetState>(STATE_KEY)!;
     expect(saved.lastSnapshotAt).toBe(NOW.toISOString());
     expect(saved.pcId).toBe(ev.details.pcId);
@@ -117,6 +119,8 @@ describe("AssetCollector", () => {
     await make(read, fakeScheduler().scheduler).start(ctx);
     expect(ctx.events.map((e) => e.type)).toEqual(["asset.snapshot"]);
     expect(ctx.events[0]!.details.errors).toEqual([{ source: "diskLayout", message: "timed out after 20000 ms" }]);
+    // a snapshot with a source missing is not evidence that the check ran
+    expect(ctx.checks).toEqual([]);
   });
 
   it("reschedules when the policy changes the schedule or timezone; keeps the old one for an invalid schedule", async () => {
