@@ -20,6 +20,7 @@ if [ "${1:-}" = "--test" ]; then
     [script]=bsdutils [chromium]=chromium
     [wixl]=wixl [msibuild]=msitools [msiinfo]=msitools [systemd-analyze]=systemd [flock]=util-linux
     [deb-systemd-helper]=init-system-helpers [debconf-set-selections]=debconf
+    [psql]=postgresql-client [pg_ctlcluster]=postgresql
   )
   missing=()
   for cmd in "${!need[@]}"; do

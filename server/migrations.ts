@@ -10,6 +10,13 @@
  * at version 1 without change and then follows the later steps (test/server/migrations.test.ts).
  */
 
+export interface AddColumn {
+  table: string;
+  column: string;
+  /** the column's type and constraints, the same text in both dialects */
+  definition: string;
+}
+
 export interface Migration {
   version: number;
   name: string;
@@ -17,14 +24,40 @@ export interface Migration {
   sql?: string;
   sqlite?: string;
   postgres?: string;
+  /**
+   * Columns added to existing tables BEFORE the SQL runs, each only where the table does not have
+   * it yet: a step that numbers what an older kyoka did by hand finds them there (SQLite has no
+   * `ADD COLUMN IF NOT EXISTS`, so the runner asks the table; PostgreSQL gets `IF NOT EXISTS`).
+   */
+  addColumns?: readonly AddColumn[];
 }
 
 export type Dialect = "sqlite" | "postgres";
 
-export function migrationSql(m: Migration, dialect: Dialect): string {
+/**
+ * The SQL text of one step. `hasColumn` answers for the database being migrated (SQLite); without
+ * it every column is added (an empty database), on PostgreSQL with `IF NOT EXISTS`.
+ */
+export function migrationSql(m: Migration, dialect: Dialect, hasColumn?: (table: string, column: string) => boolean): string {
   const sql = m[dialect] ?? m.sql;
   if (sql === undefined) throw new Error(`migration ${m.version} (${m.name}) has no SQL for ${dialect}`);
-  return sql;
+  const columns = (m.addColumns ?? [])
+    .filter((c) => !hasColumn?.(c.table, c.column))
+    .map((c) => `ALTER TABLE ${c.table} ADD COLUMN ${dialect === "postgres" ? "IF NOT EXISTS " : ""}${c.column} ${c.definition};\n`);
+  return columns.join("") + sql;
+}
+
+/**
+ * The steps a database at `applied` (the versions its schema_migrations records) still needs, in
+ * order. Refuses a database made by a newer kyoka.
+ */
+export function pendingMigrations(applied: Iterable<number>): Migration[] {
+  const done = new Set(applied);
+  const newest = Math.max(0, ...done);
+  if (newest > SCHEMA_VERSION) {
+    throw new Error(`the database is at schema version ${newest}, newer than this kyoka knows (${SCHEMA_VERSION}): use a newer kyoka`);
+  }
+  return MIGRATIONS.filter((m) => !done.has(m.version));
 }
 
 /** Creates the bookkeeping table (same text in both dialects). */
@@ -33,6 +66,80 @@ export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
   name TEXT NOT NULL,
   applied_at TEXT NOT NULL
 )`;
+
+/** server/people/db.ts: the same text in both dialects */
+const PEOPLE_TABLES = `
+CREATE TABLE IF NOT EXISTS organisations (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('client', 'contractor')),
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  login TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL,
+  organisation_id TEXT REFERENCES organisations (id),
+  created_at TEXT NOT NULL,
+  disabled_at TEXT
+);
+-- sessions and API tokens are stored as SHA-256 of the secret: a stolen database holds no credential
+CREATE TABLE IF NOT EXISTS sessions (
+  id_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users (id),
+  csrf TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  remote TEXT
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users (id),
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  deleted_at TEXT
+);
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY,
+  organisation_id TEXT NOT NULL,
+  control TEXT NOT NULL,
+  match TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  valid_from TEXT NOT NULL,
+  valid_until TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  decided_by TEXT,
+  decided_at TEXT,
+  decision_note TEXT,
+  approval_id TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_org ON requests (organisation_id, status);
+CREATE INDEX IF NOT EXISTS agents_org ON agents (organisation_id);`;
+
+/** server/people/audit.ts (on SQLite seq is the rowid, as the table was first made; the append-only triggers differ) */
+const auditTable = (seqType: "INTEGER" | "BIGINT"): string => `
+CREATE TABLE IF NOT EXISTS audit (
+  seq ${seqType} PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL,
+  organisation_id TEXT,
+  remote TEXT,
+  action TEXT NOT NULL,
+  target TEXT,
+  details TEXT NOT NULL,
+  reason TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, seq);
+CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -256,6 +363,44 @@ CREATE TABLE IF NOT EXISTS check_evidence (
   PRIMARY KEY (agent_id, control, collector, day)
 );
 CREATE INDEX IF NOT EXISTS check_evidence_day ON check_evidence (day);`,
+  },
+  {
+    version: 5,
+    // IF NOT EXISTS and addColumns: a database made before this step was numbered already has them
+    // (server/people/db.ts created them by hand at every start)
+    name: "people: organisations, users, sessions, api_tokens, requests; agents and approvals by organisation (server/people/)",
+    addColumns: [
+      // existing agents move to the default contractor organisation
+      { table: "agents", column: "organisation_id", definition: "TEXT NOT NULL DEFAULT 'default'" },
+      // an approval restricted to one organisation, the request it decided, who made it
+      { table: "approvals", column: "organisation_id", definition: "TEXT" },
+      { table: "approvals", column: "request_id", definition: "TEXT" },
+      { table: "approvals", column: "created_by", definition: "TEXT" },
+    ],
+    sqlite: `${PEOPLE_TABLES}
+INSERT OR IGNORE INTO organisations (id, name, kind, created_at) VALUES ('default', 'default', 'contractor', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));`,
+    postgres: `${PEOPLE_TABLES}
+INSERT INTO organisations (id, name, kind, created_at)
+  VALUES ('default', 'default', 'contractor', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+  ON CONFLICT DO NOTHING;`,
+  },
+  {
+    version: 6,
+    // IF NOT EXISTS: a database made before this step was numbered already has it (server/people/audit.ts)
+    name: "audit: the append-only, hash-chained audit trail (server/people/audit.ts)",
+    sqlite: `${auditTable("INTEGER")}
+-- append-only: the server never updates or deletes a row (a tamperer with the file can; verify finds it)
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;`,
+    postgres: `${auditTable("BIGINT")}
+-- append-only: the server never updates or deletes a row
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit trail is append-only';
+END
+$$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();`,
   },
 ];
 

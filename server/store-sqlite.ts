@@ -14,7 +14,7 @@ import type {
   MediaRecord, NewAgent,
   PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
-import { MIGRATIONS, MIGRATIONS_TABLE, migrationSql, SCHEMA_VERSION } from "./migrations.js";
+import { MIGRATIONS_TABLE, migrationSql, pendingMigrations, SCHEMA_VERSION } from "./migrations.js";
 import { checkEvidence, EVIDENCE_UPSERT } from "./evidence.js";
 
 /**
@@ -24,22 +24,20 @@ import { checkEvidence, EVIDENCE_UPSERT } from "./evidence.js";
  */
 export function migrateSqlite(db: Database.Database, log?: Logger): { from: number; to: number } {
   db.exec(MIGRATIONS_TABLE);
-  const applied = new Set((db.prepare(`SELECT version FROM schema_migrations`).all() as Array<{ version: number }>).map((r) => r.version));
-  const newest = Math.max(0, ...applied);
-  if (newest > SCHEMA_VERSION) {
-    throw new Error(`the database is at schema version ${newest}, newer than this kyoka knows (${SCHEMA_VERSION}): use a newer kyoka`);
-  }
+  const applied = (db.prepare(`SELECT version FROM schema_migrations`).all() as Array<{ version: number }>).map((r) => r.version);
+  const pending = pendingMigrations(applied);
+  const hasColumn = (table: string, column: string): boolean =>
+    (db.prepare(`SELECT 1 FROM pragma_table_info(?) WHERE name = ?`).get(table, column) as unknown) !== undefined;
   const record = db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
-  for (const m of MIGRATIONS) {
-    if (applied.has(m.version)) continue;
+  for (const m of pending) {
     db.transaction(() => {
-      db.exec(migrationSql(m, "sqlite"));
+      db.exec(migrationSql(m, "sqlite", hasColumn));
       record.run(m.version, m.name, new Date().toISOString());
     })();
     log?.info({ version: m.version, migration: m.name }, "database migrated");
   }
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  return { from: newest, to: SCHEMA_VERSION };
+  return { from: Math.max(0, ...applied), to: SCHEMA_VERSION };
 }
 
 /** The data folder and the database files hold personal data (the ledgers): owner only. */

@@ -11,6 +11,7 @@
  * hash of the row before it, or its number is out of sequence) or deleted (a number is missing).
  * Deleting the newest rows leaves a shorter valid chain: the head (number and hash of the last row)
  * is also written to `<data>/audit-head` after every append, and verify compares the two.
+ * The table and its append-only triggers are migration 6 in server/migrations.ts.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -36,29 +37,6 @@ export interface AuditRow extends AuditInput {
   prevHash: string;
   hash: string;
 }
-
-export const AUDIT_SCHEMA = `
-CREATE TABLE IF NOT EXISTS audit (
-  seq INTEGER PRIMARY KEY,
-  at TEXT NOT NULL,
-  actor TEXT NOT NULL,
-  role TEXT NOT NULL,
-  organisation_id TEXT,
-  remote TEXT,
-  action TEXT NOT NULL,
-  target TEXT,
-  details TEXT NOT NULL,
-  reason TEXT,
-  prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
-CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, seq);
-CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);
--- append-only: the server never updates or deletes a row (a tamperer with the file can; verify finds it)
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-`;
 
 /** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(value: unknown): string {
@@ -170,7 +148,6 @@ export class AuditLog {
   private readonly lastStmt: Database.Statement;
 
   constructor(private readonly db: Database.Database, private readonly dataDir: string | undefined) {
-    db.exec(AUDIT_SCHEMA);
     this.insert = db.prepare(`INSERT INTO audit (seq, at, actor, role, organisation_id, remote, action, target, details, reason, prev_hash, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.lastStmt = db.prepare(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`);

@@ -3,89 +3,16 @@
  * file, on the store's better-sqlite3 handle (so a decision and the events it resolves commit in
  * one transaction with its audit row).
  *
- * Migration (idempotent, run at every start): the tables below; `agents.organisation_id`
- * (existing agents move to the `default` contractor organisation); `approvals.organisation_id`
- * (an approval restricted to one organisation), `approvals.request_id` (the request it decided)
- * and `approvals.created_by`.
+ * The tables (organisations, users, sessions, api_tokens, requests; `agents.organisation_id`,
+ * `approvals.organisation_id`, `request_id`, `created_by`) are migration 5 in server/migrations.ts:
+ * the handle must come from a migrated store (SqliteStore.handle).
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { Role } from "./permissions.js";
 
+/** made by migration 5 (server/migrations.ts), where existing agents moved */
 export const DEFAULT_ORGANISATION = "default";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS organisations (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('client', 'contractor')),
-  created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY,
-  login TEXT NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  role TEXT NOT NULL,
-  organisation_id TEXT REFERENCES organisations (id),
-  created_at TEXT NOT NULL,
-  disabled_at TEXT
-);
--- sessions and API tokens are stored as SHA-256 of the secret: a stolen database holds no credential
-CREATE TABLE IF NOT EXISTS sessions (
-  id_hash TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL REFERENCES users (id),
-  csrf TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  expires_at TEXT NOT NULL,
-  remote TEXT
-);
-CREATE TABLE IF NOT EXISTS api_tokens (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL REFERENCES users (id),
-  name TEXT NOT NULL,
-  token_hash TEXT NOT NULL UNIQUE,
-  created_at TEXT NOT NULL,
-  deleted_at TEXT
-);
-CREATE TABLE IF NOT EXISTS requests (
-  id TEXT PRIMARY KEY,
-  organisation_id TEXT NOT NULL,
-  control TEXT NOT NULL,
-  match TEXT NOT NULL,
-  scope TEXT NOT NULL,
-  valid_from TEXT NOT NULL,
-  valid_until TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
-  requested_by TEXT NOT NULL,
-  requested_at TEXT NOT NULL,
-  decided_by TEXT,
-  decided_at TEXT,
-  decision_note TEXT,
-  approval_id TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_org ON requests (organisation_id, status);
-`;
-
-function hasColumn(db: Database.Database, table: string, column: string): boolean {
-  return (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).some((c) => c.name === column);
-}
-
-/** Create the tables and move existing agents to the default organisation. */
-export function migratePeople(db: Database.Database, at = new Date().toISOString()): void {
-  db.transaction(() => {
-    db.exec(SCHEMA);
-    db.prepare(`INSERT OR IGNORE INTO organisations (id, name, kind, created_at) VALUES (?, ?, 'contractor', ?)`)
-      .run(DEFAULT_ORGANISATION, DEFAULT_ORGANISATION, at);
-    if (!hasColumn(db, "agents", "organisation_id")) {
-      db.exec(`ALTER TABLE agents ADD COLUMN organisation_id TEXT NOT NULL DEFAULT '${DEFAULT_ORGANISATION}'`);
-    }
-    db.exec(`CREATE INDEX IF NOT EXISTS agents_org ON agents (organisation_id)`);
-    for (const col of ["organisation_id", "request_id", "created_by"]) {
-      if (!hasColumn(db, "approvals", col)) db.exec(`ALTER TABLE approvals ADD COLUMN ${col} TEXT`);
-    }
-  })();
-}
 
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
@@ -177,9 +104,7 @@ const requestFromRow = (r: RequestDbRow): RequestRecord => ({
 
 /** Synchronous data access for the people/workflow tables (better-sqlite3). */
 export class PeopleDb {
-  constructor(readonly db: Database.Database) {
-    migratePeople(db);
-  }
+  constructor(readonly db: Database.Database) {}
 
   // --- organisations -----------------------------------------------------------------------
   createOrganisation(name: string, kind: "client" | "contractor", at: string): Organisation {

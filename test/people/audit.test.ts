@@ -8,6 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AuditLog, canonicalJson, rowHash } from "../../server/people/audit.js";
+import { migrateSqlite } from "../../server/store-sqlite.js";
 
 let dir: string;
 let db: Database.Database;
@@ -29,6 +30,7 @@ function tamper(sql: string, ...args: unknown[]): void {
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "kyoka-audit-"));
   db = new Database(join(dir, "kyoka.db"));
+  migrateSqlite(db);
   log = new AuditLog(db, dir);
 });
 afterEach(() => {

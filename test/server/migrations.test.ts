@@ -9,6 +9,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { MIGRATIONS, migrationSql, SCHEMA_VERSION } from "../../server/migrations.js";
+import { AuditLog, readAuditRows, verifyAuditRows } from "../../server/people/audit.js";
+import { PeopleDb } from "../../server/people/db.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
 
 const dirs: string[] = [];
@@ -22,6 +24,8 @@ afterEach(() => {
 });
 
 const OLD_SCHEMA = readFileSync(new URL("../fixtures/server/schema-v0.sql", import.meta.url), "utf8");
+const OLD_PEOPLE_SCHEMA = readFileSync(new URL("../fixtures/server/schema-people-by-hand.sql", import.meta.url), "utf8");
+const PEOPLE_TABLES = ["agents", "approvals", "organisations", "users", "sessions", "api_tokens", "requests", "audit"];
 const T = "2025-06-01T00:00:00.000Z";
 
 /** A database as the previous kyoka left it: old schema, rows in every table. */
@@ -45,6 +49,42 @@ function oldDatabase(dir: string): Record<string, number> {
   for (const t of ["agents", "events", "approvals", "ledger", "media_ledger", "policies"]) {
     counts[t] = (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
   }
+  db.close();
+  return counts;
+}
+
+/**
+ * A database as kyoka left it before the people and audit tables were numbered migrations: the
+ * steps before them recorded, the people/audit tables and columns made by hand (the old SQL), rows in each.
+ */
+function peopleDatabase(dir: string): Record<string, number> {
+  oldDatabase(dir);
+  const db = new Database(join(dir, "kyoka.db"));
+  db.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  // the numbered steps before the people step, as the previous kyoka ran them
+  const before = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name.startsWith("people:")));
+  expect(before.length).toBeGreaterThanOrEqual(3);
+  for (const m of before) {
+    db.exec(migrationSql(m, "sqlite"));
+    db.prepare(`INSERT INTO schema_migrations VALUES (?, ?, ?)`).run(m.version, m.name, T);
+  }
+  db.pragma(`user_version = ${before.length}`);
+  db.exec(OLD_PEOPLE_SCHEMA);
+  db.prepare(`INSERT INTO organisations (id, name, kind, created_at) VALUES (?, ?, ?, ?)`).run("org-a", "contractor-a", "contractor", T);
+  db.prepare(`UPDATE agents SET organisation_id = 'org-a' WHERE id = 'a1'`).run();
+  db.prepare(`INSERT INTO users (id, login, password_hash, role, organisation_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+    .run("u1", "kou", "scrypt$x", "approver", "org-a", T);
+  db.prepare(`INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`).run("s".repeat(64), "u1", "c", T, "2099-01-01T00:00:00.000Z");
+  db.prepare(`INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`).run("t1", "u1", "ci", "h".repeat(64), T);
+  db.prepare(`INSERT INTO requests (id, organisation_id, control, match, scope, valid_from, valid_until, reason, status, requested_by, requested_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run("r1", "org-a", "software", '{"name":"vim"}', '{"agents":["a1"]}', T, "2026-12-31T00:00:00.000Z", "業務用", "pending", "kou", T);
+  db.prepare(`UPDATE approvals SET organisation_id = 'org-a', request_id = 'r1', created_by = 'kou' WHERE id = 'ap-1'`).run();
+  const audit = new AuditLog(db, dir);
+  for (let i = 1; i <= 3; i++) {
+    audit.append({ actor: "kou", role: "approver", organisationId: "org-a", remote: "127.0.0.1", action: "request.create", target: `r${i}`, details: { i }, reason: null }, T);
+  }
+  const counts: Record<string, number> = {};
+  for (const t of PEOPLE_TABLES) counts[t] = (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
   db.close();
   return counts;
 }
@@ -86,6 +126,41 @@ describe("migrations", () => {
       expect((db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n, t).toBe(t === "events" ? n + 1 : n);
     }
     db.close();
+  });
+
+  it("a database whose people and audit tables were made before they were numbered (5, 6) upgrades keeping every row", async () => {
+    const dir = tempDir();
+    const before = peopleDatabase(dir);
+    expect(before).toMatchObject({ organisations: 2, users: 1, sessions: 1, api_tokens: 1, requests: 1, audit: 3 });
+    const store = new SqliteStore(dir);
+    const people = new PeopleDb(store.handle);
+    expect(people.listOrganisations().map((o) => o.id).sort()).toEqual(["default", "org-a"]);
+    expect(people.userByLogin("kou")).toMatchObject({ id: "u1", organisationId: "org-a" });
+    expect(people.agentOrganisation("a1")).toBe("org-a");
+    expect(people.getRequest("r1")).toMatchObject({ status: "pending", scope: { agents: ["a1"] } });
+    expect(people.getToken("t1")).toMatchObject({ name: "ci", deletedAt: null });
+    expect(verifyAuditRows(readAuditRows(store.handle))).toMatchObject({ ok: true, rows: 3 });
+    // the audit trail stays append-only
+    expect(() => store.handle.prepare(`DELETE FROM audit`).run()).toThrow(/append-only/);
+    await store.close();
+
+    const db = new Database(join(dir, "kyoka.db"), { readonly: true });
+    expect((db.prepare(`SELECT version FROM schema_migrations ORDER BY version`).all() as Array<{ version: number }>).map((r) => r.version))
+      .toEqual(MIGRATIONS.map((m) => m.version));
+    for (const [t, n] of Object.entries(before)) expect((db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n, t).toBe(n);
+    expect(db.prepare(`SELECT organisation_id, request_id, created_by FROM approvals`).get()).toEqual({ organisation_id: "org-a", request_id: "r1", created_by: "kou" });
+    db.close();
+  });
+
+  it("a database from before migrations gets the people tables: its agents in the default organisation", async () => {
+    const dir = tempDir();
+    oldDatabase(dir);
+    const store = new SqliteStore(dir);
+    const people = new PeopleDb(store.handle);
+    expect(people.listOrganisations()).toMatchObject([{ id: "default", kind: "contractor" }]);
+    expect(people.agentOrganisation("a1")).toBe("default");
+    expect(people.listUsers()).toEqual([]);
+    await store.close();
   });
 
   it("are applied once: opening again changes nothing and records nothing new", async () => {
