@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
-import { decide } from "../server/decide.js";
+import { decide } from "../policies/decide.js";
 import type { EventRow } from "../server/store.js";
 import { SqliteStore } from "../server/store-sqlite.js";
 import { sha256Hex } from "../server/tokens.js";

@@ -7,7 +7,7 @@ import { loadCatalog, serverOnlyTypes } from "../policies/catalog.js";
 import { checkEvent } from "../policies/details.js";
 import { Policy } from "../policies/policy.js";
 import { AgentMessage } from "../policies/schema.js";
-import { decide } from "../server/decide.js";
+import { decide } from "../policies/decide.js";
 
 const N = 200_000;
 const events = Array.from({ length: 50 }, (_, i) => ({

@@ -9,7 +9,7 @@ import { Control, CONTROLS, EVENT_TYPES, EventType, formatIssues, Severity, Stat
 const Title = z.strictObject({ ja: z.string().min(1), en: z.string().min(1) });
 const Article = z.string().min(1);
 
-/** The checks a catalog rule can name; server/decide.ts implements each one. */
+/** The checks a catalog rule can name; policies/decide.ts implements each one. */
 export const RULE_CHECKS = [
   "prohibitedSoftware", "prohibitedProgram", "approvedNetwork", "approvedDestination", "approvedListeningPort",
   "mediaRegistered", "mediaUnregistered", "serialConflict", "detailEquals", "always",

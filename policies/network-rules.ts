@@ -2,7 +2,7 @@
  * The policy's approved network lists (承認済みネットワーク・宛先・待受ポート, 別記2 第8・第9), as pure
  * predicates over plain fields: the agent uses them to pre-filter what it reports (it only knows
  * what the server sent it), and the server re-decides every network event with the same code
- * (server/decide.ts, catalog checks approvedNetwork / approvedDestination / approvedListeningPort).
+ * (policies/decide.ts, catalog checks approvedNetwork / approvedDestination / approvedListeningPort).
  * Total: a field of the wrong type simply does not match.
  */
 import { cidrContains, parseCidr, parseIp, type Cidr, type IpAddress } from "../lib/net/ip.js";

@@ -49,7 +49,7 @@ export type AgentEvent = z.infer<typeof AgentEvent>;
 /** What a collector hands to the queue: the queue assigns seq. */
 export type NewEvent = Omit<AgentEvent, "seq" | "observedAt"> & { observedAt?: string };
 
-/** One reason for an event's status, in the catalog's two languages (server/decide.ts). */
+/** One reason for an event's status, in the catalog's two languages (policies/decide.ts). */
 export const Reason = z.strictObject({ ja: z.string(), en: z.string() });
 export type Reason = z.infer<typeof Reason>;
 

@@ -20,7 +20,7 @@ import { checkEvent } from "../policies/details.js";
 import {
   AgentMessage, CloseCode, formatIssues, MAX_FRAME_BYTES, type RejectedEvent, type ServerMessage, type StoredEvent,
 } from "../policies/schema.js";
-import { decide } from "./decide.js";
+import { decide } from "../policies/decide.js";
 import type { Ingest } from "./ingest.js";
 import type { AuthFailureLimiter } from "./auth-limit.js";
 import { RateLimitedError } from "./errors.js";

@@ -29,7 +29,7 @@ import { Inventory } from "../policies/inventory.js";
 import type { LedgerEntry } from "../policies/ledger.js";
 import type { StoredEvent } from "../policies/schema.js";
 import { loadCatalog } from "../policies/catalog.js";
-import { decide } from "./decide.js";
+import { decide } from "../policies/decide.js";
 import { InvalidInputError } from "./errors.js";
 import { exportLedgerCsv, parseLedgerCsv, type LedgerIssue } from "./ledger/csv.js";
 import { reconcile, type AgentForLedger, type LedgerFlag, type Reconciliation } from "./ledger/reconcile.js";

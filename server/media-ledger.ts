@@ -31,7 +31,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../lib/log.js";
 import type { Details, EventType } from "../policies/schema.js";
-import type { MediaView } from "./decide.js";
+import type { MediaView } from "../policies/decide.js";
 import { ConflictError } from "./errors.js";
 import type { MediaRecord, Store } from "./store.js";
 
@@ -157,7 +157,7 @@ export class MediaLedger {
   /**
    * Ingest hook, before decide: follows the attachments (media.inserted / media.removed) and says
    * what the ledger knows of the medium of a media.inserted or media.copy_out — the `view` decide
-   * reads (server/decide.ts checks mediaRegistered / mediaUnregistered / serialConflict) and the
+   * reads (policies/decide.ts checks mediaRegistered / mediaUnregistered / serialConflict) and the
    * `evidence` stored with the event. Undefined for every other type.
    */
   observe(type: EventType, details: Details, agentId: string, at: string): { view: MediaView; evidence: MediaEvidence } | undefined {

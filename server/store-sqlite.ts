@@ -143,7 +143,7 @@ export class SqliteStore implements Store, SyncEventWriter {
       if (t === undefined) articlesJson.set(a, (t = JSON.stringify(a)));
       return t;
     };
-    // the catalog-default reasons are shared arrays too (server/decide.ts)
+    // the catalog-default reasons are shared arrays too (policies/decide.ts)
     const reasonsJson = new WeakMap<object, string>();
     const reasonsText = (r: EventRow["reasons"]): string => {
       let t = reasonsJson.get(r);

@@ -89,7 +89,7 @@ export interface EventRow {
   /** `details` already serialized (validation did it); the store writes it as is */
   detailsJson?: string;
   approvalId: string | null;
-  /** why it has its status (server/decide.ts) */
+  /** why it has its status (policies/decide.ts) */
   reasons: Reason[];
 }
 

@@ -9,7 +9,7 @@
  * matching `needs_approval` events at once — status `approved`, resolution `approved`, approvalId
  * set, note naming the decision. A denial marks the open matching events `violation` (resolution
  * `denied`, the note is the reason). Later events are decided at ingest by the server's clock
- * (server/decide.ts), so an approval ends by itself at validUntil.
+ * (policies/decide.ts), so an approval ends by itself at validUntil.
  */
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
@@ -20,7 +20,7 @@ import { matcherFor } from "../../policies/matchers/index.js";
 import {
   ApprovalInput, Control, controlOf, formatIssues, type Approval, type Details, type EventType, type Reason, type StoredEvent,
 } from "../../policies/schema.js";
-import { scopeCovers } from "../decide.js";
+import { scopeCovers } from "../../policies/decide.js";
 import type { ServerState } from "../state.js";
 import { secretEquals } from "../tokens.js";
 import { AuditLog, type AuditQuery, type AuditRow } from "./audit.js";
@@ -681,7 +681,7 @@ export class Workflow {
   private markEvents(ids: number[], outcome: "approved" | "denied", approvalId: string | null, note: string): StoredEvent[] {
     if (!ids.length) return [];
     const at = this.iso();
-    // the status changes after ingest: say why beside the reasons decide gave (server/decide.ts)
+    // the status changes after ingest: say why beside the reasons decide gave (policies/decide.ts)
     const reason = JSON.stringify(outcome === "approved"
       ? { ja: `甲許可 ${approvalId} による事後の承認`, en: `approved afterwards by approval ${approvalId}` }
       : { ja: "申請の却下により違反", en: "violation: the request was denied" });

@@ -6,7 +6,7 @@ import { pino } from "pino";
 import { parsePolicyText, defaultPolicyText } from "../../policies/policy.js";
 import type { Details, EventType, Status } from "../../policies/schema.js";
 import { loadCatalog } from "../../policies/catalog.js";
-import { decide } from "../../server/decide.js";
+import { decide } from "../../policies/decide.js";
 import { ADMIN_TOKEN_PRINCIPAL, type Principal, type Role } from "../../server/people/permissions.js";
 import { Workflow } from "../../server/people/workflow.js";
 import { ServerState } from "../../server/state.js";

@@ -5,7 +5,7 @@ import { matcherFor } from "../../policies/matchers/index.js";
 import { Policy, parsePolicyText, PolicyError } from "../../policies/policy.js";
 import type { Approval } from "../../policies/schema.js";
 import { loadCatalog } from "../../policies/catalog.js";
-import { decide } from "../../server/decide.js";
+import { decide } from "../../policies/decide.js";
 
 const SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const details = { path: "/home/taro/Downloads/tool-1.2", name: "tool-1.2", sha256: SHA, size: 1234, user: "taro", signer: null };

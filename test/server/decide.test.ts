@@ -1,5 +1,5 @@
 /**
- * decide() (server/decide.ts), table-driven: one row per case with the exact status, severity,
+ * decide() (policies/decide.ts), table-driven: one row per case with the exact status, severity,
  * approval and reasons (both languages), then every event type × policy × approval × ledger view
  * checked against the invariants the catalog promises.
  */
@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../policies/catalog.js";
 import { Policy } from "../../policies/policy.js";
 import { EVENT_TYPES, controlOf, type Approval, type Details, type EventType, type Reason, type Severity, type Status } from "../../policies/schema.js";
-import { approvalInForce, decide, scopeCovers, type MediaView } from "../../server/decide.js";
+import { approvalInForce, decide, scopeCovers, type MediaView } from "../../policies/decide.js";
 
 const catalog = loadCatalog();
 const now = new Date("2025-06-01T12:00:00Z");

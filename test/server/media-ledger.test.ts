@@ -12,7 +12,7 @@ import { loadCatalog } from "../../policies/catalog.js";
 import { Policy } from "../../policies/policy.js";
 import type { Approval, StoredEvent } from "../../policies/schema.js";
 import { ConflictError } from "../../server/errors.js";
-import { decide } from "../../server/decide.js";
+import { decide } from "../../policies/decide.js";
 import { MediaLedger, MediaRecordInput, serialKey, withEvidence, type MediaRecord } from "../../server/media-ledger.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
 import { api, connectAgent, enroll, ev, request, sendEvents, startTestServer, type TestServer } from "./helpers.js";
