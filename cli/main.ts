@@ -162,8 +162,11 @@ program
 
 program
   .command("snapshot")
-  .description("one-shot local inventory of every control (software, network, media, processes/P2P, hardware); no server needed")
-  .option("--json", "print one JSON document")
+  .description("local compliance check (点検) of every control (software, network, media, processes/P2P, hardware) under the policy in force; no server needed. Exit 0: nothing needs action; 1: something does")
+  .option("--json", "print one JSON document (every section, plus `compliance`: the statuses)")
+  .option("--policy <file>", "judge by this policy file (YAML/JSON); default: the server's last policy when this PC is enrolled, else the default policy")
+  .option("--lang <lang>", "ja (default) or en")
+  .option("--state-dir <dir>", "the agent's state folder (the server's last policy and approvals)")
   .action(async (opts) => {
     const { runSnapshotCommand } = await import("./snapshot-command.js");
     await runSnapshotCommand(opts);

@@ -1,34 +1,85 @@
-/** `kyoka snapshot [--json]`: one-shot local inventory from every collector's snapshot source. */
-import { snapshotSourceLoaders } from "../agent/collectors/snapshot-sources.js";
+/**
+ * `kyoka snapshot [--json] [--policy FILE] [--lang ja|en] [--state-dir DIR]`: the local compliance
+ * check (点検) a contractor runs before an audit. One snapshot from every collector's source,
+ * judged under the policy in force — `--policy FILE`, else the server's last policy when this PC
+ * is enrolled (`<state dir>/policy.json`, with the approvals 甲許可 the server last pushed,
+ * `status.json`), else the default — by the server's own decision (policies/decide.ts).
+ * Exit 0 when nothing needs action, 1 when something does (a violation, a 甲許可 pending, a
+ * control that could not be checked); 2 for a usage error.
+ */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { takeSnapshot } from "../agent/collectors/snapshot-sources.js";
+import type { ComplianceInput, Lang } from "../agent/compliance.js";
+import { UsageError } from "./usage-error.js";
 
-export async function runSnapshotCommand(flags: { json?: boolean }): Promise<void> {
-  const started = Date.now();
-  const doc: Record<string, unknown> = { takenAt: new Date().toISOString(), errors: [] as unknown[] };
-  // per source: how long it took (wall, ms; the sources run concurrently)
-  const sourceDurationMs: Record<string, number> = {};
-  // each source's modules are imported on demand (included in its duration)
-  const sources = snapshotSourceLoaders();
-  const results = await Promise.allSettled(sources.map(async (s) => {
-    const t0 = performance.now();
+export interface SnapshotFlags {
+  json?: boolean;
+  policy?: string;
+  lang?: string;
+  stateDir?: string;
+}
+
+/** The policy to judge by, where it came from, and the approvals pushed to this PC. */
+export async function snapshotPolicy(flags: SnapshotFlags): Promise<Omit<ComplianceInput, "now">> {
+  const { parsePolicyText, defaultPolicyText, PolicyError } = await import("../policies/policy.js");
+  if (flags.policy) {
+    let text: string;
     try {
-      return [s.name, await (await s.load()).snapshot()] as const;
-    } finally {
-      sourceDurationMs[s.name] = Math.round(performance.now() - t0);
+      text = readFileSync(flags.policy, "utf8");
+    } catch (err) {
+      throw new UsageError(`--policy ${flags.policy}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-  }));
-  results.forEach((r, i) => {
-    if (r.status === "fulfilled") doc[r.value[0]] = r.value[1];
-    else (doc.errors as unknown[]).push({ source: sources[i]!.name, message: String(r.reason instanceof Error ? r.reason.message : r.reason) });
-  });
-  doc.durationMs = Date.now() - started;
-  doc.sourceDurationMs = sourceDurationMs;
+    try {
+      return { policy: parsePolicyText(text), policySource: { source: "file", file: flags.policy } };
+    } catch (err) {
+      if (err instanceof PolicyError) throw new UsageError(`--policy ${flags.policy}: ${err.message}`);
+      throw err;
+    }
+  }
+  const [{ defaultStateDir }, { PolicyStore }, { noopLogger }] = await Promise.all([
+    import("./config.js"), import("../agent/state.js"), import("../lib/noop-log.js"),
+  ]);
+  const dir = resolve(flags.stateDir ?? defaultStateDir());
+  const fallback = parsePolicyText(defaultPolicyText());
+  const store = new PolicyStore(dir, fallback, noopLogger());
+  try {
+    await store.load();
+  } catch (err) {
+    process.stderr.write(`kyoka: the server's policy in ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): judging by the default policy\n`);
+  }
+  const version = store.version();
+  if (version === null) return { policy: fallback, policySource: { source: "default" } };
+  return { policy: store.policy(), policySource: { source: "server", version }, ...pushedApprovals(dir) };
+}
+
+/** The approvals (甲許可) the server last pushed to this PC (they already cover it: scope all). */
+function pushedApprovals(dir: string): Pick<ComplianceInput, "approvals" | "agent"> {
+  try {
+    const s = JSON.parse(readFileSync(join(dir, "status.json"), "utf8")) as { agentId?: unknown; approvals?: unknown };
+    const approvals = Array.isArray(s.approvals) ? s.approvals as Array<Record<string, unknown>> : [];
+    return {
+      agent: { id: typeof s.agentId === "string" ? s.agentId : "local", tags: [] },
+      approvals: approvals.map((a) => ({ ...a, scope: { all: true } })) as unknown as ComplianceInput["approvals"],
+    };
+  } catch {
+    return {};
+  }
+}
+
+export async function runSnapshotCommand(flags: SnapshotFlags): Promise<void> {
+  const lang = (flags.lang ?? "ja") as Lang;
+  if (lang !== "ja" && lang !== "en") throw new UsageError(`--lang ${flags.lang}: must be ja or en`);
+  // the policy first: a bad --policy is a usage error before any reading
+  const [input, doc, { evaluateCompliance, complianceText }] = await Promise.all([
+    snapshotPolicy(flags), takeSnapshot(), import("../agent/compliance.js"),
+  ]);
+  const report = evaluateCompliance(doc, input);
+  process.exitCode = report.needsAction ? 1 : 0;
   if (flags.json) {
-    process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ ...doc, compliance: report }, null, 2) + "\n");
     return;
   }
-  for (const [key, value] of Object.entries(doc)) {
-    const summary = Array.isArray(value) ? `${value.length} item(s)` : typeof value === "object" && value ? `${Object.keys(value).length} field(s)` : String(value);
-    process.stdout.write(`${key.padEnd(12)} ${summary}\n`);
-  }
-  process.stdout.write("(use --json for the full document)\n");
+  process.stdout.write(complianceText(report, lang, doc.takenAt));
+  process.stdout.write(lang === "ja" ? "（全項目の JSON は --json）\n" : "(use --json for the full document)\n");
 }

@@ -50,3 +50,39 @@ export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
     { name: "software", load: async () => new (await import("./software/snapshot.js")).SoftwareSnapshotSource(await sharedSoftware()) },
   ];
 }
+
+/** The snapshot document: every section, the sources that failed, how long each took. */
+export interface SnapshotDocument {
+  takenAt: string;
+  errors: Array<{ source: string; message: string }>;
+  durationMs?: number;
+  /** per source: how long it took (wall, ms; the sources run concurrently) */
+  sourceDurationMs?: Record<string, number>;
+  [section: string]: unknown;
+}
+
+/**
+ * Take one snapshot from every source (concurrently; each source's modules imported on demand and
+ * counted in its duration). A source that fails is listed in `errors`; the others are kept.
+ */
+export async function takeSnapshot(): Promise<SnapshotDocument> {
+  const started = Date.now();
+  const doc: SnapshotDocument = { takenAt: new Date().toISOString(), errors: [] };
+  const sourceDurationMs: Record<string, number> = {};
+  const sources = snapshotSourceLoaders();
+  const results = await Promise.allSettled(sources.map(async (s) => {
+    const t0 = performance.now();
+    try {
+      return [s.name, await (await s.load()).snapshot()] as const;
+    } finally {
+      sourceDurationMs[s.name] = Math.round(performance.now() - t0);
+    }
+  }));
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") doc[r.value[0]] = r.value[1];
+    else doc.errors.push({ source: sources[i]!.name, message: String(r.reason instanceof Error ? r.reason.message : r.reason) });
+  });
+  doc.durationMs = Date.now() - started;
+  doc.sourceDurationMs = sourceDurationMs;
+  return doc;
+}

@@ -1,9 +1,15 @@
 /**
  * `kyoka snapshot [--json]` as a user runs it (the built CLI in a child process): every section,
  * the hardware inventory typed and the same as the agent's reader gives, and the caches it keeps
- * between runs (parsed policy/signatures, executable hashes) in KYOKA_CACHE_DIR.
+ * between runs (parsed policy/signatures, executable hashes) in KYOKA_CACHE_DIR. Without --json it
+ * is the local compliance check: per control what was found and its status under the policy in
+ * force (default, --policy FILE, or the server's last one in the state folder), each finding with
+ * its clause, in 日本語 or English; exit 0 when nothing needs action, 1 when something does.
+ *
+ * Needs qbittorrent-nox installed (scripts/setup.sh --test) for the P2P finding of the default policy.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Inventory, normalize } from "../../agent/collectors/asset/inventory.js";
@@ -12,6 +18,17 @@ import { readSystemInformation } from "../../agent/collectors/asset/read.js";
 import { processScope, run } from "../helpers/kyoka.js";
 
 const scope = processScope();
+
+/** A policy under which nothing on this machine needs action: P2P and network off, nothing prohibited. */
+const NOTHING = "collectors: { p2p: { enabled: false }, network: { enabled: false } }\n";
+/** The same, prohibiting bash (present on every Linux machine) */
+const PROHIBIT_BASH = `${NOTHING}software: { prohibited: [ { name: bash, reason: test } ] }\n`;
+
+function policyFile(text: string): string {
+  const f = join(scope.dir(), "policy.yaml");
+  writeFileSync(f, text);
+  return f;
+}
 
 async function snapshot(args: string[], cacheDir: string): Promise<{ code: number | null; out: string; err: string }> {
   const p = scope.track(run(["snapshot", ...args], { KYOKA_CACHE_DIR: cacheDir }));
@@ -22,9 +39,12 @@ async function snapshot(args: string[], cacheDir: string): Promise<{ code: numbe
 describe("kyoka snapshot", () => {
   it("--json prints every section; the hardware is the agent's inventory of this PC; a second run answers from its caches", async () => {
     const cache = scope.dir();
-    const first = await snapshot(["--json"], cache);
-    expect(first.code, first.err).toBe(0);
-    const doc = JSON.parse(first.out) as Record<string, unknown> & { errors: unknown[]; hardware: Record<string, unknown>; p2p: unknown[] };
+    const first = await snapshot(["--json", "--state-dir", scope.dir()], cache);
+    const doc = JSON.parse(first.out) as Record<string, unknown> & { errors: unknown[]; hardware: Record<string, unknown>; p2p: unknown[]; compliance: { needsAction: boolean; policy: unknown; controls: Array<{ control: string; verdict: string }> } };
+    // the statuses: the exit code says whether something needs action
+    expect(first.code, first.err).toBe(doc.compliance.needsAction ? 1 : 0);
+    expect(doc.compliance.policy).toEqual({ source: "default" });
+    expect(doc.compliance.controls.map((c) => c.control)).toEqual(["software", "p2p", "network", "media", "asset"]);
     expect(doc.errors).toEqual([]);
     for (const section of ["hardware", "software", "network", "media", "p2p"]) expect(doc[section], section).toBeDefined();
     expect(Object.keys(doc.sourceDurationMs as object).sort()).toEqual(["hardware", "media", "network", "p2p", "software"]);
@@ -49,25 +69,84 @@ describe("kyoka snapshot", () => {
     expect(hashes.value.entries.length).toBeGreaterThan(0);
     expect(hashes.value.entries.every(([k, v]) => /^\d+:\d+:\d+:\d+:\d+$/.test(k) && /^[0-9a-f]{64}$/.test(v.sha256))).toBe(true);
 
-    const second = await snapshot(["--json"], cache);
-    expect(second.code, second.err).toBe(0);
+    const second = await snapshot(["--json", "--state-dir", scope.dir()], cache);
+    expect(second.code, second.err).toBe(first.code);
     const again = JSON.parse(second.out) as typeof doc;
     expect(again.errors).toEqual([]);
     expect(again.hardware.pcId).toBe(pcId);
   }, 60_000);
 
-  it("without --json prints one summary line per section and how to get the document", async () => {
-    const r = await snapshot([], scope.dir());
-    expect(r.code, r.err).toBe(0);
-    for (const section of ["hardware", "software", "network", "media", "p2p"]) expect(r.out).toMatch(new RegExp(`^${section}\\s+\\d+ (item|field)`, "m"));
+  it("without --json: per control its status and findings with their clause, 日本語 by default; the default policy finds the installed P2P client (exit 1)", async () => {
+    const version = execFileSync("dpkg-query", ["-W", "-f=${Version}", "qbittorrent-nox"], { encoding: "utf8" });
+    const r = await snapshot(["--state-dir", scope.dir()], scope.dir());
+    expect(r.code, r.err).toBe(1);
+    expect(r.out).toContain("ポリシー: 既定");
+    expect(r.out).toMatch(/^\[要対応\] ファイル交換ソフトの禁止 \(p2p; 個人情報取扱特記事項 第12 第9項, 別記2 第17\)/m);
+    expect(r.out).toContain(`  違反 個人情報取扱特記事項 第12 第9項: qBittorrent (qbittorrent-nox ${version}) installed\n`);
+    expect(r.out).toMatch(/^\[問題なし\] ソフトウェアの無許可導入・更新・削除の禁止 \(software; 別記2 第10\) — \d+ 件を確認$/m);
+    expect(r.out).toMatch(/^結果: 要対応（違反 \d+ 件/m);
     expect(r.out).toContain("--json");
   }, 60_000);
 
+  it("--policy FILE: a prohibited package present on this PC is a violation with its clause (exit 1), in 日本語 and --lang en", async () => {
+    const bash = execFileSync("dpkg-query", ["-W", "-f=${Version}", "bash"], { encoding: "utf8" });
+    const file = policyFile(PROHIBIT_BASH);
+    const ja = await snapshot(["--policy", file], scope.dir());
+    expect(ja.code, ja.err).toBe(1);
+    expect(ja.out).toContain(`ポリシー: ファイル ${file}`);
+    expect(ja.out).toMatch(/^\[要対応\] ソフトウェアの無許可導入・更新・削除の禁止 \(software; 別記2 第10\)/m);
+    expect(ja.out).toContain(`  違反 別記2 第10: bash ${bash} installed\n`);
+    expect(ja.out).toMatch(/^\[対象外（ポリシーで無効）\] ファイル交換ソフトの禁止/m);
+    expect(ja.out).toContain("結果: 要対応（違反 1 件、甲許可待ち 0 件）");
+
+    const en = await snapshot(["--policy", file, "--lang", "en"], scope.dir());
+    expect(en.code, en.err).toBe(1);
+    expect(en.out).toContain(`policy: file ${file}`);
+    expect(en.out).toMatch(/^\[needs action\] No software install, update or removal without permission \(software; 別記2 第10\)/m);
+    expect(en.out).toContain(`  violation 別記2 第10: bash ${bash} installed\n`);
+    expect(en.out).toMatch(/^\[off \(disabled by the policy\)\] File-sharing \(P2P\) software prohibited/m);
+    expect(en.out).toContain("result: needs action (1 violation(s), 0 needing approval)");
+  }, 60_000);
+
+  it("exit 0 when nothing needs action; --json has the statuses; the server's last policy in the state folder is used when enrolled", async () => {
+    const ok = await snapshot(["--policy", policyFile(NOTHING), "--lang", "en"], scope.dir());
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    expect(ok.out).toContain("result: nothing needs action");
+    expect(ok.out).not.toMatch(/^\s+(violation|needs approval) /m);
+
+    const json = await snapshot(["--json", "--policy", policyFile(PROHIBIT_BASH)], scope.dir());
+    expect(json.code, json.err).toBe(1);
+    const doc = JSON.parse(json.out) as { software: unknown; compliance: { needsAction: boolean; counts: Record<string, number>; controls: Array<{ control: string; verdict: string; findings: Array<{ type: string; status: string; articles: string[]; subject: string; reasons: Array<{ ja: string; en: string }> }> }> } };
+    expect(doc.software).toBeDefined();
+    expect(doc.compliance.needsAction).toBe(true);
+    expect(doc.compliance.counts.violation).toBe(1);
+    const software = doc.compliance.controls.find((c) => c.control === "software")!;
+    expect(software.verdict).toBe("needs_action");
+    expect(software.findings).toEqual([expect.objectContaining({ type: "software.installed", status: "violation", articles: ["別記2 第10"], subject: expect.stringMatching(/^bash /) as string })]);
+    expect(software.findings[0]!.reasons[0]!.ja).toBe("禁止ソフトウェア規則 \"bash\" に一致（test）");
+    expect(doc.compliance.controls.find((c) => c.control === "p2p")!.verdict).toBe("off");
+
+    // enrolled: the policy the server last pushed (version 4) prohibits bash
+    const stateDir = scope.dir();
+    mkdirSync(stateDir, { recursive: true });
+    const { parsePolicyText } = await import("../../policies/policy.js");
+    writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 4, policy: parsePolicyText(PROHIBIT_BASH) }));
+    const enrolled = await snapshot(["--state-dir", stateDir], scope.dir());
+    expect(enrolled.code, enrolled.err).toBe(1);
+    expect(enrolled.out).toContain("ポリシー: サーバーの最新 (版 4)");
+    expect(enrolled.out).toMatch(/^ {2}違反 別記2 第10: bash /m);
+
+    const bad = await snapshot(["--lang", "fr"], scope.dir());
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--lang fr: must be ja or en");
+  }, 90_000);
+
   it("works with the cache turned off (KYOKA_CACHE_DIR='') and with an unusable cache folder", async () => {
-    const off = await snapshot(["--json"], "");
+    const nothing = policyFile(NOTHING);
+    const off = await snapshot(["--json", "--policy", nothing], "");
     expect(off.code, off.err).toBe(0);
     expect((JSON.parse(off.out) as { errors: unknown[] }).errors).toEqual([]);
-    const blocked = await snapshot(["--json"], "/proc/version/not-a-dir");
+    const blocked = await snapshot(["--json", "--policy", nothing], "/proc/version/not-a-dir");
     expect(blocked.code, blocked.err).toBe(0);
     expect((JSON.parse(blocked.out) as { errors: unknown[] }).errors).toEqual([]);
   }, 60_000);

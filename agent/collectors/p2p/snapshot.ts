@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CollectorContext } from "../../collector.js";
-import type { Logger } from "../../../lib/log.js";
+import { noopLogger } from "../../../lib/noop-log.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import type { Policy } from "../../../policies/policy.js";
 import { policiesDir } from "../../../lib/paths.js";
@@ -30,18 +30,8 @@ import { P2pCollector, type P2pCollectorOptions } from "./index.js";
  * SNAPSHOT_PRESENT_MAX_FILES entries (Downloads and Desktop first). The agent's own scans are not
  * limited this way.
  */
-/**
- * The snapshot's findings are its output, so the collector's own log lines are dropped: a no-op
- * logger instead of pino({ level: "silent" }), which costs ≈ 50 ms of module loading (pino,
- * thread-stream, sonic-boom…) in a one-shot command.
- */
-function silentLogger(): Logger {
-  const noop = () => undefined;
-  const log: Record<string, unknown> = { level: "silent", isLevelEnabled: () => false };
-  for (const m of ["fatal", "error", "warn", "info", "debug", "trace", "silent"]) log[m] = noop;
-  log.child = () => log;
-  return log as unknown as Logger;
-}
+/** The snapshot's findings are its output, so the collector's own log lines are dropped. */
+const silentLogger = noopLogger;
 
 /**
  * The default policy and signatures for the snapshot, through the parse cache (lib/parse-cache.ts):
