@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 import { formatIssues } from "../policies/schema.js";
+import { NotificationsConfig } from "../server/notify/config.js";
 import { UsageError } from "./usage-error.js";
 
 /** A usage error: printed as one line, exit 2 (defined in usage-error.ts, re-exported here). */
@@ -29,6 +30,8 @@ export const ServerConfig = z.strictObject({
     maxFailures: z.number().int().positive(),
     windowMs: z.number().int().positive(),
   }).partial().optional(),
+  /** alert notifications (メール通知): SMTP and rules (server/notify/config.ts) */
+  notifications: NotificationsConfig.optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 

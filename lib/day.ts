@@ -43,3 +43,12 @@ export function daysBetween(from: string, to: string): string[] {
   }
   return out;
 }
+
+/** An instant as Japanese readers expect it: `2026/12/03 21:00:05 JST` (Asia/Tokyo); the input as is when it is not a time. */
+export function jstTime(at: string | number | Date | null | undefined): string {
+  if (at === null || at === undefined) return "—";
+  const ms = typeof at === "number" ? at : typeof at === "string" ? Date.parse(at) : at.getTime();
+  if (!Number.isFinite(ms)) return String(at);
+  const s = new Date(ms + TOKYO_OFFSET_MS).toISOString();
+  return `${s.slice(0, 4)}/${s.slice(5, 7)}/${s.slice(8, 10)} ${s.slice(11, 19)} JST`;
+}

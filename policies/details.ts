@@ -210,6 +210,14 @@ export const DETAILS_SPEC: Record<EventType, FieldSpec> = {
   "agent.degraded": { reason: o(NAME) },
   "agent.selftest": {},
   "agent.check": CHECK,
+  /**
+   * server-made: a delivery that finally failed after its retries — a scheduled report
+   * (server/reports/) or a notification (server/notify/: `rule`, the events it was about)
+   */
+  "agent.delivery_failed": {
+    channel: o(NAME), target: o(TEXT), reportId: o(NAME), schedule: o(NAME), attempts: o(COUNT), error: o(TEXT),
+    rule: o(NAME), eventIds: o(list(COUNT)), total: o(COUNT),
+  },
 };
 
 function zodOf(kind: Kind): z.ZodType {

@@ -14,7 +14,7 @@ export const EVENT_TYPES = [
   "media.inserted", "media.removed", "media.copy_out", "media.scanned", "media.unencrypted",
   "p2p.installed", "p2p.present", "p2p.running", "p2p.traffic",
   "asset.snapshot", "asset.hardware_changed", "asset.unregistered",
-  "agent.started", "agent.stopped", "agent.silent", "agent.degraded", "agent.selftest", "agent.check",
+  "agent.started", "agent.stopped", "agent.silent", "agent.degraded", "agent.selftest", "agent.check", "agent.delivery_failed",
 ] as const;
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;

@@ -26,6 +26,9 @@ import { ensureTokens } from "./tokens.js";
 import { routeUpgrades } from "./upgrade.js";
 import { Workflow } from "./people/workflow.js";
 import { can } from "./people/permissions.js";
+import { NotificationsConfig, type NotificationsConfigInput } from "./notify/config.js";
+import { Notifier, type NotifierDeps } from "./notify/notifier.js";
+import { recordServerEvent, SERVER_AGENT_ID, serverEventRow } from "./server-events.js";
 
 export interface ServerOptions {
   port: number;
@@ -50,6 +53,10 @@ export interface ServerOptions {
   authLimit?: AuthFailureLimiterOptions;
   /** WebSocket connection caps, hello deadline, ping interval (server/limits.ts) */
   limits?: Partial<ConnectionLimits>;
+  /** alert notifications: SMTP and the rules (server/notify/config.ts); none: no notification */
+  notifications?: NotificationsConfigInput;
+  /** tests: the notifier's digest timers and retry waits */
+  notifyClocks?: Pick<NotifierDeps, "clock" | "deliveryClock">;
 }
 
 /** Limits of the node HTTP server (every agent's WebSocket is a connection too). */
@@ -81,6 +88,8 @@ export interface RunningServer {
   enrollToken: string;
   /** the router's table as Fastify prints it (tests compare it with /api and the OpenAPI document) */
   printRoutes(): string;
+  /** resolves when no notification waits to be sent (tests; digests waiting for their window excepted) */
+  notificationsDrained(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -145,6 +154,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       submit: (rows) => new Promise<void>((resolve, reject) => ingest.submit(rows, (err) => (err ? reject(err) : resolve()))),
       liveStatus: (id) => gateway.liveStatus(id),
     });
+    // alert notifications (メール通知): matched after each commit, sent in the background (server/notify/)
+    const notifyLog = opts.log.child({ component: "server:notify" });
+    const notifier = new Notifier({
+      config: NotificationsConfig.parse(opts.notifications ?? {}), log: notifyLog, ...opts.notifyClocks,
+      organisationOf: (agentId) => {
+        const id = workflow.people.agentOrganisation(agentId);
+        const org = id ? workflow.people.findOrganisation(id) : undefined;
+        return org && { id: org.id, name: org.name };
+      },
+      hostnameOf: async (agentId) => (await store.getAgent(agentId))?.hostname,
+      // a channel that failed after its retries: an event the desk sees (on the PC when it concerns one)
+      onFailure: (f) => {
+        const details = {
+          channel: f.channel, target: f.target.slice(0, 1000), rule: f.rule, attempts: f.attempts, error: f.error.slice(0, 1000),
+          eventIds: f.eventIds.slice(0, 200), total: f.total,
+        };
+        const agentId = f.agentIds.length === 1 ? f.agentIds[0]! : SERVER_AGENT_ID;
+        recordServerEvent(ingest, serverEventRow(state, "agent.delivery_failed", details, agentId))
+          .catch((err: unknown) => notifyLog.error({ err, rule: f.rule }, "the notification failure could not be recorded"));
+      },
+    });
     const ingest = new Ingest(writer, {
       log: opts.log.child({ component: "server:ingest" }),
       onCommit: ({ rows, ids, inserted, seconds }) => {
@@ -152,8 +182,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         metrics.ingestBatchEvents.observe(rows.length);
         metrics.eventsIngested.inc(inserted);
         if (inserted < rows.length) metrics.eventsDuplicate.inc(rows.length - inserted);
-        if (stream.hasClients) stream.broadcastEvents(AgentGateway.storedEvents(rows, ids));
+        // the stored events are built only when someone listens or a notification rule exists
+        const stored = stream.hasClients || notifier.active ? AgentGateway.storedEvents(rows, ids) : undefined;
+        if (stream.hasClients) stream.broadcastEvents(stored!);
         assets.onCommitted(rows, ids);
+        if (notifier.active) notifier.onCommitted(stored!);
       },
     });
     // the media ledger (媒体台帳): its view of each media event goes to decide, its evidence into the stored details
@@ -221,6 +254,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           gateway.terminateAll();
           server.closeAllConnections();
         }, 1000);
+        await notifier.close(); // what is still being sent is recorded as failed, through the ingest
         await ingest.close();
         await httpClosed;
         clearTimeout(cut);
@@ -233,6 +267,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return {
       url, port, adminToken: tokens.adminToken, enrollToken: tokens.enrollToken, close,
       printRoutes: () => app.printRoutes({ commonPrefix: false }),
+      notificationsDrained: () => notifier.drained(),
     };
   } catch (err) {
     await store.close();

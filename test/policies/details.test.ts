@@ -72,7 +72,7 @@ describe("details schema per event type", () => {
 
   it("refuses the catalog's server-only types when asked (agents), accepts them otherwise (the server's own events)", () => {
     const serverOnly = serverOnlyTypes();
-    expect([...serverOnly].sort()).toEqual(["agent.silent", "asset.unregistered"]);
+    expect([...serverOnly].sort()).toEqual(["agent.delivery_failed", "agent.silent", "asset.unregistered"]);
     expect(checkEvent(event("agent.silent", { lastSeen: at, missedHeartbeats: 3 }), { serverOnly })).toEqual({ ok: false, path: "type", message: "agent.silent is made by the server only" });
     expect(checkEvent(event("agent.silent", { lastSeen: at, missedHeartbeats: 3 })).ok).toBe(true);
   });

@@ -83,6 +83,7 @@ const CASES: Case[] = [
   { name: "agent.degraded info", type: "agent.degraded", details: { reason: "queue_shed" }, status: "info", reasons: [DEFAULT_INFO] },
   { name: "agent.selftest info", type: "agent.selftest", status: "info", reasons: [DEFAULT_INFO] },
   { name: "agent.check info", type: "agent.check", details: { control: "p2p", collector: "p2p", completedAt: "2026-12-03T00:00:00.000Z", ok: true, findings: 0 }, status: "info", reasons: [DEFAULT_INFO] },
+  { name: "agent.delivery_failed (server-made) needs approval, high", type: "agent.delivery_failed", details: { channel: "email", rule: "p2p", attempts: 4, eventIds: [1] }, status: "needs_approval", severity: "high", reasons: [DEFAULT_NA] },
 
   // --- software: prohibited rules (policy) and approvals
   { name: "prohibited (glob, any case) installed: critical violation", type: "software.installed", details: { name: "qBittorrent" }, policy: P.prohibited, status: "violation", severity: "critical", reasons: [{ ja: '禁止ソフトウェア規則 "*torrent*" に一致', en: 'matched prohibited rule "*torrent*"' }] },
