@@ -40,6 +40,7 @@ import { dashboardRoutes } from "./routes/dashboard.js";
 import { enrollRoutes } from "./routes/enroll.js";
 import { eventRoutes } from "./routes/events.js";
 import { indexRoutes } from "./routes/index.js";
+import { incidentRoutes } from "./routes/incidents.js";
 import { mediaRoutes } from "./routes/media.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { policyRoutes } from "./routes/policy.js";
@@ -107,6 +108,7 @@ export interface RouteIndexEntry {
 /** The route files, in the order of the index. */
 const ROUTE_FILES: RouteFile[] = [
   dashboardRoutes, indexRoutes, catalogRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes, peopleRoutes,
+  incidentRoutes,
 ];
 
 /** The value of one cookie of a request, if present. */

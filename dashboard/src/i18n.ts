@@ -70,6 +70,7 @@ const dict = {
   deny: { ja: "却下", en: "Deny" },
   approve: { ja: "許可", en: "Approve" },
   requestPermission: { ja: "許可を申請", en: "Request permission" },
+  incidentReport: { ja: "事故報告書（案）", en: "Incident report draft" },
   hostname: { ja: "ホスト名", en: "Hostname" },
   os: { ja: "OS", en: "OS" },
   online: { ja: "稼働中", en: "Online" },

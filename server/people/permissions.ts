@@ -33,6 +33,7 @@ export const ACTIONS = [
   "audit.read",
   "metrics.read",
   "stream.read",
+  "incident.read", // incident report drafts (事故報告書, server/incident/): contractor-side users of their organisation's events
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -58,7 +59,7 @@ export interface Resource {
 }
 
 const READ_ALL: Action[] = [
-  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "asset.export", "media.read", "stream.read",
+  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "asset.export", "media.read", "stream.read", "incident.read",
 ];
 
 const ALLOWED: Record<Role | "agent", ReadonlySet<Action>> = {
@@ -67,9 +68,9 @@ const ALLOWED: Record<Role | "agent", ReadonlySet<Action>> = {
   auditor: new Set<Action>([...READ_ALL, "token.manage", "user.read", "audit.read", "metrics.read"]),
   desk: new Set<Action>([
     "organisation.read", "agent.read", "event.read", "event.resolve", "approval.read", "request.create", "request.read",
-    "policy.read", "asset.read", "media.read", "stream.read", "token.manage",
+    "policy.read", "asset.read", "media.read", "stream.read", "token.manage", "incident.read",
   ]),
-  contractor: new Set<Action>(["organisation.read", "agent.read", "approval.read", "request.create", "request.read", "policy.read", "token.manage"]),
+  contractor: new Set<Action>(["organisation.read", "agent.read", "approval.read", "request.create", "request.read", "policy.read", "token.manage", "incident.read"]),
   agent: new Set<Action>(["request.create", "request.read", "approval.read"]),
 };
 

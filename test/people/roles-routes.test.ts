@@ -34,6 +34,13 @@ async function eventOn(agent: "A" | "B", port: number): Promise<number> {
   return r.json[0].id as number;
 }
 
+/** a P2P violation on A (an incident: its report draft can be made) */
+async function violationOnA(): Promise<number> {
+  await sendEvents(agentA, [ev(++seqA, "p2p.running", { family: "Winny", name: "winny.exe", pid: 4000 + seqA })]);
+  const r = await call("admin-token", "GET", `/api/events?agent=${credA.agentId}&limit=1`);
+  return r.json[0].id as number;
+}
+
 async function newRequest(): Promise<string> {
   const r = await call("contractor", "POST", "/api/requests", { control: "software", match: { name: `pkg-${Math.random()}` }, agents: [credA.agentId], validUntil: inAYear(), reason: "r" });
   expect(r.status).toBe(201);
@@ -155,6 +162,8 @@ const cases: RouteCase[] = [
   } },
   { name: "GET /api/policy", allowed: ALL, run: (w) => call(w, "GET", "/api/policy") },
   { name: "PUT /api/policy", allowed: ADMIN, run: async (w) => call(w, "PUT", "/api/policy", undefined, (await call("admin-token", "GET", "/api/policy")).json.text) },
+  // contractor-side users: their organisation's events only (A is theirs; B's is refused below)
+  { name: "GET /api/events/:id/incident-report", allowed: ALL, run: async (w) => call(w, "GET", `/api/events/${await violationOnA()}/incident-report?format=md`) },
   { name: "GET /api/assets", allowed: READERS, run: (w) => call(w, "GET", "/api/assets") },
   { name: "GET /api/assets/export", allowed: ["admin-token", "admin", "approver", "auditor"], run: (w) => call(w, "GET", "/api/assets/export") },
   { name: "GET /api/media", allowed: READERS, run: (w) => call(w, "GET", "/api/media") },
@@ -209,6 +218,8 @@ describe("contractor A sees none of contractor B's data", () => {
     // B's things by id: 403, not 404 or 500
     expect((await call("desk", "POST", `/api/events/${eB}/resolve`, { resolution: "x", note: "y" })).status).toBe(403);
     expect((await call("desk", "POST", "/api/events/resolve", { events: [eB], resolution: "x", note: "y" })).status).toBe(403);
+    expect((await call("contractor", "GET", `/api/events/${eB}/incident-report`)).status).toBe(403);
+    expect((await call("desk", "GET", `/api/events/${eB}/incident-report?format=md`)).status).toBe(403);
     expect((await call("contractor", "POST", "/api/requests", { control: "software", match: { name: "x" }, agents: [credB.agentId], validUntil: inAYear(), reason: "r" })).status).toBe(403);
     // the auditor sees both
     const all = (await call("auditor", "GET", "/api/agents")).json as Array<{ id: string }>;

@@ -53,6 +53,8 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, on
   const canApprove = me.role === "admin" || me.role === "approver";
   const canRequest = me.role === "contractor";
   const open = !e.resolution && (e.status === "needs_approval" || e.status === "violation");
+  // the incident report draft (事故報告書, server/incident/report.ts isIncident): violations and high/critical open items
+  const incident = e.status === "violation" || (e.status === "needs_approval" && (e.severity === "critical" || e.severity === "high"));
 
   const [done, setDone] = useState<string | null>(null);
   const fail = (err: Error): void => setError(err instanceof ApiError && err.status === 403 ? t("forbidden") : err.message);
@@ -95,6 +97,9 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, on
       <h3>${t("evidence")}</h3>
       <dl class="evidence">${keys.map((k) => html`<dt>${k}</dt><dd><${Value} v=${d[k]} /></dd>`)}</dl>
       ${e.resolution ? html`<h3>${t("history")}</h3><p>${formatTime(lang, e.resolvedAt)} — ${e.resolution}${e.note ? `: ${e.note}` : ""}</p>` : null}
+      ${incident ? html`<p class="incident-report">
+        <a href=${`/api/events/${e.id}/incident-report?format=html`} target="_blank" rel="noopener" data-action="incident-report">${t("incidentReport")}</a>
+        <span class="muted"> (<a href=${`/api/events/${e.id}/incident-report?format=md`} target="_blank" rel="noopener">Markdown</a>)</span></p>` : null}
       ${error ? html`<p role="alert" class="error">${error}</p>` : null}
       ${done ? html`<p role="status">${done}</p>` : null}
       ${open && (canResolve || canApprove || canRequest) ? html`
