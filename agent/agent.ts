@@ -9,6 +9,8 @@ import { arch, hostname as osHostname, release, type as osType } from "node:os";
 import { join } from "node:path";
 import type { CollectorFactory } from "./collector.js";
 import { collectorFactories } from "./collectors/index.js";
+import { ComplianceSchedule, type ComplianceScheduleOptions } from "./compliance-schedule.js";
+import { pushedApprovals } from "./compliance.js";
 import { EvidenceRecorder } from "./evidence.js";
 import { EnrollError, ensureCredential, loadCredential, type Credential } from "./enroll.js";
 import { LocalStatus } from "./local-status.js";
@@ -39,6 +41,8 @@ export interface AgentOptions {
   supervisor?: Partial<Pick<SupervisorOptions, "initialBackoffMs" | "maxBackoffMs" | "resetAfterMs" | "stopTimeoutMs" | "degradedIntervalMs">>;
   /** how long stop() waits for the server to acknowledge what is queued (default 2000 ms) */
   flushTimeoutMs?: number;
+  /** the scheduled compliance snapshot (agent/compliance-schedule.ts); false: none (tests) */
+  compliance?: false | Partial<Pick<ComplianceScheduleOptions, "startDelayMs" | "scheduler" | "snapshot" | "now">>;
   /** this PC's hardware identity sent at enrollment (default: read the inventory, readPcId) */
   pcId?: () => Promise<string | undefined>;
 }
@@ -73,6 +77,7 @@ export class Agent {
   private enrollTimer: NodeJS.Timeout | undefined;
   private ca: Buffer | undefined;
   private localStatus: LocalStatus | undefined;
+  private compliance: ComplianceSchedule | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log.child({ component: "agent" });
@@ -151,13 +156,15 @@ export class Agent {
 
       const policies = this.policies;
       const queue = this.queue;
+      const stores = new StateStores(opts.stateDir, opts.log.child({ component: "state" }));
+      const evidence = new EvidenceRecorder({ emit: (events) => queue.append(events, { source: "evidence" }), log: opts.log, policyVersion: () => policies.version() });
       this.supervisor = new Supervisor({
         factories: opts.collectors ?? collectorFactories,
         log: opts.log,
-        stores: new StateStores(opts.stateDir, opts.log.child({ component: "state" })),
+        stores,
         agentId: () => this.agentId,
         emit: (events, source) => queue.append(events, source === undefined ? {} : { source }),
-        evidence: new EvidenceRecorder({ emit: (events) => queue.append(events, { source: "evidence" }), log: opts.log, policyVersion: () => policies.version() }),
+        evidence,
         policy: () => policies.policy(),
         onPolicy: (listener) => policies.onChange((p) => listener(p)),
         ...opts.supervisor,
@@ -174,6 +181,18 @@ export class Agent {
         },
       }, opts.log.child({ component: "approvals" }));
       this.localStatus.start();
+
+      if (opts.compliance !== false) {
+        const supervisor = this.supervisor;
+        const localStatus = this.localStatus;
+        this.compliance = new ComplianceSchedule({
+          log: opts.log, state: await stores.forCollector("compliance"), evidence,
+          policy: () => policies.policy(), policyVersion: () => policies.version(), onPolicy: (l) => policies.onChange((p) => l(p)),
+          collectors: () => supervisor.status(), approvals: () => pushedApprovals(localStatus.snapshot().approvals), agentId: () => this.agentId,
+          ...opts.compliance,
+        });
+        this.compliance.start();
+      }
 
       if (this.credential) this.startTransport();
       else this.retryEnrollment(enrollFailure!, 1);
@@ -256,6 +275,7 @@ export class Agent {
 
   private async teardown(): Promise<void> {
     if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    await this.compliance?.stop().catch((err: unknown) => this.log.error({ err }, "error while stopping the compliance snapshots"));
     await this.supervisor?.stop().catch((err: unknown) => this.log.error({ err }, "error while stopping collectors"));
     await this.transport?.stop("agent stopping", 800).catch((err: unknown) => this.log.error({ err }, "error while closing the connection"));
     await this.localStatus?.stop().catch((err: unknown) => this.log.error({ err }, "error while writing the status file"));

@@ -240,6 +240,17 @@ export function evaluateCompliance(doc: SnapshotDoc, input: ComplianceInput): Co
   };
 }
 
+/**
+ * The approvals (甲許可) the server pushed to this PC (status.json, LocalStatus) as decide takes
+ * them: the server sent only those covering this PC, so their scope is all.
+ */
+export function pushedApprovals(pushed: unknown): Approval[] {
+  if (!Array.isArray(pushed)) return [];
+  return pushed
+    .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null && typeof (a as { id?: unknown }).id === "string")
+    .map((a) => ({ ...a, scope: { all: true } }) as unknown as Approval);
+}
+
 // --- text -----------------------------------------------------------------------------------
 
 const VERDICT_LABEL: Record<Verdict, Reason> = {

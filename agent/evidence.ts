@@ -48,6 +48,8 @@ export interface CheckRecord {
   ok: boolean;
   findings?: number;
   error?: string;
+  /** more fields for the details (the compliance snapshot's verdict and statuses) */
+  extra?: Record<string, unknown>;
 }
 
 export class EvidenceRecorder {
@@ -90,6 +92,7 @@ export class EvidenceRecorder {
   /** Queue one agent.check as given (the compliance snapshot records each control this way). */
   async record(check: CheckRecord, at: Date = this.now()): Promise<void> {
     const details: Record<string, unknown> = {
+      ...check.extra,
       control: check.control, collector: check.collector, completedAt: at.toISOString(), ok: check.ok, source: check.source,
     };
     if (check.findings !== undefined) details.findings = check.findings;

@@ -50,21 +50,19 @@ export async function snapshotPolicy(flags: SnapshotFlags): Promise<Omit<Complia
   }
   const version = store.version();
   if (version === null) return { policy: fallback, policySource: { source: "default" } };
-  return { policy: store.policy(), policySource: { source: "server", version }, ...pushedApprovals(dir) };
+  return { policy: store.policy(), policySource: { source: "server", version }, ...(await statusApprovals(dir)) };
 }
 
-/** The approvals (甲許可) the server last pushed to this PC (they already cover it: scope all). */
-function pushedApprovals(dir: string): Pick<ComplianceInput, "approvals" | "agent"> {
+/** The approvals (甲許可) the server last pushed to this PC, from the agent's status file. */
+async function statusApprovals(dir: string): Promise<Pick<ComplianceInput, "approvals" | "agent">> {
+  let s: { agentId?: unknown; approvals?: unknown };
   try {
-    const s = JSON.parse(readFileSync(join(dir, "status.json"), "utf8")) as { agentId?: unknown; approvals?: unknown };
-    const approvals = Array.isArray(s.approvals) ? s.approvals as Array<Record<string, unknown>> : [];
-    return {
-      agent: { id: typeof s.agentId === "string" ? s.agentId : "local", tags: [] },
-      approvals: approvals.map((a) => ({ ...a, scope: { all: true } })) as unknown as ComplianceInput["approvals"],
-    };
+    s = JSON.parse(readFileSync(join(dir, "status.json"), "utf8")) as typeof s;
   } catch {
     return {};
   }
+  const { pushedApprovals } = await import("../agent/compliance.js");
+  return { agent: { id: typeof s.agentId === "string" ? s.agentId : "local", tags: [] }, approvals: pushedApprovals(s.approvals) };
 }
 
 export async function runSnapshotCommand(flags: SnapshotFlags): Promise<void> {

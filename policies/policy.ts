@@ -111,6 +111,14 @@ export const AssetPolicy = z.strictObject({
   unseenDays: z.number().int().positive().default(14),
 });
 
+/** The agent's scheduled compliance snapshot (agent/compliance-schedule.ts): every control judged, recorded as agent.check. */
+export const CompliancePolicy = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** node-cron expression */
+  schedule: z.string().default("0 12 * * *"),
+  timezone: z.string().default("Asia/Tokyo"),
+});
+
 export const Policy = z.strictObject({
   /** agent heartbeat interval; an agent silent for 3 of them raises agent.silent */
   heartbeatSeconds: Seconds.default(30),
@@ -120,6 +128,7 @@ export const Policy = z.strictObject({
   network: NetworkPolicy.prefault({}),
   media: MediaPolicy.prefault({}),
   asset: AssetPolicy.prefault({}),
+  compliance: CompliancePolicy.prefault({}),
 });
 export type Policy = z.infer<typeof Policy>;
 

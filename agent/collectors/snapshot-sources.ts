@@ -62,14 +62,14 @@ export interface SnapshotDocument {
 }
 
 /**
- * Take one snapshot from every source (concurrently; each source's modules imported on demand and
+ * Take one snapshot from every source (or only `sections`; concurrently; each source's modules imported on demand and
  * counted in its duration). A source that fails is listed in `errors`; the others are kept.
  */
-export async function takeSnapshot(): Promise<SnapshotDocument> {
+export async function takeSnapshot(sections?: ReadonlySet<string>): Promise<SnapshotDocument> {
   const started = Date.now();
   const doc: SnapshotDocument = { takenAt: new Date().toISOString(), errors: [] };
   const sourceDurationMs: Record<string, number> = {};
-  const sources = snapshotSourceLoaders();
+  const sources = snapshotSourceLoaders().filter((s) => !sections || sections.has(s.name));
   const results = await Promise.allSettled(sources.map(async (s) => {
     const t0 = performance.now();
     try {
