@@ -4,7 +4,7 @@
  */
 import { catalogEntry } from "../policies/catalog.js";
 import type { Details, EventType, Severity, StoredEvent } from "../policies/schema.js";
-import { STATUS_LABEL } from "./decide.js";
+import { STATUS_LABEL } from "../policies/decide.js";
 
 export { STATUS_LABEL };
 

@@ -5,7 +5,7 @@
  */
 import { loadCatalog } from "../policies/catalog.js";
 import type { Details, EventType } from "../policies/schema.js";
-import { decide } from "./decide.js";
+import { decide } from "../policies/decide.js";
 import type { Ingest } from "./ingest.js";
 import type { ServerState } from "./state.js";
 import type { EventRow } from "./store.js";

@@ -198,6 +198,15 @@ export async function connectAgent(srv: TestServer, cred: Credential, policyVers
   return c;
 }
 
+/** connect + hello with the PC's own hostname + welcome */
+export async function connectAs(srv: TestServer, cred: Credential, hostname: string): Promise<TestClient> {
+  const c = connect(srv, cred);
+  await c.opened;
+  c.send({ ...(hello(cred) as object), hostname });
+  await c.next((m) => m.t === "welcome");
+  return c;
+}
+
 export function ev(seq: number, type: string, details: Record<string, unknown> = {}): unknown {
   return { seq, type, observedAt: new Date().toISOString(), details };
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../policies/schema.js";
 import {
-  api, connect, enroll, events, hello, request, sendEvents, startTestServer, type Credential, type TestClient, type TestServer,
+  api, connectAs, enroll, events, request, sendEvents, startTestServer, type Credential, type TestClient, type TestServer,
 } from "./helpers.js";
 
 const PASSWORD = "correct horse battery";
@@ -22,13 +22,6 @@ let p2p: StoredEvent;
 let bViolation: StoredEvent;
 let infoEvent: StoredEvent;
 
-async function connectAs(cred: Credential, hostname: string): Promise<TestClient> {
-  const c = connect(srv, cred);
-  await c.opened;
-  c.send({ ...(hello(cred) as object), hostname });
-  await c.next((m) => m.t === "welcome");
-  return c;
-}
 
 const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
 const get = (who: string, path: string) => request(srv, "GET", path, { token: tokens[who] ?? srv.adminToken });
@@ -50,8 +43,8 @@ beforeAll(async () => {
   expect((await api(srv, "PUT", `/api/agents/${credB.agentId}/organisation`, { organisation: "contractor-b" })).status).toBe(200);
   const csv = "資産番号,ホスト名,製造番号,MACアドレス,設置場所（作業場所）,管理者,登録日,備考\nA-0017,kyo-pc-017,SN123,,本社3F 開発室,山田 太郎,2026-04-01,\n";
   expect((await request(srv, "POST", "/api/assets/import", { raw: csv, token: srv.adminToken, headers: { "content-type": "text/csv" } })).status).toBe(200);
-  agentA = await connectAs(credA, "kyo-pc-017");
-  agentB = await connectAs(credB, "pc-b");
+  agentA = await connectAs(srv, credA, "kyo-pc-017");
+  agentB = await connectAs(srv, credB, "pc-b");
 
   // what the p2p collector sends (agent/collectors/p2p: details(finding) + terminate.ts's result)
   const running = {

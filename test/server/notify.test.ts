@@ -14,17 +14,9 @@ import type { StoredEvent } from "../../policies/schema.js";
 import { NotificationsConfig, type NotificationsConfigInput } from "../../server/notify/config.js";
 import type { NotifyClock } from "../../server/notify/notifier.js";
 import {
-  api, connect, enroll, ev, events, hello, request, sendEvents, startTestServer, waitFor, type Credential, type TestClient, type TestServer,
+  api, connectAs, enroll, ev, events, request, sendEvents, startTestServer, waitFor, type Credential, type TestClient, type TestServer,
 } from "./helpers.js";
 
-/** connect + hello with the PC's own hostname + welcome */
-async function connectAs(srv: TestServer, cred: Credential, hostname: string): Promise<TestClient> {
-  const c = connect(srv, cred);
-  await c.opened;
-  c.send({ ...(hello(cred) as object), hostname });
-  await c.next((m) => m.t === "welcome");
-  return c;
-}
 
 interface Mail { to: string[]; subject: string; text: string }
 
@@ -251,6 +243,20 @@ describe("notification rules", () => {
     await f.srv.notificationsDrained();
     expect(mailbox.tries()).toBe(3);
     expect(broken.bodies).toHaveLength(3);
+  });
+
+  it("no SMTP server at all (connection refused): retried, then agent.delivery_failed naming the error", async () => {
+    const gone = await silentSmtp();
+    const port = gone.port;
+    await closers.pop()!(); // nothing listens there any more
+    const f = await fleet({
+      smtp: { host: "127.0.0.1", port, from: "kyoka@example.lg.jp" }, retry: { attempts: 2 },
+      rules: [{ name: "down", match: { control: ["p2p"] }, email: { to: ["desk@a.example.jp"] } }],
+    });
+    await send(f, "A", "p2p.running", p2pRunning(31337));
+    const failure = await waitFor(async () => (await events(f.srv, "?type=agent.delivery_failed"))[0]);
+    expect(failure.details).toMatchObject({ channel: "email", rule: "down", attempts: 2 });
+    expect(String(failure.details.error)).toMatch(/ECONNREFUSED/);
   });
 
   it("an SMTP server that never answers does not hold up ingest: events are acked and stored while the mail hangs", async () => {
