@@ -18,6 +18,8 @@ export interface AuthFailureLimiterOptions {
   logLinesPerWindow?: number;
   /** addresses remembered at most (default 10,000; the oldest windows are forgotten first) */
   maxAddresses?: number;
+  /** what a key is, in the 429 message (default "this address"; the login limiter: "this login from this address") */
+  keyLabel?: string;
   now?: () => number;
 }
 
@@ -34,6 +36,7 @@ export class AuthFailureLimiter {
   private readonly logLines: number;
   private readonly maxAddresses: number;
   private readonly now: () => number;
+  private readonly keyLabel: string;
   private readonly windows = new Map<string, Window>();
   /** the global log budget's window */
   private logWindow = { start: 0, lines: 0, unlogged: 0, refused: 0 };
@@ -44,6 +47,7 @@ export class AuthFailureLimiter {
     this.logLines = opts.logLinesPerWindow ?? 20;
     this.maxAddresses = opts.maxAddresses ?? 10_000;
     this.now = opts.now ?? Date.now;
+    this.keyLabel = opts.keyLabel ?? "this address";
   }
 
   /** Throw RateLimitedError when `ip` used up its failures in this window. */
@@ -53,7 +57,12 @@ export class AuthFailureLimiter {
     w.refused++;
     this.logBudget().refused++;
     const retryAfter = Math.max(1, Math.ceil((w.start + this.windowMs - this.now()) / 1000));
-    throw new RateLimitedError(`too many failed authentications from this address; retry in ${retryAfter} s`, retryAfter);
+    throw new RateLimitedError(`too many failed authentications from ${this.keyLabel}; retry in ${retryAfter} s`, retryAfter);
+  }
+
+  /** A successful authentication of `key` before it was blocked: its failures are forgotten. */
+  succeeded(key: string): void {
+    this.windows.delete(key);
   }
 
   /** Count a failed authentication of `ip` (what failed: "admin token", "enrollment token"). */

@@ -51,6 +51,8 @@ export interface ServerOptions {
   http?: Partial<HttpLimits>;
   /** failed authentications per address before 429 (server/auth-limit.ts) */
   authLimit?: AuthFailureLimiterOptions;
+  /** failed logins per (login, address) before 429 (default 5 in 5 minutes; server/people/workflow.ts) */
+  loginLimit?: AuthFailureLimiterOptions;
   /** WebSocket connection caps, hello deadline, ping interval (server/limits.ts) */
   limits?: Partial<ConnectionLimits>;
   /** alert notifications: SMTP and the rules (server/notify/config.ts); none: no notification */
@@ -129,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // people, organisations, requests (申請) and the audit trail live in the same SQLite file
     if (!sqlite) throw new Error("the people/workflow tables need the embedded SQLite store in this version");
     const workflow = new Workflow({
-      db: sqlite.handle, state, log: opts.log.child({ component: "server:workflow" }), dataDir: opts.dataDir, adminToken: tokens.adminToken,
+      db: sqlite.handle, state, log: opts.log.child({ component: "server:workflow" }), dataDir: opts.dataDir, adminToken: tokens.adminToken, loginLimit: opts.loginLimit,
       onApprovalsChanged: (ids) => gateway.pushApprovals(ids),
       onEventsChanged: (events) => { if (stream.hasClients) stream.broadcastEvents(events); },
     });

@@ -23,6 +23,7 @@ import {
 import { scopeCovers } from "../../policies/decide.js";
 import type { ServerState } from "../state.js";
 import { secretEquals } from "../tokens.js";
+import { AuthFailureLimiter, type AuthFailureLimiterOptions } from "../auth-limit.js";
 import { AuditLog, type AuditQuery, type AuditRow } from "./audit.js";
 import {
   DEFAULT_ORGANISATION, PeopleDb, publicUser, sha256, type Organisation, type RequestRecord, type RequestStatus, type User,
@@ -114,8 +115,13 @@ export interface WorkflowDeps {
   onApprovalsChanged?: (agentIds?: string[]) => void;
   /** events changed status (retroaction): for the live stream */
   onEventsChanged?: (events: StoredEvent[]) => void;
+  /** failed logins per (login, address) before 429 with Retry-After (default 5 in 5 minutes) */
+  loginLimit?: AuthFailureLimiterOptions;
   now?: () => Date;
 }
+
+/** Password guessing: 5 failed logins of one login from one address within 5 minutes → 429 until the 5 minutes end. */
+export const LOGIN_LIMIT = { maxFailures: 5, windowMs: 5 * 60_000 } as const;
 
 /** Where a call came from, for the audit trail. */
 export interface CallContext {
@@ -174,6 +180,7 @@ export class Workflow {
   private readonly db: Database.Database;
   private readonly log: Logger;
   private readonly now: () => Date;
+  private readonly loginLimit: AuthFailureLimiter;
 
   constructor(private readonly deps: WorkflowDeps) {
     this.db = deps.db;
@@ -181,6 +188,7 @@ export class Workflow {
     this.audit = new AuditLog(deps.db, deps.dataDir);
     this.log = deps.log;
     this.now = deps.now ?? (() => new Date());
+    this.loginLimit = new AuthFailureLimiter(deps.log, { ...LOGIN_LIMIT, keyLabel: "this login from this address", ...deps.loginLimit });
     this.loadApprovalExtras();
   }
 
@@ -266,6 +274,10 @@ export class Workflow {
 
   async login(raw: unknown, ctx: CallContext): Promise<{ sessionId: string; csrf: string; expiresAt: string; user: User }> {
     const input = parseInput(LoginInput, raw);
+    // per (login, address): a guesser is answered 429 — right password or wrong — until the window
+    // ends; another address, or another login from this one, is not held up
+    const limitKey = `${input.login.toLowerCase()}\u0000${ctx.remote ?? ""}`;
+    this.loginLimit.check(limitKey);
     const u = this.people.userByLogin(input.login);
     // verify even for an unknown login, so timing does not tell which logins exist
     const ok = await verifyPassword(input.password, u?.passwordHash ?? "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
@@ -274,8 +286,10 @@ export class Workflow {
       this.tx(() => this.record({ ...who, role: u?.role ?? ("unknown" as Role) }, ctx, "login.failed", u?.id ?? null,
         { reason: !u ? "unknown login" : u.disabledAt ? "user disabled" : "wrong password" }));
       this.log.warn({ login: input.login, remote: ctx.remote }, "login failed");
+      this.loginLimit.failed(limitKey, `password of ${input.login}`, "/api/login");
       throw new UnauthenticatedError("wrong login or password");
     }
+    this.loginLimit.succeeded(limitKey);
     const at = this.iso();
     const expiresAt = new Date(this.now().getTime() + SESSION_HOURS * 3600_000).toISOString();
     const s = this.tx(() => {
