@@ -33,6 +33,9 @@ const program = new Command("kyoka")
     throw new CommanderError(0, "commander.version", line);
   })
   .showSuggestionAfterError(true)
+  // the program's options only before a command: `kyoka request software --version '>=2'` is the
+  // request's version range, not the program's --version
+  .enablePositionalOptions()
   .exitOverride()
   .configureOutput({
     // one line, naming the flag
