@@ -15,7 +15,8 @@
  */
 import { dayISO, daysBetween, isDay } from "../lib/day.js";
 import { CONTROLS, type Control } from "../policies/schema.js";
-import type { EventRow, EvidenceRecord, Store } from "./store.js";
+import type { Dialect } from "./migrations.js";
+import type { EventRow, EvidenceQuery, EvidenceRecord, Store } from "./store.js";
 
 /** The controls a PC is checked for (the agent's own health is evidenced by its other events). */
 export const CHECKED_CONTROLS: readonly Control[] = CONTROLS.filter((c) => c !== "agent");
@@ -34,14 +35,39 @@ export function checkEvidence(row: Pick<EventRow, "type" | "details" | "observed
   return day ? { control: control as Control, collector, day } : undefined;
 }
 
-/**
- * Upsert of one evidence row: (agent_id, control, collector, day, first_at, last_at). The same
- * text on SQLite and PostgreSQL (which numbers its parameters: replace each ? with $n).
- */
-export const EVIDENCE_UPSERT = `INSERT INTO check_evidence (agent_id, control, collector, day, checks, first_at, last_at) VALUES (?, ?, ?, ?, 1, ?, ?)
+/** PostgreSQL numbers its parameters: each `?` becomes `$1`, `$2`, … (the statements here have no `?` in literals). */
+export function numberedParams(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+const UPSERT = `INSERT INTO check_evidence (agent_id, control, collector, day, checks, first_at, last_at) VALUES (?, ?, ?, ?, 1, ?, ?)
   ON CONFLICT (agent_id, control, collector, day) DO UPDATE SET checks = check_evidence.checks + 1,
     first_at = CASE WHEN excluded.first_at < check_evidence.first_at THEN excluded.first_at ELSE check_evidence.first_at END,
     last_at = CASE WHEN excluded.last_at > check_evidence.last_at THEN excluded.last_at ELSE check_evidence.last_at END`;
+
+/** Upsert of one evidence row; parameters (agent_id, control, collector, day, first_at, last_at). */
+export function evidenceUpsertSql(dialect: Dialect): string {
+  return dialect === "postgres" ? numberedParams(UPSERT) : UPSERT;
+}
+
+/** The evidence rows of a period (and agents), ordered by agent, control, day, collector. */
+export function evidenceSelectSql(dialect: Dialect, q: EvidenceQuery): { sql: string; args: unknown[] } {
+  const where = ["day >= ? AND day <= ?"];
+  const args: unknown[] = [q.fromDay, q.toDay];
+  if (q.agents) {
+    where.push(dialect === "postgres" ? "agent_id = ANY(?)" : "agent_id IN (SELECT value FROM json_each(?))");
+    args.push(dialect === "postgres" ? [...q.agents] : JSON.stringify(q.agents));
+  }
+  const sql = `SELECT agent_id, control, collector, day, checks, first_at, last_at FROM check_evidence
+    WHERE ${where.join(" AND ")} ORDER BY agent_id, control, day, collector`;
+  return { sql: dialect === "postgres" ? numberedParams(sql) : sql, args };
+}
+
+/** A selected row as the Store returns it. */
+export function evidenceFromRow(r: { agent_id: string; control: string; collector: string; day: string; checks: number | string; first_at: string; last_at: string }): EvidenceRecord {
+  return { agentId: r.agent_id, control: r.control as Control, collector: r.collector, day: r.day, checks: Number(r.checks), firstAt: r.first_at, lastAt: r.last_at };
+}
 
 /** A period bound: a day (YYYY-MM-DD) or an ISO time (its Asia/Tokyo day). */
 export function toDay(bound: string | Date): string {

@@ -15,7 +15,7 @@ import type {
   PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
 import { MIGRATIONS_TABLE, migrationSql, pendingMigrations, SCHEMA_VERSION } from "./migrations.js";
-import { checkEvidence, EVIDENCE_UPSERT } from "./evidence.js";
+import { checkEvidence, evidenceFromRow, evidenceSelectSql, evidenceUpsertSql } from "./evidence.js";
 
 /**
  * Bring the database to SCHEMA_VERSION: every step not yet recorded in schema_migrations, in
@@ -135,7 +135,7 @@ export class SqliteStore implements Store, SyncEventWriter {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const stmt = this.insertStmt;
-    const evidenceStmt = this.db.prepare(EVIDENCE_UPSERT);
+    const evidenceStmt = this.db.prepare(evidenceUpsertSql("sqlite"));
     // articles are the catalog's arrays (shared per type): serialize each once
     const articlesJson = new WeakMap<string[], string>();
     const articlesText = (a: string[]): string => {
@@ -175,14 +175,8 @@ export class SqliteStore implements Store, SyncEventWriter {
   }
 
   async listEvidence(q: EvidenceQuery): Promise<EvidenceRecord[]> {
-    const where = ["day >= ? AND day <= ?"];
-    const args: unknown[] = [q.fromDay, q.toDay];
-    if (q.agents) { where.push("agent_id IN (SELECT value FROM json_each(?))"); args.push(JSON.stringify(q.agents)); }
-    const rows = this.db.prepare(`SELECT agent_id, control, collector, day, checks, first_at, last_at FROM check_evidence
-      WHERE ${where.join(" AND ")} ORDER BY agent_id, control, day, collector`).all(...args) as Array<{
-      agent_id: string; control: EvidenceRecord["control"]; collector: string; day: string; checks: number; first_at: string; last_at: string;
-    }>;
-    return rows.map((r) => ({ agentId: r.agent_id, control: r.control, collector: r.collector, day: r.day, checks: r.checks, firstAt: r.first_at, lastAt: r.last_at }));
+    const { sql, args } = evidenceSelectSql("sqlite", q);
+    return (this.db.prepare(sql).all(...args) as Array<Parameters<typeof evidenceFromRow>[0]>).map(evidenceFromRow);
   }
 
   // --- agents ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migratePostgres } from "../../server/migrate-postgres.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../server/migrations.js";
+import { evidenceFromRow, evidenceSelectSql, evidenceUpsertSql, groupEvidence } from "../../server/evidence.js";
 
 const URL = process.env.KYOKA_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SCHEMA = `kyoka_test_${process.pid}_${randomBytes(4).toString("hex")}`;
@@ -135,5 +136,27 @@ describe("PostgreSQL: the numbered migrations and the store's statements", () =>
     await expect(client.query(`UPDATE audit SET actor = 'x'`)).rejects.toThrow(/append-only/);
     await expect(client.query(`DELETE FROM audit`)).rejects.toThrow(/append-only/);
     expect(await count("audit")).toBe(1);
+  });
+
+  it("keeps the evidence that checks ran (check_evidence): the store's upsert and query in PostgreSQL's dialect", async () => {
+    const upsert = evidenceUpsertSql("postgres");
+    for (const [agent, control, collector, day, at] of [
+      ["a1", "p2p", "p2p", "2026-12-01", "2026-12-01T01:00:00.000Z"],
+      ["a1", "p2p", "p2p", "2026-12-01", "2026-12-01T00:30:00.000Z"],
+      ["a1", "p2p", "p2p", "2026-12-02", "2026-12-02T01:00:00.000Z"],
+      ["a1", "software", "executed", "2026-12-01", "2026-12-01T02:00:00.000Z"],
+      ["a2", "network", "network", "2026-12-01", "2026-12-01T03:00:00.000Z"],
+    ]) await client.query(upsert, [agent, control, collector, day, at, at]);
+    const select = (agents?: string[]) => {
+      const { sql, args } = evidenceSelectSql("postgres", { fromDay: "2026-12-01", toDay: "2026-12-01", ...(agents ? { agents } : {}) });
+      return client.query<Parameters<typeof evidenceFromRow>[0]>(sql, args).then((r) => r.rows.map(evidenceFromRow));
+    };
+    const rows = await select(["a1"]);
+    expect(rows).toEqual([
+      { agentId: "a1", control: "p2p", collector: "p2p", day: "2026-12-01", checks: 2, firstAt: "2026-12-01T00:30:00.000Z", lastAt: "2026-12-01T01:00:00.000Z" },
+      { agentId: "a1", control: "software", collector: "executed", day: "2026-12-01", checks: 1, firstAt: "2026-12-01T02:00:00.000Z", lastAt: "2026-12-01T02:00:00.000Z" },
+    ]);
+    expect([...groupEvidence(await select()).keys()]).toEqual(["a1", "a2"]);
+    expect(await select([])).toEqual([]);
   });
 });
