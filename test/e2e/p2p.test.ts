@@ -110,6 +110,21 @@ describe("P2P control end to end (transmission-daemon in an isolated netns → a
     const traffic = await waitEvent("p2p.traffic", trd.pid);
     expect(traffic).toMatchObject({ status: "violation", severity: "critical", details: { family: "Transmission" } });
     await netns!.kill(trd);
+
+    // the incident report draft (事故報告書（案）) of this real detection names the process, the clause and the time
+    const jst = (iso: string) => { const s = new Date(Date.parse(iso) + 9 * 3600_000).toISOString(); return `${s.slice(0, 4)}/${s.slice(5, 7)}/${s.slice(8, 10)} ${s.slice(11, 19)} JST`; };
+    for (const format of ["html", "md"]) {
+      const draft = await server.api<string>(`/api/events/${ev.id}/incident-report?format=${format}`);
+      expect(draft.status, format).toBe(200);
+      expect(draft.body, format).toContain("事故報告書（案）");
+      expect(draft.body, format).toContain(TRD);
+      expect(draft.body, format).toContain(`PID: ${trd.pid}`);
+      expect(draft.body, format).toContain(CLAUSE);
+      expect(draft.body, format).toContain(jst(ev.observedAt));
+      expect(draft.body, format).toContain(jst(ev.receivedAt));
+      expect(draft.body, format).toContain("ファイル交換ソフトの通信"); // the traffic event, within the hour around it
+      expect(draft.body, format).toContain("原因（乙記入）");
+    }
   });
 
   it("qBittorrent too: installed (from the package database) and running, both violations", async () => {
