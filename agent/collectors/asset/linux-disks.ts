@@ -12,9 +12,9 @@
  * with discard support). Not collected: S.M.A.R.T. health (systeminformation's smartStatus), which
  * is not hardware identity and needs smartctl.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { exec, stdoutOf } from "../../../lib/exec.js";
 
 /** systeminformation's diskLayout() entry, the fields normalize() reads */
 export interface SiDisk {
@@ -88,15 +88,12 @@ export function disksFromLsblk(json: string, rotational: (name: string) => strin
 export interface LinuxDisksOptions {
   /** default "/" (for queue/rotational; tests point it at a fake tree) */
   root?: string;
-  /** runs lsblk (no shell); default execFile with a 10 s timeout */
+  /** runs lsblk (no shell); default lib/exec.ts with a 10 s timeout */
   run?: (cmd: string, args: string[]) => Promise<string>;
 }
 
-const defaultRun = (cmd: string, args: string[]): Promise<string> =>
-  new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 10_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
-      (err, stdout) => (err ? reject(err) : resolve(String(stdout))));
-  });
+const defaultRun = async (cmd: string, args: string[]): Promise<string> =>
+  stdoutOf(cmd, args, await exec(cmd, args, { timeoutMs: 10_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } }));
 
 /** Every disk, from lsblk. Rejects when lsblk is missing or fails (too old for these columns). */
 export async function readLinuxDisks(opts: LinuxDisksOptions = {}): Promise<SiDisk[]> {

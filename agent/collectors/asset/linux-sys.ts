@@ -13,22 +13,21 @@
  * "To be filled by O.E.M." dropped), so `normalize()` stays the same pure function for every OS.
  * The kernel exposes the same DMI tables dmidecode decodes; root can read the serials there too.
  */
-import { execFile } from "node:child_process";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { arch, hostname, release } from "node:os";
 import { join } from "node:path";
+import { exec } from "../../../lib/exec.js";
 
 export interface LinuxSysOptions {
   /** default "/" (tests point it at a fake tree) */
   root?: string;
-  /** runs a command (no shell); default execFile with a 5 s timeout, "" when it fails */
+  /** runs a command (no shell); default lib/exec.ts with a 5 s timeout, "" when it fails */
   run?: (cmd: string, args: string[]) => Promise<string>;
 }
 
 const defaultRun = (cmd: string, args: string[]): Promise<string> =>
-  new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 5000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } }, (err, stdout) => resolve(err ? "" : String(stdout)));
-  });
+  exec(cmd, args, { timeoutMs: 5000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } })
+    .then((r) => (r.code === 0 ? r.stdout : ""), () => "");
 
 /** systeminformation's cleanDefaults: vendor placeholders become "". */
 function clean(s: string): string {

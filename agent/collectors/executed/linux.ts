@@ -4,7 +4,6 @@
  * agent's process event source (event-source.ts); the process facts from /proc; the removable
  * medium from mountinfo and the media collector's reader.
  */
-import { execFile } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
@@ -18,6 +17,7 @@ import { PathIndex } from "./package-index.js";
 import { LINUX_PACKAGE_TREES, withMergedUsr, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
 import { ProcessEventStarts } from "./event-source.js";
+import { exec } from "../../../lib/exec.js";
 
 export interface LinuxExecutedOptions {
   procRoot?: string;
@@ -37,11 +37,8 @@ function silentLogger(): Logger {
 }
 
 function rpmQla(): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile("rpm", ["-qla"], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 120_000 }, (err, stdout) => {
-      resolve(err ? undefined : stdout); // not an rpm system (ENOENT), or rpm failed: no rpm paths
-    });
-  });
+  // not an rpm system (ENOENT), or rpm failed: no rpm paths
+  return exec("rpm", ["-qla"], { maxBuffer: 256 * 1024 * 1024, timeoutMs: 120_000 }).then((r) => (r.code === 0 ? r.stdout : undefined), () => undefined);
 }
 
 export class LinuxExecutedPlatform implements ExecutedPlatform {

@@ -8,12 +8,12 @@
  * folder (where Defender updates itself), else `%ProgramFiles%\Windows Defender\`.
  * Its output follows the console code page: decoded as UTF-8 when valid, else CP932.
  */
-import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import iconv from "iconv-lite";
 import type { InfectedFile, ScanOutcome } from "./types.js";
+import { exec, execFailure } from "../../../lib/exec.js";
 
 export interface DefenderReport {
   /** "found no threats" seen */
@@ -97,12 +97,13 @@ export async function scanWithDefender(target: string, opts: { timeoutMs?: numbe
   const started = Date.now();
   const bin = opts.mpCmdRun !== undefined ? opts.mpCmdRun : await findMpCmdRun();
   if (!bin) return { result: "scanner-missing", signatures: [], infectedFiles: [], scanner: null, scannedFiles: null, durationMs: 0, error: "MpCmdRun.exe (Microsoft Defender) not found" };
-  return new Promise((resolve) => {
-    execFile(bin, ["-Scan", "-ScanType", "3", "-File", target, "-DisableRemediation"], { encoding: "buffer", timeout: opts.timeoutMs ?? 60 * 60 * 1000, signal: opts.signal, windowsHide: true, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
-      const e = err as (NodeJS.ErrnoException & { code?: string | number }) | null;
-      const code = e ? (typeof e.code === "number" ? e.code : null) : 0;
-      const text = decodeMpOutput(Buffer.isBuffer(stdout) ? stdout : Buffer.from(stdout ?? ""));
-      resolve(defenderOutcome(code, text, Date.now() - started, e && typeof e.code !== "number" ? e.message : undefined));
-    });
-  });
+  const args = ["-Scan", "-ScanType", "3", "-File", target, "-DisableRemediation"];
+  try {
+    const r = await exec(bin, args, { encoding: "buffer", timeoutMs: opts.timeoutMs ?? 60 * 60 * 1000, signal: opts.signal, maxBuffer: 16 * 1024 * 1024 });
+    // killed (timeout, abort, too much output): no exit code, the reason as the error
+    const code = r.overflowed ? null : r.code;
+    return defenderOutcome(code, decodeMpOutput(r.stdout), Date.now() - started, code === null ? execFailure(bin, args, r) : undefined);
+  } catch (e) {
+    return defenderOutcome(null, "", Date.now() - started, (e as Error).message); // not started
+  }
 }

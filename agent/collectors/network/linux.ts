@@ -4,7 +4,7 @@
  * missing) for wireless interfaces. Change notification from one long-running
  * `ip monitor link address route`. Parsing is in parse-linux.ts.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { createInterface } from "node:readline";
@@ -12,6 +12,7 @@ import {
   assembleLinuxState, parseIpAddrJson, parseIpNeighJson, parseIpRouteJson, parseIwLink, parseNmcliWifi, parseResolvConf,
 } from "./parse-linux.js";
 import type { AttachmentReader, InterfaceState, Route, WifiLink } from "./types.js";
+import { exec, execFailure } from "../../../lib/exec.js";
 
 const SEARCH_PATH = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
 
@@ -24,13 +25,10 @@ export function which(cmd: string): string | undefined {
   return undefined;
 }
 
-export function run(cmd: string, args: string[], timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(" ")}: ${String(stderr).trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
+export async function run(cmd: string, args: string[], timeoutMs = 5000): Promise<string> {
+  const r = await exec(cmd, args, { timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } });
+  if (r.code === 0) return r.stdout;
+  throw new Error(r.stderr.trim() ? `${cmd} ${args.join(" ")}: ${r.stderr.trim()}` : execFailure(cmd, args, r));
 }
 
 export interface LinuxReaderOptions {

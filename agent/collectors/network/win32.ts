@@ -9,7 +9,6 @@
 import { normalizeMac } from "../../../lib/net/mac.js";
 import { parseNetIPConfigurationJson, parseNetshWlanInterfaces } from "./parse-win32.js";
 import { run } from "./linux.js";
-import { execFile } from "node:child_process";
 import iconv from "iconv-lite";
 import { canonicalIp, isLinkLocal, isLoopback, networkOf } from "../../../lib/net/ip.js";
 import { win32 } from "../../os/win32/ffi.js";
@@ -28,10 +27,8 @@ export function decodeConsoleText(bytes: Buffer): string {
   }
 }
 
-function runBytes(cmd: string, args: string[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: "buffer", timeout: 20_000, windowsHide: true }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
+async function runBytes(cmd: string, args: string[]): Promise<Buffer> {
+  return stdoutOf(cmd, args, await exec(cmd, args, { encoding: "buffer", timeoutMs: 20_000 }));
 }
 
 /** NotifyAddrChange / NotifyRouteChange with an event in an OVERLAPPED: re-armed after each signal. */
@@ -63,6 +60,7 @@ function notifyChange(fn: "NotifyAddrChange" | "NotifyRouteChange", onChange: ()
   };
 }
 import type { AttachmentReader, InterfaceState, Route } from "./types.js";
+import { exec, stdoutOf } from "../../../lib/exec.js";
 
 const PS_ADDR = "Get-NetIPConfiguration -Detailed | ConvertTo-Json -Depth 4";
 const PS_ROUTES = "Get-NetRoute | Select-Object DestinationPrefix,NextHop,InterfaceAlias,RouteMetric,AddressFamily | ConvertTo-Json -Depth 2";

@@ -2,10 +2,10 @@
  * The reader interface between the collector and the OS: each OS file (linux.ts, win32.ts,
  * darwin.ts) runs commands / reads files and hands the text to the pure parsers.
  */
-import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { ParseError, SoftwareItem } from "./types.js";
+import { exec } from "../../../lib/exec.js";
 
 export interface SourceFailure {
   source: string;
@@ -83,19 +83,17 @@ export function onPath(cmd: string, path = process.env.PATH): boolean {
   return false;
 }
 
-/** execFile with a timeout; ENOENT → MissingTool; a non-zero exit → Error with stderr's first line. */
-export const execText: Exec = (cmd, args, opts = {}) =>
-  new Promise((resolve, reject) => {
-    if (!onPath(cmd)) return reject(new MissingTool(cmd));
-    execFile(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", windowsHide: true, windowsVerbatimArguments: opts.verbatim ?? false }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
-      if (e.code === "ENOENT") return reject(new MissingTool(cmd));
-      if (typeof e.code === "number" && opts.okExitCodes?.includes(e.code)) return resolve(stdout);
-      const why = e.killed ? `timed out after ${opts.timeoutMs ?? 30_000} ms` : `exit ${String(e.code)}: ${String(stderr).trim().split("\n")[0] ?? ""}`;
-      reject(new Error(`${cmd} ${args.join(" ")}: ${why}`));
-    });
+/** lib/exec.ts with a timeout; ENOENT → MissingTool; a non-zero exit → Error with stderr's first line. */
+export const execText: Exec = async (cmd, args, opts = {}) => {
+  if (!onPath(cmd)) throw new MissingTool(cmd);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const r = await exec(cmd, args, { timeoutMs, maxBuffer: 256 * 1024 * 1024, windowsVerbatimArguments: opts.verbatim ?? false }).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === "ENOENT" ? new MissingTool(cmd) : e;
   });
+  if (r.code === 0 || (r.code !== null && opts.okExitCodes?.includes(r.code))) return r.stdout;
+  const why = r.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${String(r.code)}: ${r.stderr.trim().split("\n")[0] ?? ""}`;
+  throw new Error(`${cmd} ${args.join(" ")}: ${why}`);
+};
 
 /** Run fn over items with at most `limit` at once. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
