@@ -10,9 +10,9 @@
  * policy disables gives nothing.
  *
  * A run missed while the PC was off or the agent down happens at the next start (startDelayMs
- * after it, default 60 s, so the collectors start first): the last run's time is kept in the
- * agent's state (`state/compliance.json`), compared with the schedule's latest time
- * (collectors/asset/schedule.ts isSnapshotDue). Runs never overlap.
+ * after it, default 2 min, so the collectors start first and a start stays light): the last
+ * run's time is kept in the agent's state (`state/compliance.json`), compared with the schedule's
+ * latest time (collectors/asset/schedule.ts isSnapshotDue). Runs never overlap.
  */
 import type { StateStore } from "./collector.js";
 import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "./collectors/asset/index.js";
@@ -50,7 +50,7 @@ export interface ComplianceScheduleOptions {
   snapshot?: (sections: ReadonlySet<string>) => Promise<SnapshotDocument>;
   scheduler?: Scheduler;
   now?: () => Date;
-  /** the catch-up run at start waits this long (default 60 s) */
+  /** the catch-up run at start waits this long (default 2 min) */
   startDelayMs?: number;
 }
 
@@ -79,7 +79,7 @@ export class ComplianceSchedule {
     if (!this.scheduled) return;
     const last = this.opts.state.get<ComplianceState>(STATE_KEY)?.lastRunAt;
     if (isSnapshotDue(last, this.scheduled.schedule, this.scheduled.timezone, this.now())) {
-      const delay = this.opts.startDelayMs ?? 60_000;
+      const delay = this.opts.startDelayMs ?? 120_000;
       this.log.info({ lastRunAt: last ?? null, ...this.scheduled, inMs: delay }, "compliance snapshot missed since the last scheduled time: running it now that the agent started");
       this.startTimer = setTimeout(() => {
         this.startTimer = undefined;
