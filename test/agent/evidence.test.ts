@@ -4,18 +4,19 @@
  * supervisor runs — a failed, disabled or stopped collector records nothing. End to end: a real
  * agent with the real network collector and a collector that cannot start, against a real server.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Agent } from "../../agent/agent.js";
 import type { Collector, CollectorContext } from "../../agent/collector.js";
 import { NetworkCollector } from "../../agent/collectors/network/collector.js";
+import { SoftwareCollector } from "../../agent/collectors/software/collector.js";
 import { EvidenceRecorder } from "../../agent/evidence.js";
 import { PolicyStore, StateStores } from "../../agent/state.js";
 import { Supervisor } from "../../agent/supervisor.js";
 import { dayISO } from "../../lib/day.js";
-import { Policy } from "../../policies/policy.js";
+import { parsePolicyText, Policy } from "../../policies/policy.js";
 import type { NewEvent } from "../../policies/schema.js";
 import { evidenceDays } from "../../server/evidence.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
@@ -150,4 +151,45 @@ describe("agent.check from the collectors", () => {
       rmSync(data, { recursive: true, force: true });
     }
   }, 40_000);
+
+  it("a real agent's compliance snapshot at start: the software collector and the snapshot record their checks; a prohibited package is counted", async () => {
+    const data = mkdtempSync(join(tmpdir(), "kyoka-evidence-srv-"));
+    const srv = await startTestServer({ dir: data });
+    try {
+      const makeAgent = () => new Agent({
+        server: srv.url.replace(/^http/, "ws"), enrollToken: srv.enrollToken, stateDir: dir, log: silentLog(),
+        configPolicy: parsePolicyText("software: { prohibited: [ { name: bash } ] }\n"),
+        collectors: { software: () => new SoftwareCollector() },
+        compliance: { startDelayMs: 0 },
+        pcId: async () => undefined,
+      });
+      const agent = makeAgent();
+      await agent.start();
+      try {
+        await waitFor(async () => (await storedEvents(srv, "?type=agent.check")).some((e) => e.details.source === "snapshot"), "the compliance snapshot's check stored", 30_000);
+      } finally {
+        await agent.stop("test over");
+      }
+      const checks = (await storedEvents(srv, "?type=agent.check")).map((e) => e.details);
+      expect(checks.find((c) => c.source === "collector")).toMatchObject({ control: "software", collector: "software", ok: true });
+      // only the control this agent runs, judged under its policy: bash is prohibited
+      expect(checks.filter((c) => c.source === "snapshot")).toEqual([
+        expect.objectContaining({ control: "software", collector: "software", ok: true, findings: 1, verdict: "needs_action", trigger: "start", statuses: { violation: 1, needs_approval: 0, approved: 0, info: 0 } }),
+      ]);
+      // the last run is kept: the next start does not run it again before the next scheduled time
+      expect(JSON.parse(readFileSync(join(dir, "state", "compliance.json"), "utf8"))).toEqual({ compliance: { lastRunAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string } });
+      const again = makeAgent();
+      await again.start();
+      try {
+        await waitFor(async () => (await storedEvents(srv, "?type=agent.started")).length === 2, "the second start stored");
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await again.stop("test over");
+      }
+      expect((await storedEvents(srv, "?type=agent.check")).filter((e) => e.details.source === "snapshot")).toHaveLength(1);
+    } finally {
+      await srv.stop();
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
