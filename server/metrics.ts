@@ -30,6 +30,12 @@ export class ServerMetrics {
     buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000],
     registers: [this.registry],
   });
+  readonly notifications = new Counter({
+    name: "kyoka_notifications_total",
+    help: "Alert notifications (server/notify/) per channel: sent, or failed after their retries (incl. dropped from a full queue)",
+    labelNames: ["channel", "result"] as const,
+    registers: [this.registry],
+  });
   readonly protocolErrors = new Counter({
     name: "kyoka_agent_protocol_errors_total",
     help: "Agent connections refused or closed for a protocol reason",

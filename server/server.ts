@@ -166,6 +166,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         return org && { id: org.id, name: org.name };
       },
       hostnameOf: async (agentId) => (await store.getAgent(agentId))?.hostname,
+      onOutcome: (channel, result) => metrics.notifications.inc({ channel, result }),
       // a channel that failed after its retries: an event the desk sees (on the PC when it concerns one)
       onFailure: (f) => {
         const details = {

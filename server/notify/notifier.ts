@@ -63,6 +63,8 @@ export interface NotifierDeps {
   /** the PC's hostname for the message */
   hostnameOf(agentId: string): Promise<string | undefined>;
   onFailure(f: NotifyFailure): void;
+  /** each message's final outcome per channel (metrics) */
+  onOutcome?(channel: "email" | "webhook", result: "sent" | "failed"): void;
   clock?: NotifyClock;
   /** retry waits (tests: no real waiting) */
   deliveryClock?: Partial<DeliveryClock>;
@@ -255,6 +257,7 @@ export class Notifier {
 
   private enqueue(job: Job): void {
     if (!this.queue.enqueue(job)) {
+      this.deps.onOutcome?.(job.channel, "failed");
       this.deps.onFailure(this.failure(job, 0, "not sent: the notification queue is full or the server is stopping"));
     }
   }
@@ -308,6 +311,7 @@ export class Notifier {
 
   private done(job: Job, result: DeliveryResult): void {
     const log = { rule: job.rule.name, channel: job.channel, target: this.target(job), kind: job.message.kind, events: job.message.total, attempts: result.attempts.length };
+    this.deps.onOutcome?.(job.channel, result.ok ? "sent" : "failed");
     if (result.ok) {
       this.deps.log.info(log, "notification sent");
       return;

@@ -7,9 +7,13 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import { afterEach, describe, expect, it } from "vitest";
+import { resolveConfig, ServerConfig, UsageError } from "../../cli/config.js";
 import type { StoredEvent } from "../../policies/schema.js";
 import { NotificationsConfig, type NotificationsConfigInput } from "../../server/notify/config.js";
 import type { NotifyClock } from "../../server/notify/notifier.js";
@@ -165,6 +169,9 @@ describe("notification rules", () => {
     const first = slack.bodies.find((b) => JSON.stringify(b).includes("pc-a")) as { text: string; blocks: Array<{ type: string }> };
     expect(first.text).toBe("【kyoka】違反・重大: ファイル交換ソフトの実行（pc-a）");
     expect(first.blocks.map((b) => b.type)).toEqual(["header", "section"]);
+    const metrics = (await request(f.srv, "GET", "/metrics", { token: f.srv.adminToken })).text;
+    expect(metrics).toContain('kyoka_notifications_total{channel="email",result="sent"} 3');
+    expect(metrics).toContain('kyoka_notifications_total{channel="webhook",result="sent"} 2');
   });
 
   it("rate limit and digest: a burst beyond `after` becomes one digest at the window's end; over the limit waits for the limit", async () => {
@@ -280,6 +287,30 @@ describe("notification rules", () => {
 });
 
 describe("notifications config", () => {
+  it("kyoka server --config: the README's example is accepted; a wrong rule is one usage error naming its path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kyoka-notify-cfg-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "server.yaml");
+    writeFileSync(file, [
+      "notifications:",
+      '  smtp: { host: smtp.example.lg.jp, port: 587, user: kyoka, passFile: /etc/kyoka/smtp-pass, from: "kyoka <kyoka@example.lg.jp>" }',
+      "  dashboardUrl: https://kyoka.example.lg.jp",
+      "  retry: { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60000 }",
+      "  rules:",
+      "    - name: 重大な違反",
+      "      match: { status: [violation], severity: [critical, high] }",
+      "      email: { to: [security-desk@contractor.example.jp], cc: [joho@city.example.lg.jp] }",
+      '      webhook: { url: "https://hooks.slack.com/services/T0/B0/x", format: slack }',
+      "      digest: { after: 3, windowSeconds: 60, maxListed: 50 }",
+      "      rateLimit: { maxMessages: 20, windowSeconds: 3600 }",
+    ].join("\n"));
+    const cfg = resolveConfig(ServerConfig, file, {});
+    expect(cfg.notifications?.rules[0]).toMatchObject({ name: "重大な違反", webhook: { format: "slack" }, email: { cc: ["joho@city.example.lg.jp"] } });
+    writeFileSync(file, "notifications:\n  rules:\n    - { name: x, match: { control: [printer] }, webhook: { url: http://h/ } }\n");
+    expect(() => resolveConfig(ServerConfig, file, {})).toThrow(UsageError);
+    expect(() => resolveConfig(ServerConfig, file, {})).toThrow(/notifications\.rules\.0\.match\.control\.0/);
+  });
+
   it("validates rules: e-mail needs smtp, names are unique, a rule needs a channel, unknown keys refused", () => {
     const bad = (c: unknown) => {
       const r = NotificationsConfig.safeParse(c);
