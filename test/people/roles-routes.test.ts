@@ -294,6 +294,18 @@ describe("contractor A sees none of contractor B's data", () => {
     await auditor.next((m) => (m as any).kind === "event" && (m as any).event.id === eA);
     await auditor.next((m) => (m as any).kind === "event" && (m as any).event.id === eB);
     await desk.next((m) => (m as any).kind === "event" && (m as any).event.id === eA);
+    // a decision's retroaction (B's open event becomes approved), B's PC going offline and online
+    const rB = await call("contractorB", "POST", "/api/requests", { control: "network", match: { port: 3002 }, agents: [credB.agentId], validUntil: inAYear(), reason: "r" });
+    expect((await call("approver", "POST", `/api/requests/${rB.json.id}/approve`, {})).json.resolved).toBe(1);
+    await auditor.next((m) => (m as any).kind === "event" && (m as any).event.id === eB && (m as any).event.status === "approved");
+    agentB.close();
+    await auditor.next((m) => (m as any).kind === "agent" && (m as any).id === credB.agentId && (m as any).online === false);
+    agentB = await connectAgent(srv, credB);
+    await auditor.next((m) => (m as any).kind === "agent" && (m as any).id === credB.agentId && (m as any).online === true);
+    // A's next event reaches the desk after all of B's messages were sent: none of them reached it
+    const eA2 = await eventOn("A", 3003);
+    await desk.next((m) => (m as any).kind === "event" && (m as any).event.id === eA2);
+    expect(desk.messages.length).toBeGreaterThanOrEqual(2);
     expect(desk.messages.some((m) => JSON.stringify(m).includes(credB.agentId))).toBe(false);
     desk.close();
     auditor.close();
