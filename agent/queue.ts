@@ -58,7 +58,8 @@ export interface ShedCounts {
 
 /**
  * Tests only: KYOKA_TEST_AGENT_CLOCK_OFFSET_MS shifts the agent's clock for observedAt (e.g. -86400000:
- * a PC a day behind), to show the server judges approvals by its own clock. Ignored unless
+ * a PC a day behind), to show the server judges approvals by its own clock — every event's, stamped
+ * here or by its collector. Ignored unless
  * NODE_ENV is "test" or VITEST is set.
  */
 function testClockOffsetMs(): number {
@@ -277,7 +278,14 @@ export class EventQueue {
 
   private async appendLocked(events: NewEvent[], source?: string): Promise<(AgentEvent & { report?: true })[]> {
     if (this.state !== "open") throw new Error(`queue is ${this.state === "new" ? "not open" : "closed"}`);
-    const now = new Date(Date.now() + testClockOffsetMs()).toISOString();
+    const offset = testClockOffsetMs();
+    const now = new Date(Date.now() + offset).toISOString();
+    // a collector that stamped its event itself (asset, media, evidence) is shifted the same way
+    const stamp = (t: string | undefined): string => {
+      if (t === undefined) return now;
+      const ms = offset === 0 ? NaN : Date.parse(t);
+      return Number.isNaN(ms) ? t : new Date(ms + offset).toISOString();
+    };
     interface Item { event: Omit<AgentEvent, "seq">; json: string; p: Priority; report: boolean }
     const items: Item[] = [];
 
@@ -294,7 +302,7 @@ export class EventQueue {
     for (const ev of events) {
       // the same check as the server's (policies/details.ts): an event the server would refuse is
       // dropped here, logged with the collector that made it, and never queued
-      const check = checkEvent({ seq: 1, type: ev.type, observedAt: ev.observedAt ?? now, details: ev.details }, { serverOnly: serverOnlyTypes() });
+      const check = checkEvent({ seq: 1, type: ev.type, observedAt: stamp(ev.observedAt), details: ev.details }, { serverOnly: serverOnlyTypes() });
       if (!check.ok) {
         this.rejected++;
         this.log.error({ collector: source ?? "unknown", type: String(ev.type).slice(0, 64), path: check.path, issue: check.message },

@@ -328,3 +328,28 @@ describe("EventQueue when full", () => {
     expect((await q3.pending(0, 1000, 1 << 20)).filter((e) => e.type === "agent.degraded")).toEqual([]);
   });
 });
+
+describe("the test clock offset (KYOKA_TEST_AGENT_CLOCK_OFFSET_MS, a PC whose clock is wrong)", () => {
+  afterEach(() => {
+    delete process.env.KYOKA_TEST_AGENT_CLOCK_OFFSET_MS;
+  });
+
+  it("shifts every event's observedAt: stamped by the queue and stamped by its collector alike", async () => {
+    process.env.KYOKA_TEST_AGENT_CLOCK_OFFSET_MS = String(-86_400_000);
+    const q = await openQueue();
+    const collectorTime = "2026-12-03T10:00:00.000Z";
+    const before = Date.now();
+    const [own, stamped] = await q.append([routine(1), { ...important(2), observedAt: collectorTime }]);
+    expect(Date.parse(own!.observedAt)).toBeGreaterThanOrEqual(before - 86_400_000 - 5);
+    expect(Date.parse(own!.observedAt)).toBeLessThanOrEqual(Date.now() - 86_400_000 + 5);
+    expect(stamped!.observedAt).toBe("2026-12-02T10:00:00.000Z");
+    // as stored for sending
+    expect((await q.pending(0, 10, 1 << 20)).map((e) => e.observedAt)).toEqual([own!.observedAt, "2026-12-02T10:00:00.000Z"]);
+  });
+
+  it("no offset: a collector's own stamp is kept as it is", async () => {
+    const q = await openQueue();
+    const [e] = await q.append([{ ...important(3), observedAt: "2026-12-03T10:00:00.000Z" }]);
+    expect(e!.observedAt).toBe("2026-12-03T10:00:00.000Z");
+  });
+});
