@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
+import { ReportsConfig } from "../server/reports/schedule.js";
 import { formatIssues } from "../policies/schema.js";
 import { NotificationsConfig } from "../server/notify/config.js";
 import { UsageError } from "./usage-error.js";
@@ -32,6 +33,8 @@ export const ServerConfig = z.strictObject({
   }).partial().optional(),
   /** alert notifications (メール通知): SMTP and rules (server/notify/config.ts) */
   notifications: NotificationsConfig.optional(),
+  /** scheduled compliance reports: schedules, delivery folder, webhook (server/reports/schedule.ts) */
+  reports: ReportsConfig.optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 

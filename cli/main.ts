@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * kyoka — the one binary: `kyoka server`, `kyoka agent`, `kyoka local`, `kyoka snapshot`,
- * `kyoka enroll-token`.
+ * `kyoka enroll-token`, `kyoka report`.
  * Usage errors print one line naming the flag and exit 2; --help and --version exit 0.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -49,7 +49,7 @@ program
   .option("--host <host>", "address to bind")
   .option("--data <dir>", "data folder (embedded SQLite, admin-token, enroll-token)")
   .option("--database <url>", "database URL (postgres://…); default: embedded SQLite under --data")
-  .option("--config <file>", "server config file (YAML): port, host, data, database, tls, adminToken, enrollToken")
+  .option("--config <file>", "server config file (YAML): port, host, data, database, tls, adminToken, enrollToken, reports")
   .option("--tls-cert <file>", "TLS certificate (PEM): serve https:// and wss://")
   .option("--tls-key <file>", "TLS private key (PEM)")
   .addOption(logFormatOption())
@@ -261,6 +261,23 @@ program
   .action(async (control: string, opts) => {
     const { runRequest } = await import("./people-command.js");
     await runRequest(control, opts);
+  });
+
+program
+  .command("report")
+  .description("a compliance report (実施状況報告書) from the server, stored and audited there: kyoka report --from 2026-11-01 --to 2026-11-30 --format pdf")
+  .option("--from <day>", "first day of the period, YYYY-MM-DD (Asia/Tokyo)")
+  .option("--to <day>", "last day of the period, YYYY-MM-DD (Asia/Tokyo)")
+  .option("--organisation <name>", "one organisation (id or name); default: every organisation, or your own (desk, contractor)")
+  .addOption(new Option("--format <format>", "json, csv (UTF-8 with BOM, Excel), html (printable A4) or pdf (Chromium on the server)").choices(["json", "csv", "html", "pdf"]).default("html"))
+  .option("--out <file>", "where to write it (- : standard output); default: the server's file name in this folder")
+  .option("--server <url>", "the server (default $KYOKA_SERVER or http://127.0.0.1:8080)")
+  .option("--token-file <file>", "a file holding an API token (default $KYOKA_TOKEN, or the admin-token of --data)")
+  .option("--data <dir>", "the server's data folder: use its admin-token (on the server's machine)")
+  .addOption(new Option("--lang <lang>", "messages: ja (日本語, default) or en").choices(["ja", "en"]).default("ja"))
+  .action(async (opts) => {
+    const { runReport } = await import("./report-command.js");
+    await runReport(opts);
   });
 
 // no top-level await: the single executable (installers/) bundles this module as CommonJS

@@ -31,7 +31,7 @@ export async function runServerCommand(flags: ServerFlags): Promise<void> {
   const server = await startServer({
     port: cfg.port, host: cfg.host, dataDir: resolve(cfg.data), tls, log,
     adminToken: cfg.adminToken, enrollToken: cfg.enrollToken, heartbeatSeconds: cfg.heartbeatSeconds, limits: cfg.limits,
-    authLimit: cfg.authLimit, notifications: cfg.notifications,
+    authLimit: cfg.authLimit, notifications: cfg.notifications, reports: cfg.reports,
   });
   process.stdout.write(`kyoka server listening on ${server.url}\n`);
   const dataDir = resolve(cfg.data);

@@ -2,7 +2,7 @@
  * Domain errors: what went wrong, in the domain's words. Domain code (ledgers, store, ingest)
  * throws these and knows nothing of HTTP; the one error handler in server/http.ts maps them to
  * status codes (InvalidInput 400, Authentication 401, NotFound 404, Conflict 409,
- * UnsupportedMediaType 415, RateLimited 429) and
+ * UnsupportedMediaType 415, RateLimited 429, NotImplemented 501) and
  * answers `{error, ...extra}`.
  */
 export class DomainError extends Error {
@@ -39,3 +39,6 @@ export class RateLimitedError extends DomainError {
     super(message);
   }
 }
+
+/** What was asked for cannot be produced on this server (501), e.g. a PDF report without Chromium. */
+export class NotImplementedError extends DomainError {}

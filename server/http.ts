@@ -27,7 +27,8 @@ import type { AgentGateway } from "./agents-ws.js";
 import type { AssetLedger } from "./assets.js";
 import { AuthFailureLimiter } from "./auth-limit.js";
 import {
-  AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, UnsupportedMediaTypeError,
+  AuthenticationError, ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, NotImplementedError, RateLimitedError,
+  UnsupportedMediaTypeError,
 } from "./errors.js";
 import type { Enrollment } from "./enrollment.js";
 import type { MediaLedger } from "./media-ledger.js";
@@ -44,6 +45,8 @@ import { incidentRoutes } from "./routes/incidents.js";
 import { mediaRoutes } from "./routes/media.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { policyRoutes } from "./routes/policy.js";
+import { reportRoutes } from "./routes/reports.js";
+import type { Reports } from "./reports/service.js";
 import { can, type Action, type Principal } from "./people/permissions.js";
 import { CSRF_HEADER, SESSION_COOKIE, type Workflow } from "./people/workflow.js";
 import { peopleRoutes } from "./routes/people.js";
@@ -90,6 +93,8 @@ export interface ApiDeps {
   enrollment: Enrollment;
   /** users, sessions, tokens, organisations, requests, the audit trail: server/people/ */
   workflow: Workflow;
+  /** compliance reports: generate, store, list, download (server/reports/) */
+  reports?: Reports;
 }
 
 /** A route file: a Fastify plugin with zod schemas, given the server's components. */
@@ -108,7 +113,7 @@ export interface RouteIndexEntry {
 /** The route files, in the order of the index. */
 const ROUTE_FILES: RouteFile[] = [
   dashboardRoutes, indexRoutes, catalogRoutes, enrollRoutes, agentRoutes, eventRoutes, approvalRoutes, policyRoutes, assetRoutes, mediaRoutes, metricsRoutes, peopleRoutes,
-  incidentRoutes,
+  incidentRoutes, reportRoutes,
 ];
 
 /** The value of one cookie of a request, if present. */
@@ -161,6 +166,7 @@ function httpError(err: unknown): { status: number; body: Record<string, unknown
             : err instanceof AuthenticationError ? 401
               : err instanceof RateLimitedError ? 429
                 : err instanceof ForbiddenError ? 403
+                  : err instanceof NotImplementedError ? 501
                 : 500;
     return { status, body: { error: err.message, ...err.extra } };
   }

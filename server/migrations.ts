@@ -402,6 +402,44 @@ $$;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();`,
   },
+  {
+    version: 7,
+    name: "reports: every generated compliance report, its bytes and SHA-256 (server/reports/)",
+    sqlite: `
+CREATE TABLE IF NOT EXISTS reports (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL,
+  organisation_id TEXT,
+  format TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  content BLOB NOT NULL,
+  trigger_name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_created ON reports (created_at);
+CREATE INDEX IF NOT EXISTS reports_org ON reports (organisation_id, created_at);`,
+    postgres: `
+CREATE TABLE IF NOT EXISTS reports (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL,
+  organisation_id TEXT,
+  format TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes BIGINT NOT NULL,
+  content BYTEA NOT NULL,
+  trigger_name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_created ON reports (created_at);
+CREATE INDEX IF NOT EXISTS reports_org ON reports (organisation_id, created_at);`,
+  },
 ];
 
 for (let i = 0; i < MIGRATIONS.length; i++) {

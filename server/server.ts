@@ -29,6 +29,11 @@ import { can } from "./people/permissions.js";
 import { NotificationsConfig, type NotificationsConfigInput } from "./notify/config.js";
 import { Notifier, type NotifierDeps } from "./notify/notifier.js";
 import { recordServerEvent, SERVER_AGENT_ID, serverEventRow } from "./server-events.js";
+import { join } from "node:path";
+import { Reports } from "./reports/service.js";
+import { ReportScheduler, ReportsConfig, type DeliveryFailure, type PostReport } from "./reports/schedule.js";
+import { checkEvidenceSource } from "./reports/model.js";
+import type { Scheduler } from "../lib/cron.js";
 
 export interface ServerOptions {
   port: number;
@@ -59,6 +64,12 @@ export interface ServerOptions {
   notifications?: NotificationsConfigInput;
   /** tests: the notifier's digest timers and retry waits */
   notifyClocks?: Pick<NotifierDeps, "clock" | "deliveryClock">;
+  /** scheduled compliance reports and their delivery (server/reports/schedule.ts); default: the daily, weekly and monthly schedules */
+  reports?: ReportsConfig;
+  /** another scheduler for the report schedules (tests: fake timers run node-cron's own) */
+  reportScheduler?: Scheduler;
+  /** another webhook POST for report delivery (tests) */
+  reportPost?: PostReport;
 }
 
 /** Limits of the node HTTP server (every agent's WebSocket is a connection too). */
@@ -216,7 +227,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store, bootstrapToken: tokens.enrollToken, authLimit, log: opts.log.child({ component: "server:enrollment" }),
       organisations: { check: (o) => workflow.enrollOrganisation(o), assign: (id, org) => workflow.assignEnrolledAgent(id, org) },
     });
-    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, workflow, log: httpLog }, server);
+    // compliance reports: on demand (routes/reports.ts) and scheduled, delivered to a folder and a webhook
+    const reportsLog = opts.log.child({ component: "server:reports" });
+    const reports = new Reports({ db: sqlite.handle, dbPath: sqlite.path, workflow, log: reportsLog, evidence: checkEvidenceSource });
+    const reportsConfig = ReportsConfig.parse(opts.reports ?? {});
+    const reportScheduler = new ReportScheduler({
+      reports, config: reportsConfig, folder: reportsConfig.folder ?? join(opts.dataDir, "reports"), log: reportsLog,
+      scheduler: opts.reportScheduler,
+      post: opts.reportPost ?? (async (req, signal) => {
+        const { postWebhook } = await import("./delivery/webhook.js");
+        const hook = reportsConfig.webhook!;
+        return postWebhook(req, {
+          timeoutMs: hook.timeoutMs, signal,
+          retry: { ...(hook.attempts ? { attempts: hook.attempts } : {}), ...(hook.baseDelayMs !== undefined ? { baseDelayMs: hook.baseDelayMs } : {}),
+            ...(hook.maxDelayMs !== undefined ? { maxDelayMs: hook.maxDelayMs } : {}) },
+        });
+      }),
+      onFailure: (f) => recordDeliveryFailure(f),
+    });
+    /** a delivery that finally failed: a server-made agent.delivery_failed event, through the same group commit */
+    const recordDeliveryFailure = (f: DeliveryFailure): Promise<void> => recordServerEvent(ingest, serverEventRow(state, "agent.delivery_failed", {
+      channel: f.channel, target: f.target, reportId: f.report.id, schedule: f.schedule, attempts: f.attempts, error: f.error.slice(0, 1000),
+    }));
+    const app = await buildApi({ store, state, gateway, tokens, metrics, assets, media, authLimit, enrollment, workflow, reports, log: httpLog }, server);
 
     // The WebSockets are upgrades of the same server, outside Fastify: /agent and /api/stream, behind
     // the connection caps, each authenticated before any 101 (server/upgrade.ts).
@@ -238,6 +271,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     server.on("error", (err) => log.error({ err }, "server error"));
     gateway.schedule();
+    reportScheduler.start();
 
     const port = (server.address() as AddressInfo).port;
     const hostForUrl = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
@@ -250,6 +284,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing ??= (async () => {
         gateway.close();
         stream.close();
+        await reportScheduler.stop();
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         // give the closing handshakes a moment, then cut what is left

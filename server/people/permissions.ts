@@ -34,6 +34,7 @@ export const ACTIONS = [
   "metrics.read",
   "stream.read",
   "incident.read", // incident report drafts (事故報告書, server/incident/): contractor-side users of their organisation's events
+  "report.read", // compliance reports (server/reports/): generate, list, download
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -59,7 +60,7 @@ export interface Resource {
 }
 
 const READ_ALL: Action[] = [
-  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "asset.export", "media.read", "stream.read", "incident.read",
+  "organisation.read", "agent.read", "event.read", "approval.read", "request.read", "policy.read", "asset.read", "asset.export", "media.read", "stream.read", "incident.read", "report.read",
 ];
 
 const ALLOWED: Record<Role | "agent", ReadonlySet<Action>> = {
@@ -68,9 +69,9 @@ const ALLOWED: Record<Role | "agent", ReadonlySet<Action>> = {
   auditor: new Set<Action>([...READ_ALL, "token.manage", "user.read", "audit.read", "metrics.read"]),
   desk: new Set<Action>([
     "organisation.read", "agent.read", "event.read", "event.resolve", "approval.read", "request.create", "request.read",
-    "policy.read", "asset.read", "media.read", "stream.read", "token.manage", "incident.read",
+    "policy.read", "asset.read", "media.read", "stream.read", "token.manage", "incident.read", "report.read",
   ]),
-  contractor: new Set<Action>(["organisation.read", "agent.read", "approval.read", "request.create", "request.read", "policy.read", "token.manage", "incident.read"]),
+  contractor: new Set<Action>(["organisation.read", "agent.read", "approval.read", "request.create", "request.read", "policy.read", "token.manage", "incident.read", "report.read"]),
   agent: new Set<Action>(["request.create", "request.read", "approval.read"]),
 };
 

@@ -204,6 +204,14 @@ const cases: RouteCase[] = [
       c.close();
     }
   } },
+  // compliance reports: every role; desk and contractor get their own organisation's
+  { name: "GET /api/reports/compliance", allowed: ALL, run: (w) => call(w, "GET", "/api/reports/compliance?from=2026-11-01&to=2026-11-02&format=csv") },
+  { name: "GET /api/reports", allowed: ALL, run: (w) => call(w, "GET", "/api/reports") },
+  { name: "GET /api/reports/:id", allowed: ALL, run: async (w) => {
+    await call(w, "GET", "/api/reports/compliance?from=2026-11-01&to=2026-11-01&format=json");
+    const [newest] = (await call(w, "GET", "/api/reports?limit=1")).json as Array<{ id: string }>;
+    return call(w, "GET", `/api/reports/${newest!.id}`);
+  } },
 ];
 
 /** Routes without a bearer check of their own (tested in their own files) — a new public route must be added here knowingly. */

@@ -7,7 +7,6 @@
  * latest scheduled time (the PC was off, or the agent down, at 09:00) — then follows the schedule.
  * A policy change with a new schedule or timezone reschedules.
  */
-import cron from "node-cron";
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import type { Logger } from "../../../lib/log.js";
@@ -29,24 +28,8 @@ export interface AssetState {
 }
 export const STATE_KEY = "asset";
 
-/** A running schedule; stop() ends it. */
-export interface ScheduledJob { stop(): void }
-/** Runs `run` at every time `expression` names in `timezone`. */
-export type Scheduler = (expression: string, timezone: string, run: () => void, log: Logger) => ScheduledJob;
-
-export const nodeCronScheduler: Scheduler = (expression, timezone, run, log) => {
-  const task = cron.schedule(expression, run, {
-    timezone,
-    noOverlap: true,
-    logger: {
-      info: (m) => log.debug({ cron: expression }, m),
-      warn: (m) => log.warn({ cron: expression }, m),
-      error: (m, err) => log.error({ cron: expression, err: err ?? m }, "node-cron error"),
-      debug: (m) => log.trace({ cron: expression }, String(m)),
-    },
-  });
-  return { stop: () => void task.destroy() };
-};
+import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "../../../lib/cron.js";
+export { nodeCronScheduler, type ScheduledJob, type Scheduler };
 
 export interface AssetCollectorOptions {
   read?: RawReader;
