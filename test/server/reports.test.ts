@@ -5,18 +5,21 @@
  * stored report comes back byte-identical; the audit trail has generation and download; a
  * contractor-side user gets only its organisation's report.
  *
+ * `kyoka report` (dist/cli/main.js: build first) against the same server.
+ *
  * Needs: chromium and poppler-utils (scripts/setup.sh --test installs them). Starts a browser: run
  * under `flock /tmp/kyoka-test.lock`.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCsvRecords } from "../../server/ledger/csv.js";
 import type { ComplianceReport, ControlLine, PcReport } from "../../server/reports/model.js";
 import { REPORT_CSV_COLUMNS } from "../../server/reports/render-csv.js";
+import { run } from "../helpers/kyoka.js";
 import { request, startTestServer, type TestServer } from "./helpers.js";
 import { EXPECTED, PERIOD, seedReportData, type Seeded } from "./reports-seed.js";
 
@@ -237,4 +240,34 @@ describe("organisations", () => {
     expect(b.organisations.map((o) => o.id)).toEqual([orgB]);
     expect(b.summary).toMatchObject({ pcs: 2, openItems: 3, approvalsInForce: 1, approvalsDecided: 1 });
   });
+});
+
+describe("kyoka report (the command line, through the API)", () => {
+  it("--help; saves the report the server stored; a refusal is exit 2 in Japanese; a missing flag names it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kyoka-report-cli-"));
+    try {
+      const help = run(["report", "--help"]);
+      expect((await help.exited).code).toBe(0);
+      expect(help.stdout()).toMatch(/--from <day>[\s\S]*--organisation[\s\S]*--format[\s\S]*--out/);
+      const adminFile = join(dir, "admin");
+      writeFileSync(adminFile, srv.adminToken);
+      const out = join(dir, "r.csv");
+      const ok = run(["report", "--from", PERIOD.from, "--to", PERIOD.to, "--format", "csv", "--out", out, "--server", srv.url, "--token-file", adminFile, "--lang", "en"]);
+      expect((await ok.exited).code, ok.stderr()).toBe(0);
+      const id = /id ([0-9a-f-]{36})/.exec(ok.stdout())?.[1];
+      expect(ok.stdout()).toMatch(/^report saved: /);
+      const stored = await get(`/api/reports/${id}`);
+      expect(readFileSync(out).equals(stored.body)).toBe(true);
+      const deskFile = join(dir, "desk");
+      writeFileSync(deskFile, tokens["desk-a"]!);
+      const refused = run(["report", "--from", PERIOD.from, "--to", PERIOD.to, "--organisation", "contractor-b", "--server", srv.url, "--token-file", deskFile, "--out", join(dir, "x")]);
+      expect((await refused.exited).code).toBe(2);
+      expect(refused.stderr()).toMatch(/サーバが報告書の作成を拒否しました: HTTP 403/);
+      const missing = run(["report", "--to", PERIOD.to, "--lang", "en"]);
+      expect((await missing.exited).code).toBe(2);
+      expect(missing.stderr()).toMatch(/--from YYYY-MM-DD/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
