@@ -30,6 +30,7 @@ import { NotificationsConfig, type NotificationsConfigInput } from "./notify/con
 import { Notifier, type NotifierDeps } from "./notify/notifier.js";
 import { recordServerEvent, SERVER_AGENT_ID, serverEventRow } from "./server-events.js";
 import { join } from "node:path";
+import { postWebhook } from "./delivery/webhook.js";
 import { Reports } from "./reports/service.js";
 import { ReportScheduler, ReportsConfig, type DeliveryFailure, type PostReport } from "./reports/schedule.js";
 import { checkEvidenceSource } from "./reports/model.js";
@@ -234,8 +235,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const reportScheduler = new ReportScheduler({
       reports, config: reportsConfig, folder: reportsConfig.folder ?? join(opts.dataDir, "reports"), log: reportsLog,
       scheduler: opts.reportScheduler,
-      post: opts.reportPost ?? (async (req, signal) => {
-        const { postWebhook } = await import("./delivery/webhook.js");
+      post: opts.reportPost ?? ((req, signal) => {
         const hook = reportsConfig.webhook!;
         return postWebhook(req, {
           timeoutMs: hook.timeoutMs, signal,

@@ -16,6 +16,7 @@ import { z } from "zod";
 import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "../../lib/cron.js";
 import type { Logger } from "../../lib/log.js";
 import { isValidSchedule } from "../../agent/collectors/asset/schedule.js";
+import { redactUrl, type DeliveryResult } from "../delivery/webhook.js";
 import { previousPeriod, TIME_ZONE } from "./period.js";
 import { CONTENT_TYPE, ReportFormat, reportFileName, SCHEDULE_PRINCIPAL, type GeneratedReport, type ReportMeta, type Reports } from "./service.js";
 
@@ -61,15 +62,8 @@ export const ReportsConfig = z.strictObject({
 });
 export type ReportsConfig = z.infer<typeof ReportsConfig>;
 
-/** The final result of a delivery (server/delivery/retry.ts DeliveryResult, the fields read here). */
-export interface PostResult {
-  ok: boolean;
-  attempts: unknown[];
-  status?: number;
-  error?: string;
-}
 /** POST with retries (server/delivery/webhook.ts postWebhook). */
-export type PostReport = (req: { url: string; body: Buffer; contentType: string; headers: Record<string, string> }, signal: AbortSignal) => Promise<PostResult>;
+export type PostReport = (req: { url: string; body: Buffer; contentType: string; headers: Record<string, string> }, signal: AbortSignal) => Promise<Pick<DeliveryResult, "ok" | "attempts" | "status" | "error">>;
 
 export interface DeliveryFailure {
   channel: "folder" | "webhook";
@@ -93,16 +87,6 @@ export interface ReportSchedulerDeps {
   now?: () => Date;
 }
 
-/** A webhook URL without its credentials and query (it often holds a secret). */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname.length > 1 ? "/…" : "/"}`;
-  } catch {
-    return "(not a URL)";
-  }
-}
-
 export class ReportScheduler {
   private jobs: ScheduledJob[] = [];
   private running = new Set<Promise<unknown>>();
@@ -124,7 +108,7 @@ export class ReportScheduler {
       this.jobs.push(scheduler(s.cron, TIME_ZONE, () => { this.track(this.run(s)); }, this.deps.log));
     }
     this.deps.log.info({ schedules: this.schedules.map((s) => `${s.name} ${s.cron} (${s.period})`), folder: this.deps.folder,
-      webhook: this.deps.config.webhook ? redact(this.deps.config.webhook.url) : null }, "report schedules started (Asia/Tokyo)");
+      webhook: this.deps.config.webhook ? redactUrl(this.deps.config.webhook.url) : null }, "report schedules started (Asia/Tokyo)");
   }
 
   private track(p: Promise<unknown>): void {
@@ -191,10 +175,10 @@ export class ReportScheduler {
       },
     }, this.abort.signal);
     if (result.ok) {
-      this.deps.log.info({ reportId: meta.id, url: redact(hook.url), attempts: result.attempts.length }, "report delivered to the webhook");
+      this.deps.log.info({ reportId: meta.id, url: redactUrl(hook.url), attempts: result.attempts.length }, "report delivered to the webhook");
       return;
     }
-    await this.failed({ channel: "webhook", target: redact(hook.url), report: meta, schedule: s.name, attempts: result.attempts.length,
+    await this.failed({ channel: "webhook", target: redactUrl(hook.url), report: meta, schedule: s.name, attempts: result.attempts.length,
       error: result.error ?? "failed" });
   }
 
