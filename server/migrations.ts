@@ -60,6 +60,27 @@ export function pendingMigrations(applied: Iterable<number>): Migration[] {
   return MIGRATIONS.filter((m) => !done.has(m.version));
 }
 
+/** The stored reports (server/reports/service.ts): the same table with each dialect's integer and bytes types. */
+function reportsTable(int: string, bytes: string): string {
+  return `
+CREATE TABLE IF NOT EXISTS reports (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL,
+  organisation_id TEXT,
+  format TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes ${int} NOT NULL,
+  content ${bytes} NOT NULL,
+  trigger_name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_created ON reports (created_at);
+CREATE INDEX IF NOT EXISTS reports_org ON reports (organisation_id, created_at);`;
+}
+
 /** Creates the bookkeeping table (same text in both dialects). */
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY,
@@ -405,40 +426,8 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCT
   {
     version: 7,
     name: "reports: every generated compliance report, its bytes and SHA-256 (server/reports/)",
-    sqlite: `
-CREATE TABLE IF NOT EXISTS reports (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  period_from TEXT NOT NULL,
-  period_to TEXT NOT NULL,
-  organisation_id TEXT,
-  format TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  bytes INTEGER NOT NULL,
-  content BLOB NOT NULL,
-  trigger_name TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS reports_created ON reports (created_at);
-CREATE INDEX IF NOT EXISTS reports_org ON reports (organisation_id, created_at);`,
-    postgres: `
-CREATE TABLE IF NOT EXISTS reports (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  period_from TEXT NOT NULL,
-  period_to TEXT NOT NULL,
-  organisation_id TEXT,
-  format TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  bytes BIGINT NOT NULL,
-  content BYTEA NOT NULL,
-  trigger_name TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS reports_created ON reports (created_at);
-CREATE INDEX IF NOT EXISTS reports_org ON reports (organisation_id, created_at);`,
+    sqlite: reportsTable("INTEGER", "BLOB"),
+    postgres: reportsTable("BIGINT", "BYTEA"),
   },
 ];
 
