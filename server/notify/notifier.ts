@@ -46,6 +46,9 @@ export interface NotifyClock {
   setTimer(fn: () => void, ms: number): () => void;
 }
 
+/** how often messages dropped from a full queue are reported (one failure event per rule × channel) */
+const DROP_REPORT_MS = 60_000;
+
 const SYSTEM_NOTIFY_CLOCK: NotifyClock = {
   now: () => Date.now(),
   setTimer: (fn, ms) => {
@@ -136,6 +139,8 @@ export class Notifier {
   private readonly deliveryClock: DeliveryClock;
   private readonly transport: nodemailer.Transporter | undefined;
   private closed = false;
+  /** messages dropped from a full queue, per rule × channel, until their one failure report */
+  private readonly dropped = new Map<string, { job: Job; count: number; eventIds: number[]; agentIds: Set<string> }>();
 
   constructor(private readonly deps: NotifierDeps) {
     this.clock = deps.clock ?? SYSTEM_NOTIFY_CLOCK;
@@ -183,6 +188,7 @@ export class Notifier {
   async close(): Promise<void> {
     this.closed = true;
     for (const s of this.states.values()) s.cancelTimer?.();
+    for (const key of [...this.dropped.keys()]) this.reportDropped(key);
     await this.queue.close();
     this.transport?.close();
   }
@@ -256,10 +262,32 @@ export class Notifier {
   }
 
   private enqueue(job: Job): void {
-    if (!this.queue.enqueue(job)) {
-      this.deps.onOutcome?.(job.channel, "failed");
-      this.deps.onFailure(this.failure(job, 0, "not sent: the notification queue is full or the server is stopping"));
+    if (this.queue.enqueue(job)) return;
+    this.deps.onOutcome?.(job.channel, "failed");
+    // dropped (queue full): ONE failure per rule × channel per DROP_REPORT_MS, however many were dropped
+    const key = `${job.rule.name}\u0000${job.channel}`;
+    let d = this.dropped.get(key);
+    if (!d) {
+      d = { job, count: 0, eventIds: [], agentIds: new Set() };
+      this.dropped.set(key, d);
+      this.clock.setTimer(() => this.reportDropped(key), this.closed ? 0 : DROP_REPORT_MS);
     }
+    d.count += job.message.total;
+    for (const n of job.message.events) {
+      if (d.eventIds.length < 200) d.eventIds.push(n.event.id);
+      d.agentIds.add(n.event.agentId);
+    }
+  }
+
+  private reportDropped(key: string): void {
+    const d = this.dropped.get(key);
+    if (!d) return;
+    this.dropped.delete(key);
+    this.deps.log.error({ rule: d.job.rule.name, channel: d.job.channel, events: d.count }, "notifications dropped: the queue is full (the receiver is down or too slow)");
+    this.deps.onFailure({
+      ...this.failure(d.job, 0, `not sent: the notification queue was full (${d.count} event(s) in dropped messages)`),
+      eventIds: d.eventIds, agentIds: [...d.agentIds], total: d.count,
+    });
   }
 
   // --- delivery ----------------------------------------------------------------------------------

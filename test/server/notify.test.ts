@@ -284,6 +284,24 @@ describe("notification rules", () => {
     await new Promise((r) => setImmediate(r));
     expect(drained).toBe(false);
   });
+
+  it("a full queue (the SMTP server hangs): the dropped messages become ONE failure event per rule, not one each", async () => {
+    const hung = await silentSmtp();
+    const clock = manualClock();
+    const f = await fleet({
+      smtp: { host: "127.0.0.1", port: hung.port, from: "kyoka@example.lg.jp", timeoutMs: 600_000 }, maxQueued: 2,
+      rules: [{ name: "flood", email: { to: ["desk@a.example.jp"] }, digest: { after: 1000 }, rateLimit: { maxMessages: 1000 } }],
+    }, clock);
+    // 4 in flight (hung) + 2 waiting; the other 4 are dropped
+    await sendEvents(f.agentA, Array.from({ length: 10 }, (_, i) => ev(++f.seq.A, "network.listening", { port: 7000 + i, process: "srv", address: "0.0.0.0" })));
+    expect(await events(f.srv, "?type=agent.delivery_failed")).toEqual([]);
+    clock.advance(60_000);
+    const failure = await waitFor(async () => (await events(f.srv, "?type=agent.delivery_failed"))[0]);
+    expect(failure).toMatchObject({ agentId: f.a.agentId, details: { rule: "flood", channel: "email", attempts: 0, total: 4 } });
+    expect(failure.details.eventIds).toHaveLength(4);
+    expect(String(failure.details.error)).toContain("queue was full");
+    expect(await events(f.srv, "?type=agent.delivery_failed")).toHaveLength(1);
+  });
 });
 
 describe("notifications config", () => {
