@@ -22,6 +22,8 @@ import type { EventRow, EvidenceQuery, EvidenceRecord, Store } from "./store.js"
 export const CHECKED_CONTROLS: readonly Control[] = CONTROLS.filter((c) => c !== "agent");
 
 const CONTROL_SET: ReadonlySet<string> = new Set(CONTROLS);
+/** a collector's name as the agent's registry spells them (anything else is stored as an event only) */
+const COLLECTOR_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /**
  * The evidence row an event makes, if any: only an agent.check whose details say ok: true, with a
@@ -30,9 +32,10 @@ const CONTROL_SET: ReadonlySet<string> = new Set(CONTROLS);
 export function checkEvidence(row: Pick<EventRow, "type" | "details" | "observedAt">): { control: Control; collector: string; day: string } | undefined {
   if (row.type !== "agent.check") return undefined;
   const { control, collector, ok } = row.details;
-  if (ok !== true || typeof control !== "string" || !CONTROL_SET.has(control) || typeof collector !== "string" || !collector) return undefined;
+  if (ok !== true || typeof control !== "string" || !CONTROL_SET.has(control) || typeof collector !== "string" || !COLLECTOR_NAME.test(collector)) return undefined;
   const day = dayISO(row.observedAt);
-  return day ? { control: control as Control, collector, day } : undefined;
+  // (a time beyond year 9999 has no YYYY-MM-DD day)
+  return day && isDay(day) ? { control: control as Control, collector, day } : undefined;
 }
 
 /** PostgreSQL numbers its parameters: each `?` becomes `$1`, `$2`, … (the statements here have no `?` in literals). */

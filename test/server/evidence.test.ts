@@ -43,6 +43,9 @@ describe("evidence that checks ran", () => {
     expect(checkEvidence({ type: "agent.check", observedAt: at, details: { control: "p2p", collector: "p2p", ok: false, error: "ps failed" } })).toBeUndefined();
     expect(checkEvidence({ type: "agent.check", observedAt: at, details: { control: "printer", collector: "x", ok: true } })).toBeUndefined();
     expect(checkEvidence({ type: "agent.started", observedAt: at, details: { control: "p2p", collector: "p2p", ok: true } })).toBeUndefined();
+    expect(checkEvidence({ type: "agent.check", observedAt: at, details: { control: "p2p", collector: "P2P <script>", ok: true } })).toBeUndefined();
+    expect(checkEvidence({ type: "agent.check", observedAt: "+275760-09-13T00:00:00.000Z", details: { control: "p2p", collector: "p2p", ok: true } })).toBeUndefined();
+    expect(checkEvidence({ type: "agent.check", observedAt: "9999-12-31T20:00:00Z", details: { control: "p2p", collector: "p2p", ok: true } })).toBeUndefined();
   });
 
   it("checks sent by agents are stored as events and as days with evidence per PC × control; failures, resends and silent PCs are not evidence", async () => {
