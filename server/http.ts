@@ -105,6 +105,8 @@ export interface RouteIndexEntry {
   method: string;
   path: string;
   auth: "admin" | "none";
+  /** the action the route needs (people/permissions.ts: which roles may); "any": any authenticated caller */
+  action?: string;
   summary: string;
   query?: string[];
   websocket?: true;
@@ -309,7 +311,7 @@ export async function buildApi(deps: ApiDeps, server: Server) {
   const index: RouteIndexEntry[] = [];
   app.addHook("onRoute", (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const config = (route.config ?? {}) as { public?: boolean; websocket?: boolean };
+    const config = (route.config ?? {}) as { public?: boolean; websocket?: boolean; action?: string };
     const schema = (route.schema ?? {}) as { summary?: string; querystring?: unknown; security?: unknown };
     const response = (route.schema?.response ?? {}) as Record<string, unknown>;
     // every error is {error, ...}: documented (and checked) on every route
@@ -317,7 +319,8 @@ export async function buildApi(deps: ApiDeps, server: Server) {
     const qs = schema.querystring instanceof z.ZodObject ? Object.keys(schema.querystring.shape as object) : undefined;
     for (const method of methods) {
       index.push({
-        method: String(method), path: route.url, auth: config.public ? "none" : "admin", summary: schema.summary ?? "",
+        method: String(method), path: route.url, auth: config.public ? "none" : "admin",
+        ...(config.public ? {} : { action: config.action ?? "admin" }), summary: schema.summary ?? "",
         ...(qs?.length ? { query: qs } : {}), ...(config.websocket ? { websocket: true as const } : {}),
       });
     }

@@ -10,6 +10,7 @@ const RouteEntry = z.object({
   method: z.string(),
   path: z.string(),
   auth: z.enum(["admin", "none"]),
+  action: z.string().optional(),
   summary: z.string(),
   query: z.array(z.string()).optional(),
   websocket: z.literal(true).optional(),
@@ -31,7 +32,7 @@ export const indexRoutes: RouteFile = async (app) => {
     },
   }, async () => ({
     name: "kyoka",
-    auth: "Authorization: Bearer <admin token> (file admin-token in the data directory) on every route with auth: admin",
+    auth: "Authorization: Bearer <admin token (file admin-token in the data directory) | personal API token>, or the session cookie of POST /api/login with X-CSRF-Token on state-changing requests, on every route with auth: admin; its action (people/permissions.ts) says which roles may (403 otherwise)",
     openapi: "/api/openapi.json",
     routes: app.routeIndex,
   }));

@@ -223,6 +223,9 @@ describe("the matrix covers every route the server has", () => {
     const named = new Set(cases.map((c) => c.name.split(" ").slice(0, 2).join(" ")));
     const routes = index.filter((r) => r.method !== "HEAD").map((r) => ({ key: `${r.method} ${r.path}`, auth: r.auth }));
     expect(routes.length).toBeGreaterThan(40);
+    // the index names each route's action (what decides the roles)
+    expect(index.find((r) => r.method === "POST" && r.path === "/api/requests/:id/approve")).toMatchObject({ action: "request.decide" });
+    expect(index.filter((r) => r.auth !== "none" && typeof (r as { action?: string }).action !== "string")).toEqual([]);
     expect(routes.filter((r) => r.auth !== "none" && !named.has(r.key)).map((r) => r.key), "routes with no role × route case").toEqual([]);
     expect(routes.filter((r) => r.auth === "none" && !PUBLIC.has(r.key)).map((r) => r.key), "public routes nobody listed").toEqual([]);
   });
