@@ -3,6 +3,8 @@
  * child processes; a tiny .deb installed with `dpkg -i` and removed with `dpkg -r`, alternately,
  * each install a new version. For each operation: the time from dpkg returning to the event being
  * visible in `GET /api/events` (polled every 20 ms) → p50/p95/max, installs and removals apart.
+ * Then the update case: the package installed once more, and each later version installed over it
+ * (`dpkg -i` of version n+1 on n) → `software.updated` with its previousVersion, --installs − 1 times.
  * Needs root (dpkg). Usage: npx tsx bench/software-latency.ts [--installs 25] [--pause-ms 300]
  * Target: p95 ≤ 500 ms (issue 18; was 1 s). Builds nothing: run `npm run build` first (the agent is dist/cli/main.js).
  */
@@ -41,6 +43,7 @@ const agent = spawn(process.execPath, [cli, "agent", "--server", server.url.repl
 
 const installMs: number[] = [];
 const removeMs: number[] = [];
+const updateMs: number[] = [];
 const dpkgMs: number[] = [];
 try {
   const agentId = await until(async () => (await api<{ id: string }[]>("/api/agents"))[0]?.id, "the agent to enroll", 30_000, 100);
@@ -70,6 +73,17 @@ try {
     removeMs.push(await visible("software.removed", version));
     await sleep(pauseMs);
   }
+  // updates: 1.1 installed, then 1.2 over it, 1.3 over that …
+  await dpkg(["-i", debs[0]!]);
+  await visible("software.installed", "1.1");
+  await sleep(pauseMs);
+  for (let i = 1; i < installs; i++) {
+    const t = performance.now();
+    await dpkg(["-i", debs[i]!]);
+    dpkgMs.push(performance.now() - t);
+    updateMs.push(await visible("software.updated", `1.${i + 1}`));
+    await sleep(pauseMs);
+  }
 } finally {
   await purge(pkg).catch(() => undefined);
   agent.kill("SIGTERM");
@@ -83,11 +97,11 @@ const stats = (xs: number[]): Record<string, number> => {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, p50: Math.round(percentile(s, 50)), p95: Math.round(percentile(s, 95)), max: Math.round(s[s.length - 1]!), min: Math.round(s[0]!) };
 };
-const all = stats([...installMs, ...removeMs]);
+const all = stats([...installMs, ...removeMs, ...updateMs]);
 console.log(JSON.stringify({
   scenario: "software-latency", pollMs, pauseMs, cores: cpus().length,
   loadavgBefore: load0.map((l) => +l.toFixed(2)), loadavgAfter: loadavg().map((l) => +l.toFixed(2)),
-  installMs: stats(installMs), removeMs: stats(removeMs), allMs: all, dpkgMs: stats(dpkgMs),
+  installMs: stats(installMs), removeMs: stats(removeMs), updateMs: stats(updateMs), allMs: all, dpkgMs: stats(dpkgMs),
   targetP95Ms: 500, meetsTarget: all.p95! <= 500,
 }, null, 2));
 process.exit(0);
