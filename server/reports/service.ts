@@ -181,8 +181,9 @@ export class Reports {
     this.require(p);
     const r = this.deps.db.prepare(`SELECT * FROM reports WHERE id = ?`).get(id) as (ReportDbRow & { content: Buffer }) | undefined;
     const scope = orgScope(p);
-    // another organisation's report is as unknown as a missing one
-    if (!r || (scope !== null && r.organisation_id !== scope)) throw new NotFoundError(`no report ${id}`);
+    if (!r) throw new NotFoundError(`no report ${id}`);
+    // another organisation's (or the fleet's) report: 403 like every route of another organisation's data (issue 13)
+    if (scope !== null && r.organisation_id !== scope) throw new ForbiddenError(`${p.actor} (${p.role}) may only read reports of its own organisation`);
     const meta = metaFromRow(r);
     this.deps.workflow.recordChange(p, ctx, "report.download", id, { sha256: meta.sha256, bytes: meta.bytes, format: meta.format });
     const orgName = r.organisation_id ? this.deps.workflow.people.findOrganisation(r.organisation_id)?.name ?? null : null;

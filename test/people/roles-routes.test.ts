@@ -294,6 +294,38 @@ describe("contractor A sees none of contractor B's data", () => {
     expect(all.map((a) => a.id)).toEqual(expect.arrayContaining([credA.agentId, credB.agentId]));
   });
 
+  it("compliance reports: what A's users generate, list and download holds none of B's", async () => {
+    // the period: today in Asia/Tokyo (the reports' days)
+    const day = new Date(Date.now() + 9 * 3_600_000).toISOString().slice(0, 10);
+    const compliance = (who: keyof typeof tokens, format: string, org = "") =>
+      call(who, "GET", `/api/reports/compliance?from=${day}&to=${day}&format=${format}${org ? `&organisation=${org}` : ""}`);
+    await eventOn("B", 4002);
+    const mine: string[] = [];
+    for (const who of ["desk", "contractor"] as const) {
+      for (const format of ["json", "csv", "html"]) {
+        const r = await compliance(who, format);
+        expect(r.status, `${who} ${format}`).toBe(200);
+        expect(r.text, `${who} ${format}`).toContain(credA.agentId);
+        expect(r.text, `${who} ${format}`).not.toContain(credB.agentId);
+        mine.push(String(r.headers["x-kyoka-report-id"]));
+      }
+      expect((await compliance(who, "json", "contractor-b")).status).toBe(403);
+    }
+    // B's desk's report and the auditor's fleet report: not listed for A's users, 403 to download
+    const bReport = String((await compliance("deskB", "json")).headers["x-kyoka-report-id"]);
+    const fleet = await compliance("auditor", "json");
+    expect(fleet.text).toContain(credB.agentId);
+    const fleetReport = String(fleet.headers["x-kyoka-report-id"]);
+    for (const who of ["desk", "contractor"] as const) {
+      const listed = ((await call(who, "GET", "/api/reports")).json as Array<{ id: string }>).map((r) => r.id);
+      expect(listed).toEqual(expect.arrayContaining(mine));
+      expect(listed).not.toContain(bReport);
+      expect(listed).not.toContain(fleetReport);
+      expect((await call(who, "GET", `/api/reports/${bReport}`)).status).toBe(403);
+      expect((await call(who, "GET", `/api/reports/${fleetReport}`)).status).toBe(403);
+    }
+  });
+
   it("stream messages: desk A receives A's events and status, never B's", async () => {
     const desk = connect(srv, `Bearer ${tokens.desk}`, "/api/stream");
     const auditor = connect(srv, `Bearer ${tokens.auditor}`, "/api/stream");

@@ -231,9 +231,9 @@ describe("organisations", () => {
       const list = (await request<any[]>(srv, "GET", "/api/reports", { token: tokens[who] })).json;
       expect(list.length).toBeGreaterThan(0);
       expect(list.every((m) => m.organisationId === orgA)).toBe(true);
-      // a fleet report is as unknown to them as a missing one
+      // a fleet report is not theirs: 403, like every route of data that is not their organisation's
       const fleet = (await request<any[]>(srv, "GET", "/api/reports", { token: srv.adminToken })).json.find((m) => m.organisationId === null)!;
-      expect((await get(`/api/reports/${fleet.id}`, tokens[who])).status).toBe(404);
+      expect((await get(`/api/reports/${fleet.id}`, tokens[who])).status).toBe(403);
     }
     // 甲 (the admin) may ask for one organisation
     const b = JSON.parse((await get(q("json", "&organisation=contractor-b"))).body.toString()) as ComplianceReport;
