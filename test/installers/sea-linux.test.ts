@@ -46,9 +46,12 @@ describe("the Linux single executable", () => {
   });
 
   it("snapshot --json reports every section, with the bundled policy unpacked privately", async () => {
-    const p = scope.track(runProgram(exe, ["snapshot", "--json"], { env, cwd: join(dir, "app") }));
-    expect((await p.exited).code).toBe(0);
-    const snap = JSON.parse(p.stdout()) as Record<string, unknown> & { errors: unknown[]; software: { packages?: unknown[] } };
+    const p = scope.track(runProgram(exe, ["snapshot", "--json", "--state-dir", scope.dir()], { env, cwd: join(dir, "app") }));
+    const { code } = await p.exited;
+    const snap = JSON.parse(p.stdout()) as Record<string, unknown> & { errors: unknown[]; software: { packages?: unknown[] }; compliance: { needsAction: boolean; controls: unknown[] } };
+    // judged by the bundled catalog and decision: the exit code says whether something needs action
+    expect(code, p.stderr()).toBe(snap.compliance.needsAction ? 1 : 0);
+    expect(snap.compliance.controls).toHaveLength(5);
     expect(snap.errors).toEqual([]);
     for (const k of ["hardware", "software", "network", "media", "p2p"]) expect(snap).toHaveProperty(k);
     // this machine is Debian: dpkg's packages are read (the collector runs from the bundle)
