@@ -3,7 +3,8 @@
  * controls ≈ 5 million events (and the agents' check evidence, 150,000 PC × control × day rows)
  * straight into a fresh embedded SQLite database, starts the real `kyoka server` on it (child
  * process), and times GET /api/reports/compliance for the month in each format while sampling the
- * server's RSS (its VmHWM: the peak). Target: ≤ 30 s and ≤ 300 MB (server RSS) per report.
+ * server's RSS (its VmHWM: the peak) and how slowly it answers /healthz meanwhile (the build gives
+ * the event loop a turn every 25 PCs). Target: ≤ 30 s and ≤ 300 MB (server RSS) per report.
  * Usage: npx tsc -p tsconfig.json && npx tsx bench/report.ts [--pcs 1000] [--per-day 33] [--formats json,csv,html]
  *   [--keep DIR: fill DIR once and keep it; later runs with the same --keep reuse it]
  */
@@ -100,11 +101,24 @@ async function main(): Promise<void> {
     for (const format of FORMATS) {
       let peak = 0;
       const sampler = setInterval(() => { peak = Math.max(peak, vm(pid, "VmRSS")); }, 50);
+      // the server keeps answering while it builds the report: /healthz every 100 ms, the slowest answer
+      let probing = true;
+      let slowest = 0;
+      const probe = (async () => {
+        while (probing) {
+          const t = performance.now();
+          await fetch(`${server.url}/healthz`).then((r) => r.arrayBuffer());
+          slowest = Math.max(slowest, performance.now() - t);
+          await sleep(100);
+        }
+      })();
       const started = performance.now();
       const res = await fetch(`${server.url}/api/reports/compliance?from=${FROM}&to=2026-11-30&format=${format}`, { headers: { authorization: `Bearer ${server.adminToken}` } });
       const body = Buffer.from(await res.arrayBuffer());
       clearInterval(sampler);
       const seconds = (performance.now() - started) / 1000;
+      probing = false;
+      await probe;
       if (res.status !== 200) throw new Error(`${format}: HTTP ${res.status} ${body.toString().slice(0, 300)}`);
       peak = Math.max(peak, vm(pid, "VmRSS"));
       let check = "";
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
         if (r.summary.pcs !== PCS || events !== n) throw new Error(`json: ${r.summary.pcs} PCs, ${events} events; expected ${PCS}, ${n}`);
         check = ` (${r.summary.pcs} PCs, ${events.toLocaleString("en")} events; verdicts ${JSON.stringify(r.summary.verdicts)})`;
       }
-      console.log(`${format}: ${(body.length / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s; server RSS peak ${peak.toFixed(1)} MiB (VmHWM ${vm(pid, "VmHWM").toFixed(1)} MiB)${check}`);
+      console.log(`${format}: ${(body.length / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s; server RSS peak ${peak.toFixed(1)} MiB (VmHWM ${vm(pid, "VmHWM").toFixed(1)} MiB); slowest /healthz meanwhile ${slowest.toFixed(0)} ms${check}`);
     }
     console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${availableParallelism()} CPUs)`);
   } finally {

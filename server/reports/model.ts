@@ -185,8 +185,24 @@ export interface BuildOptions {
   now?: Date;
 }
 
-/** Build the report from the server's SQLite file (a read-only connection will do). */
-export function buildComplianceReport(db: Database.Database, opts: BuildOptions): ComplianceReport {
+/** PCs whose events are counted between two turns of the event loop (the server keeps serving). */
+const AGENTS_PER_TURN = 25;
+
+/**
+ * Build the report from the server's SQLite file, on a connection of its own (a read-only one
+ * will do): in one read transaction, so every figure comes from the same snapshot while the server
+ * keeps writing (WAL); the per-PC queries give the event loop a turn every AGENTS_PER_TURN PCs.
+ */
+export async function buildComplianceReport(db: Database.Database, opts: BuildOptions): Promise<ComplianceReport> {
+  db.exec("BEGIN");
+  try {
+    return await buildInSnapshot(db, opts);
+  } finally {
+    db.exec("COMMIT");
+  }
+}
+
+async function buildInSnapshot(db: Database.Database, opts: BuildOptions): Promise<ComplianceReport> {
   const { period } = opts;
   const catalog = loadCatalog();
   const controls = REPORT_CONTROLS.map((c) => ({ control: c, title: catalog.controls[c].title, articles: catalog.controls[c].articles }));
@@ -222,7 +238,8 @@ export function buildComplianceReport(db: Database.Database, opts: BuildOptions)
   if (range.lo !== null && range.hi !== null) {
     const byStatus = db.prepare(`SELECT control AS c, status AS s, COUNT(*) AS n FROM events
       WHERE agent_id = ? AND id >= ? AND id <= ? AND +received_at >= ? AND +received_at < ? GROUP BY control, status`);
-    for (const a of agents) {
+    for (const [i, a] of agents.entries()) {
+      if (i > 0 && i % AGENTS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       for (const r of byStatus.iterate(a.id, range.lo, range.hi, period.since, period.until) as IterableIterator<{ c: string; s: Status; n: number }>) {
         if (STATUSES.includes(r.s)) cell(a.id, r.c).events[r.s] += r.n;
       }

@@ -130,13 +130,13 @@ export class Reports {
   }
 
   /** Build the model (no storing): for tests and the benchmark. */
-  build(from: string, to: string, organisationId: string | null): ComplianceReport {
+  async build(from: string, to: string, organisationId: string | null): Promise<ComplianceReport> {
     const period = makePeriod(from, to);
     const ro = new Database(this.deps.dbPath, { readonly: true, fileMustExist: true });
     try {
       ro.pragma("cache_size = -8192");
       ro.pragma("busy_timeout = 5000");
-      return buildComplianceReport(ro, { period, organisationId, evidence: this.deps.evidence, now: this.deps.now?.() });
+      return await buildComplianceReport(ro, { period, organisationId, evidence: this.deps.evidence, now: this.deps.now?.() });
     } finally {
       ro.close();
     }
@@ -148,7 +148,7 @@ export class Reports {
     const format = ReportFormat.parse(req.format);
     const org = this.organisationFor(p, req.organisation);
     const started = performance.now();
-    const report = this.build(req.from, req.to, org?.id ?? null);
+    const report = await this.build(req.from, req.to, org?.id ?? null);
     const content = await render(report, format);
     const now = (this.deps.now?.() ?? new Date()).toISOString();
     const meta: ReportMeta = {
