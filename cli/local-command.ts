@@ -11,6 +11,7 @@ import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
 import { logStrayErrors, onShutdown } from "./shutdown.js";
 import { agentNodeOptions } from "../lib/node-flags.js";
+import { requestStop } from "../agent/service/stop-request.js";
 
 export interface LocalFlags { port: number; host: string; data: string; stateDir: string; logFormat?: string }
 
@@ -48,9 +49,20 @@ export async function runLocalCommand(flags: LocalFlags): Promise<void> {
   onShutdown(log, async () => {
     stopping = true;
     if (agent && agent.exitCode === null) {
-      const exited = new Promise((r) => agent!.once("exit", r));
-      agent.kill("SIGTERM");
-      await exited;
+      const child = agent;
+      const exited = new Promise((r) => child.once("exit", r));
+      // Windows has no SIGTERM: kill() there is TerminateProcess, which skips the agent's clean
+      // stop (its queue flush and agent.stopped). The stop request is the agent's own clean path;
+      // killed only if it did not take the request or did not finish within 30 s.
+      if (process.platform === "win32") {
+        const taken = await requestStop(resolve(flags.stateDir)).catch(() => false);
+        const late = setTimeout(() => child.kill(), taken ? 30_000 : 0);
+        await exited;
+        clearTimeout(late);
+      } else {
+        child.kill("SIGTERM");
+        await exited;
+      }
     }
     await server.close();
   });
