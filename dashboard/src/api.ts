@@ -11,6 +11,7 @@ export interface Me {
   login: string;
   role: "admin" | "approver" | "desk" | "contractor" | "auditor";
   organisation: string | null;
+  organisationName?: string | null;
   csrfToken?: string;
 }
 
@@ -169,4 +170,47 @@ export function openStream(onMessage: (m: StreamMessage) => void, onState: (live
     if (timer) clearTimeout(timer);
     ws?.close();
   };
+}
+
+/**
+ * What a role may do, as the server's permissions (server/people/permissions.ts) say: the page
+ * shows only what the API would allow (the server checks again, and filters by organisation).
+ */
+export const may = {
+  readEvents: (me: Me): boolean => me.role !== "contractor",
+  resolve: (me: Me): boolean => me.role === "admin" || me.role === "approver" || me.role === "desk",
+  manageApprovals: (me: Me): boolean => me.role === "admin" || me.role === "approver",
+  decideRequests: (me: Me): boolean => me.role === "admin" || me.role === "approver",
+  createRequests: (me: Me): boolean => me.role !== "auditor",
+  readAssets: (me: Me): boolean => me.role !== "contractor",
+  readAudit: (me: Me): boolean => me.role === "admin" || me.role === "approver" || me.role === "auditor",
+  /** 甲-side roles see every organisation and may switch between them */
+  switchOrganisation: (me: Me): boolean => me.organisation === null && (me.role === "admin" || me.role === "approver" || me.role === "auditor"),
+};
+
+export interface Organisation { id: string; name: string; kind: "client" | "contractor" }
+
+/** Every page of a Link-paged list, up to `max` rows (the bulk "all matching" selection). */
+export async function getAllPages<T>(path: string, max: number): Promise<T[]> {
+  const out: T[] = [];
+  let next: string | undefined = path;
+  while (next && out.length < max) {
+    const r: ApiResult<T[]> = await call<T[]>(next);
+    out.push(...r.body);
+    next = nextLink(r.headers);
+  }
+  return out.slice(0, max);
+}
+
+/** Requests run a few at a time (the compliance charts ask for many counts). */
+export async function pooled<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (i < items.length) {
+      const k = i++;
+      out[k] = await fn(items[k]!);
+    }
+  }));
+  return out;
 }

@@ -22,6 +22,7 @@ const Filters = {
   status: Status.optional(),
   severity: Severity.optional(),
   q: z.string().min(1).max(200).optional().describe("free text: a case-insensitive part of the type or the evidence fields"),
+  organisation: z.string().min(1).max(200).optional().describe("only the events of this organisation's PCs (its id or name)"),
 };
 
 const EventsQuery = z.strictObject({
@@ -56,10 +57,17 @@ const ResolveBody = z.strictObject({
 });
 
 export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
-  /** the organisation filter: a contractor-side caller sees its organisation's agents only */
-  const scoped = (req: { principal: import("../people/permissions.js").Principal }): { agents?: string[] } => {
+  /**
+   * the organisation filter: a contractor-side caller sees its organisation's agents only; the
+   * `organisation` query (the dashboard's per-organisation view) narrows to one organisation's
+   * agents, never beyond what the caller may see
+   */
+  const scoped = (req: { principal: import("../people/permissions.js").Principal }, organisation?: string): { agents?: string[] } => {
     const ids = workflow.visibleAgentIds(req.principal);
-    return ids === null ? {} : { agents: [...ids] };
+    if (organisation === undefined) return ids === null ? {} : { agents: [...ids] };
+    const org = workflow.people.findOrganisation(organisation);
+    const of = org ? workflow.people.agentsOf(org.id).map((a) => a.id) : [];
+    return { agents: of.filter((id) => ids === null || ids.has(id)) };
   };
 
   app.get("/api/events", {
@@ -70,15 +78,15 @@ export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
       response: { 200: z.array(EventView) },
     },
   }, async (req, reply) => {
-    const { cursor, limit, since, until, q, ...filters } = req.query;
+    const { cursor, limit, since, until, q, organisation, ...filters } = req.query;
     // one more than asked tells whether there is a next page
     const rows = await store.queryEvents({
-      ...filters, ...scoped(req), text: q, since: iso(since), until: iso(until), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1,
+      ...filters, ...scoped(req, organisation), text: q, since: iso(since), until: iso(until), beforeId: cursor === undefined ? undefined : Number(cursor), limit: limit + 1,
     });
     if (rows.length > limit) {
       rows.length = limit;
       const next = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...filters, q, since, until, limit: String(limit) })) if (v !== undefined) next.set(k, v);
+      for (const [k, v] of Object.entries({ ...filters, q, organisation, since, until, limit: String(limit) })) if (v !== undefined) next.set(k, v);
       next.set("cursor", String(rows[rows.length - 1]!.id));
       void reply.header("link", `</api/events?${next.toString()}>; rel="next"`);
     }
@@ -93,8 +101,8 @@ export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
       response: { 200: z.record(Status, z.number().int().nonnegative()) },
     },
   }, async (req) => {
-    const { since, until, q, ...filters } = req.query;
-    return store.countEvents({ ...filters, ...scoped(req), text: q, since: iso(since), until: iso(until) });
+    const { since, until, q, organisation, ...filters } = req.query;
+    return store.countEvents({ ...filters, ...scoped(req, organisation), text: q, since: iso(since), until: iso(until) });
   });
 
   app.get("/api/events/export", {
@@ -110,8 +118,8 @@ export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
       },
     },
   }, async (req, reply) => {
-    const { format, from, to, q, ...filters } = req.query;
-    const filter: EventFilter = { ...filters, ...scoped(req), text: q, since: iso(from), until: iso(to) };
+    const { format, from, to, q, organisation, ...filters } = req.query;
+    const filter: EventFilter = { ...filters, ...scoped(req, organisation), text: q, since: iso(from), until: iso(to) };
     const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
     const stream = Readable.from(exportEvents(store, filter, format), { objectMode: false });
     stream.on("error", (err) => log.error({ err }, "event export failed; the response was cut"));

@@ -163,7 +163,7 @@ describe("dashboard", () => {
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, "login");
     await loginWithToken(page, server.adminToken);
-    for (const p of ["alerts", "pcs", "approvals", "ledger"]) {
+    for (const p of ["alerts", "pcs", "requests", "ledger", "compliance", "audit"]) {
       await page.goto(`${server.url}/#/${p}`);
       await page.locator("main h1").waitFor();
       await page.waitForLoadState("networkidle");

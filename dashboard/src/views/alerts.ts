@@ -4,11 +4,13 @@
  */
 import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { call, nextLink, type StoredEvent } from "../api.js";
+import { call, may, nextLink, type Me, type StoredEvent } from "../api.js";
 import { typeTitle, type Catalog } from "../catalog.js";
 import { html } from "../html.js";
 import { formatTime, STATUS_LABEL, translate, type Lang } from "../i18n.js";
+import { BulkBar } from "./bulk.js";
 import { SeverityBadge, StatusBadge, summary } from "./common.js";
+import type { AgentView } from "./pcs.js";
 
 export interface Filters {
   control: string;
@@ -25,8 +27,9 @@ const PAGE = 100;
 /** rows kept in the list: live ones push the oldest out (they stay reachable by filters and paging) */
 const MAX_ROWS = 1000;
 
-function query(f: Filters): string {
+export function query(f: Filters, organisation = "", limit = PAGE): string {
   const p = new URLSearchParams();
+  if (organisation) p.set("organisation", organisation);
   if (f.control) p.set("control", f.control);
   if (f.status) p.set("status", f.status);
   if (f.severity) p.set("severity", f.severity);
@@ -34,12 +37,13 @@ function query(f: Filters): string {
   if (f.from) p.set("since", new Date(f.from).toISOString());
   if (f.to) p.set("until", new Date(f.to).toISOString());
   if (f.q) p.set("q", f.q);
-  p.set("limit", String(PAGE));
+  p.set("limit", String(limit));
   return p.toString();
 }
 
 /** Does a live event belong in the list under these filters? (the server filtered the pages) */
-export function passes(e: StoredEvent, f: Filters, hostOf: (id: string) => string): boolean {
+export function passes(e: StoredEvent, f: Filters, hostOf: (id: string) => string, orgOf?: (id: string) => string | null | undefined, organisation = ""): boolean {
+  if (organisation && orgOf && orgOf(e.agentId) !== organisation) return false;
   if (f.control && e.control !== f.control) return false;
   if (f.status && e.status !== f.status) return false;
   if (f.severity && e.severity !== f.severity) return false;
@@ -53,18 +57,24 @@ export function passes(e: StoredEvent, f: Filters, hostOf: (id: string) => strin
   return true;
 }
 
-interface RowProps { e: StoredEvent; lang: Lang; catalog: Catalog | null; host: string; onOpen: (e: StoredEvent) => void }
+interface RowProps {
+  e: StoredEvent; lang: Lang; catalog: Catalog | null; host: string; onOpen: (e: StoredEvent) => void;
+  /** null: this role has no bulk action (no checkbox) */
+  checked: boolean | null; onToggle: (e: StoredEvent) => void;
+}
 
 /** One alert row; re-rendered only when its event (or the language, catalog or host name) changes. */
 class Row extends Component<RowProps> {
   override shouldComponentUpdate(next: RowProps): boolean {
     const p = this.props;
-    return next.e !== p.e || next.lang !== p.lang || next.catalog !== p.catalog || next.host !== p.host;
+    return next.e !== p.e || next.lang !== p.lang || next.catalog !== p.catalog || next.host !== p.host || next.checked !== p.checked;
   }
 
-  override render({ e, lang, catalog, host, onOpen }: RowProps) {
+  override render({ e, lang, catalog, host, onOpen, checked, onToggle }: RowProps) {
     return html`
-      <tr class=${`row status-${e.status}${e.resolution ? " resolved" : ""}`} data-event-id=${e.id} data-type=${e.type}>
+      <tr class=${`row status-${e.status}${e.resolution ? " resolved" : ""}`} data-event-id=${e.id} data-type=${e.type} data-agent-id=${e.agentId}>
+        ${checked === null ? null : html`<td class="pick"><input type="checkbox" class="pick" checked=${checked} onChange=${() => onToggle(e)}
+          aria-label=${`${translate(lang, "selectRow")} #${e.id}`} /></td>`}
         <td><${StatusBadge} status=${e.status} lang=${lang} /></td>
         <td><${SeverityBadge} severity=${e.severity} lang=${lang} /></td>
         <td><time datetime=${e.receivedAt}>${formatTime(lang, e.receivedAt)}</time></td>
@@ -78,8 +88,11 @@ class Row extends Component<RowProps> {
 
 export interface AlertsProps {
   lang: Lang;
+  me: Me;
   catalog: Catalog | null;
-  agents: Map<string, { hostname: string }>;
+  agents: Map<string, AgentView>;
+  /** the per-organisation view (甲 roles): "" for every organisation */
+  organisation: string;
   /** the newest live events (at most the App's LIVE_KEEP) */
   live: StoredEvent[];
   /** how many live events ever arrived: the ones not yet taken are the last (liveTotal - taken) */
@@ -87,7 +100,7 @@ export interface AlertsProps {
   onOpen: (e: StoredEvent) => void;
 }
 
-export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: AlertsProps) {
+export function Alerts({ lang, me, catalog, agents, organisation, live, liveTotal, onOpen }: AlertsProps) {
   const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
   const [filters, setFilters] = useState<Filters>(EMPTY_FILTERS);
   const [draft, setDraft] = useState<Filters>(EMPTY_FILTERS);
@@ -100,9 +113,21 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
   const liveSeen = useRef(0);
   const sentinel = useRef<HTMLDivElement>(null);
   const hostOf = (id: string): string => agents.get(id)?.hostname ?? id.slice(0, 8);
+  const orgOf = (id: string): string | null | undefined => agents.get(id)?.organisation;
+  // bulk selection: the picked events (by id), or every event matching the filters
+  const bulk = may.resolve(me) || may.manageApprovals(me);
+  const [picked, setPicked] = useState<Map<number, StoredEvent>>(new Map());
+  const [reload, setReload] = useState(0);
+  const toggle = (e: StoredEvent): void => setPicked((m) => {
+    const n = new Map(m);
+    if (n.has(e.id)) n.delete(e.id);
+    else n.set(e.id, e);
+    return n;
+  });
+  const allShown = rows.length > 0 && rows.every((r) => picked.has(r.id));
 
   const loadCounts = (f: Filters): void => {
-    const p = new URLSearchParams(query(f));
+    const p = new URLSearchParams(query(f, organisation));
     p.delete("limit");
     p.delete("status");
     call<Record<string, number>>(`/api/events/counts?${p}`).then((r) => setCounts(r.body), () => setCounts(null));
@@ -115,7 +140,8 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
     setError(null);
     seen.current = new Set();
     liveSeen.current = liveTotal;
-    call<StoredEvent[]>(`/api/events?${query(filters)}`).then(
+    setPicked(new Map());
+    call<StoredEvent[]>(`/api/events?${query(filters, organisation)}`).then(
       (r) => {
         if (cancelled) return;
         for (const e of r.body) seen.current.add(e.id);
@@ -133,7 +159,7 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
     return () => {
       cancelled = true;
     };
-  }, [filters]);
+  }, [filters, organisation, reload]);
 
   // live events on top, newest first
   useEffect(() => {
@@ -142,7 +168,7 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
     // an event seen again is an update (resolved, approved retroactively): replace its row in place
     const updates = new Map(fresh.filter((e) => seen.current.has(e.id)).map((e) => [e.id, e]));
     if (updates.size) setRows((old) => old.map((r) => updates.get(r.id) ?? r));
-    const add = fresh.filter((e) => !seen.current.has(e.id) && passes(e, filters, hostOf));
+    const add = fresh.filter((e) => !seen.current.has(e.id) && passes(e, filters, hostOf, orgOf, organisation));
     if (!add.length) return;
     for (const e of add) seen.current.add(e.id);
     setRows((old) => [...add.reverse(), ...old].slice(0, MAX_ROWS));
@@ -215,7 +241,7 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
         <label>${t("pc")}
           <select value=${draft.agent} onChange=${set("agent")}>
             <option value="">${t("all")}</option>
-            ${[...agents.entries()].map(([id, a]) => html`<option value=${id}>${a.hostname}</option>`)}
+            ${[...agents.entries()].filter(([, a]) => !organisation || a.organisation === organisation).map(([id, a]) => html`<option value=${id}>${a.hostname}</option>`)}
           </select></label>
         <label>${t("since")}<input type="datetime-local" value=${draft.from} onChange=${set("from")} /></label>
         <label>${t("until")}<input type="datetime-local" value=${draft.to} onChange=${set("to")} /></label>
@@ -224,15 +250,22 @@ export function Alerts({ lang, catalog, agents, live, liveTotal, onOpen }: Alert
         <button type="button" onClick=${() => { setDraft(EMPTY_FILTERS); setFilters(EMPTY_FILTERS); }}>${t("clear")}</button>
       </form>
       ${error && html`<p role="alert" class="error">${t("error")}: ${error}</p>`}
+      ${bulk ? html`<${BulkBar} lang=${lang} me=${me} picked=${picked} total=${counts ? Object.values(counts).reduce((a, b) => a + b, 0) : null}
+        allQuery=${query(filters, organisation, 10_000)} onPick=${setPicked} onDone=${() => setReload((n) => n + 1)} />` : null}
+      <div class="scroll">
       <table class="events" aria-describedby="alerts-h">
         <thead><tr>
+          ${bulk ? html`<th scope="col" class="pick"><input type="checkbox" class="pick-all" checked=${allShown} aria-label=${t("selectPage")}
+            onChange=${() => setPicked(allShown ? new Map() : new Map(rows.map((r) => [r.id, r])))} /></th>` : null}
           <th scope="col">${t("status")}</th><th scope="col">${t("severity")}</th><th scope="col">${t("receivedAt")}</th>
           <th scope="col">${t("pc")}</th><th scope="col">${t("type")}</th><th scope="col">${t("what")}</th><th scope="col">${t("clause")}</th>
         </tr></thead>
         <tbody>
-          ${rows.map((e) => html`<${Row} key=${e.id} e=${e} lang=${lang} catalog=${catalog} host=${hostOf(e.agentId)} onOpen=${onOpen} />`)}
+          ${rows.map((e) => html`<${Row} key=${e.id} e=${e} lang=${lang} catalog=${catalog} host=${hostOf(e.agentId)} onOpen=${onOpen}
+            checked=${bulk ? picked.has(e.id) : null} onToggle=${toggle} />`)}
         </tbody>
       </table>
+      </div>
       ${!loading && rows.length === 0 && !error ? html`<p class="empty">${t("noEvents")}</p>` : null}
       ${loading ? html`<p aria-live="polite">${t("loading")}</p>` : null}
       ${next ? html`<div ref=${sentinel}><button type="button" onClick=${loadMore}>${t("more")}</button></div>` : null}

@@ -1,0 +1,127 @@
+/**
+ * Compliance at a glance: events per status for each control, for each organisation, and per day
+ * over the last 14 days, drawn as inline SVG (no chart library) from GET /api/events/counts.
+ * Every chart carries its numbers as text too (status never by colour alone).
+ */
+import { useEffect, useState } from "preact/hooks";
+import { get, pooled, type Organisation } from "../api.js";
+import { controlTitle, type Catalog } from "../catalog.js";
+import { html } from "../html.js";
+import { STATUS_LABEL, translate, type Lang } from "../i18n.js";
+
+type Counts = Record<string, number>;
+const STATUSES = ["violation", "needs_approval", "approved", "info"] as const;
+/** the time chart leaves out "info" (evidence, not findings: it would dwarf the rest) */
+const FINDINGS = ["violation", "needs_approval", "approved"] as const;
+const COLOURS: Record<string, string> = { violation: "#b00020", needs_approval: "#c77700", approved: "#1d6b2f", info: "#6b87ad" };
+const DAYS = 14;
+const CONTROLS = ["software", "network", "media", "p2p", "asset", "agent"];
+/** short names for the chart labels (the catalog's titles are sentences; they are the bars' tooltips) */
+const SHORT: Record<string, { ja: string; en: string }> = {
+  software: { ja: "ソフトウェア", en: "Software" }, network: { ja: "ネットワーク", en: "Network" }, media: { ja: "記録媒体", en: "Media" },
+  p2p: { ja: "ファイル交換", en: "P2P" }, asset: { ja: "機器・台帳", en: "Hardware" }, agent: { ja: "エージェント", en: "Agent" },
+};
+
+/** midnight Asia/Tokyo of the day `back` days ago, as an instant */
+function jstMidnight(back: number): Date {
+  const now = new Date(Date.now() + 9 * 3_600_000);
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - back) - 9 * 3_600_000);
+}
+
+function Legend({ lang, statuses }: { lang: Lang; statuses: readonly string[] }) {
+  return html`<ul class="legend">${statuses.map((s) => html`<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill=${COLOURS[s]} /></svg>
+    <span aria-hidden="true">${STATUS_LABEL[s]!.icon}</span> ${STATUS_LABEL[s]![lang]}</li>`)}</ul>`;
+}
+
+/** Horizontal stacked bars, one row per label, with the numbers written at the end of each bar. */
+export function StackedBars({ lang, rows, id, title }: { lang: Lang; rows: Array<{ key: string; label: string; hint?: string; counts: Counts }>; id: string; title: string }) {
+  const W = 640, LABEL = 150, ROW = 26, NUM = 190;
+  const max = Math.max(1, ...rows.map((r) => STATUSES.reduce((s, k) => s + (r.counts[k] ?? 0), 0)));
+  const scale = (W - LABEL - NUM) / max;
+  const desc = rows.map((r) => `${r.label}: ${STATUSES.map((s) => `${STATUS_LABEL[s]![lang]} ${r.counts[s] ?? 0}`).join(", ")}`).join("; ");
+  return html`<svg class="chart" id=${id} viewBox=${`0 0 ${W} ${rows.length * ROW + 4}`} role="img" aria-labelledby=${`${id}-t ${id}-d`}>
+    <title id=${`${id}-t`}>${title}</title><desc id=${`${id}-d`}>${desc}</desc>
+    ${rows.map((r, i) => {
+      let x = LABEL;
+      const y = i * ROW + 4;
+      return html`<g data-row=${r.key}>
+        <text x=${LABEL - 6} y=${y + 15} text-anchor="end" font-size="12">${r.hint ? html`<title>${r.hint}</title>` : null}${r.label}</text>
+        ${STATUSES.map((s) => {
+          const w = (r.counts[s] ?? 0) * scale;
+          const rect = w > 0 ? html`<rect x=${x} y=${y} width=${w} height=${ROW - 8} fill=${COLOURS[s]} data-status=${s} data-value=${r.counts[s] ?? 0}><title>${STATUS_LABEL[s]![lang]} ${r.counts[s]}</title></rect>` : null;
+          x += w;
+          return rect;
+        })}
+        <text x=${x + 6} y=${y + 15} font-size="11" fill="#333">${STATUSES.map((s) => `${STATUS_LABEL[s]!.icon}${r.counts[s] ?? 0}`).join(" ")}</text>
+      </g>`;
+    })}
+  </svg>`;
+}
+
+/** Vertical stacked bars per day. */
+function DayBars({ lang, days, id, title }: { lang: Lang; days: Array<{ label: string; counts: Counts }>; id: string; title: string }) {
+  const W = 640, H = 150, BOTTOM = 20, TOP = 14;
+  const max = Math.max(1, ...days.map((d) => FINDINGS.reduce((s, k) => s + (d.counts[k] ?? 0), 0)));
+  const bw = W / days.length;
+  const desc = days.map((d) => `${d.label}: ${FINDINGS.map((s) => `${STATUS_LABEL[s]![lang]} ${d.counts[s] ?? 0}`).join(", ")}`).join("; ");
+  return html`<svg class="chart" id=${id} viewBox=${`0 0 ${W} ${H}`} role="img" aria-labelledby=${`${id}-t ${id}-d`}>
+    <title id=${`${id}-t`}>${title}</title><desc id=${`${id}-d`}>${desc}</desc>
+    <line x1="0" x2=${W} y1=${H - BOTTOM} y2=${H - BOTTOM} stroke="#999" />
+    ${days.map((d, i) => {
+      let y = H - BOTTOM;
+      const total = FINDINGS.reduce((s, k) => s + (d.counts[k] ?? 0), 0);
+      return html`<g data-day=${d.label}>
+        ${FINDINGS.map((s) => {
+          const h = ((d.counts[s] ?? 0) / max) * (H - BOTTOM - TOP);
+          y -= h;
+          return h > 0 ? html`<rect x=${i * bw + 3} y=${y} width=${bw - 6} height=${h} fill=${COLOURS[s]} data-status=${s} data-value=${d.counts[s]}><title>${d.label} ${STATUS_LABEL[s]![lang]} ${d.counts[s]}</title></rect>` : null;
+        })}
+        ${total ? html`<text x=${i * bw + bw / 2} y=${y - 3} font-size="10" text-anchor="middle">${total}</text>` : null}
+        <text x=${i * bw + bw / 2} y=${H - 6} font-size="10" text-anchor="middle">${d.label}</text>
+      </g>`;
+    })}
+  </svg>`;
+}
+
+interface Props { lang: Lang; catalog: Catalog | null; orgs: Organisation[]; organisation: string; reports: boolean }
+
+export function Compliance({ lang, catalog, orgs, organisation, reports }: Props) {
+  const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
+  const [byControl, setByControl] = useState<Array<{ key: string; counts: Counts }> | null>(null);
+  const [byOrg, setByOrg] = useState<Array<{ key: string; counts: Counts }> | null>(null);
+  const [byDay, setByDay] = useState<Array<{ key: string; counts: Counts }> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const controls = catalog ? Object.keys(catalog.controls) : CONTROLS;
+  const contractors = orgs.filter((o) => o.kind === "contractor" && (!organisation || o.id === organisation));
+
+  useEffect(() => {
+    const base = organisation ? `organisation=${encodeURIComponent(organisation)}&` : "";
+    const counts = (q: string): Promise<Counts> => get<Counts>(`/api/events/counts?${base}${q}`);
+    setError(null);
+    pooled(controls, 3, (c) => counts(`control=${c}`).then((r) => ({ key: c, counts: r }))).then(setByControl, (e: Error) => setError(e.message));
+    pooled(contractors, 3, (o) => get<Counts>(`/api/events/counts?organisation=${encodeURIComponent(o.id)}`).then((r) => ({ key: o.name, counts: r })))
+      .then(setByOrg, () => setByOrg([]));
+    const days = Array.from({ length: DAYS }, (_, i) => DAYS - 1 - i);
+    pooled(days, 3, (back) => {
+      const from = jstMidnight(back);
+      const to = new Date(from.getTime() + 86_400_000);
+      const label = new Date(from.getTime() + 9 * 3_600_000).toISOString().slice(5, 10).replace("-", "/");
+      return counts(`since=${from.toISOString()}&until=${to.toISOString()}`).then((r) => ({ key: label, counts: r }));
+    }).then(setByDay, (e: Error) => setError(e.message));
+  }, [organisation, catalog, orgs]);
+
+  return html`
+    <section aria-labelledby="comp-h">
+      <h1 id="comp-h">${t("navCompliance")}</h1>
+      ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+      ${reports ? html`<p><a href="/api/reports" class="reports-link">${t("reports")}</a></p>` : null /* issue 12's reports, when this server has them */}
+      <${Legend} lang=${lang} statuses=${STATUSES} />
+      <h2>${t("perControl")}</h2>
+      ${byControl ? html`<${StackedBars} lang=${lang} id="chart-control" title=${t("perControl")}
+        rows=${byControl.map((r) => ({ key: r.key, label: SHORT[r.key]?.[lang] ?? r.key, hint: controlTitle(catalog, r.key, lang), counts: r.counts }))} />` : html`<p>${t("loading")}</p>`}
+      ${byOrg && byOrg.length ? html`<h2>${t("perOrganisation")}</h2>
+        <${StackedBars} lang=${lang} id="chart-org" title=${t("perOrganisation")} rows=${byOrg.map((r) => ({ key: r.key, label: r.key, counts: r.counts }))} />` : null}
+      <h2>${t("overTime")}</h2>
+      ${byDay ? html`<${DayBars} lang=${lang} id="chart-days" title=${t("overTime")} days=${byDay.map((d) => ({ label: d.key, counts: d.counts }))} />` : html`<p>${t("loading")}</p>`}
+    </section>`;
+}
