@@ -292,6 +292,16 @@ describe("contractor A sees none of contractor B's data", () => {
     // the auditor sees both
     const all = (await call("auditor", "GET", "/api/agents")).json as Array<{ id: string }>;
     expect(all.map((a) => a.id)).toEqual(expect.arrayContaining([credA.agentId, credB.agentId]));
+    // organisation= (the dashboard's per-organisation view) narrows 甲's lists and counts, never widens the desk's
+    const ofB = (await call("auditor", "GET", "/api/events?organisation=contractor-b&limit=1000")).json as Array<{ agentId: string; id: number }>;
+    expect(ofB.length).toBeGreaterThan(0);
+    expect(ofB.every((e) => e.agentId === credB.agentId)).toBe(true);
+    expect(ofB.some((e) => e.id === eB)).toBe(true);
+    const countB = (await call("auditor", "GET", "/api/events/counts?organisation=contractor-b")).json as Record<string, number>;
+    expect(Object.values(countB).reduce((a, b) => a + b, 0)).toBe(ofB.length);
+    expect((await call("desk", "GET", "/api/events?organisation=contractor-b")).json).toEqual([]);
+    expect(Object.values((await call("desk", "GET", "/api/events/counts?organisation=contractor-b")).json as Record<string, number>).every((n) => n === 0)).toBe(true);
+    expect((await call("auditor", "GET", "/api/events?organisation=no-such-org")).json).toEqual([]);
   });
 
   it("compliance reports: what A's users generate, list and download holds none of B's", async () => {
