@@ -153,7 +153,6 @@ const dict = {
   overTime: { ja: "日別のイベント件数（直近14日）", en: "Events per day (last 14 days)" },
   perControl: { ja: "管理項目別のイベント件数", en: "Events per control" },
   reports: { ja: "報告書", en: "Reports" },
-  incidentReport: { ja: "事故報告書の下書き", en: "Incident report draft" },
   actor: { ja: "実行者", en: "Actor" },
   role: { ja: "役割", en: "Role" },
   action: { ja: "操作", en: "Action" },

@@ -101,7 +101,7 @@ function App() {
   const [route, setRoute] = useState(routeFromHash());
   const [orgs, setOrgs] = useState<Organisation[]>([]);
   const [organisation, setOrganisation] = useState<string>(() => sessionStorage.getItem(ORG_KEY) ?? "");
-  /** routes this server has (GET /api): links to issue 12's reports and incident-report drafts when present */
+  /** routes this server has (GET /api): the link to issue 12's reports when present */
   const [routes, setRoutes] = useState<Set<string>>(new Set());
   const [catalog, setCatalog] = useState<Catalog | null>(null);
   const [agents, setAgents] = useState<AgentView[]>([]);
@@ -217,7 +217,6 @@ function App() {
       </main>
       ${selected ? html`<${EventDetail} lang=${lang} me=${me} catalog=${catalog} event=${selected}
         hostname=${agentMap.get(selected.agentId)?.hostname ?? selected.agentId}
-        incidentReport=${routes.has("GET /api/events/:id/incident-report")}
         onClose=${() => setSelected(null)}
         onChanged=${(e: StoredEvent) => { setSelected(e); pushLive(e, true); }} />` : null}
       <p class="sr-only" aria-live="polite">${selected ? typeTitle(catalog, selected.type, lang) : ""}</p>

@@ -37,13 +37,11 @@ export interface EventDetailProps {
   catalog: Catalog | null;
   event: StoredEvent;
   hostname: string;
-  /** the server has issue 12's incident-report drafts (GET /api/events/:id/incident-report) */
-  incidentReport?: boolean;
   onClose: () => void;
   onChanged: (e: StoredEvent) => void;
 }
 
-export function EventDetail({ lang, me, catalog, event: e, hostname, incidentReport, onClose, onChanged }: EventDetailProps) {
+export function EventDetail({ lang, me, catalog, event: e, hostname, onClose, onChanged }: EventDetailProps) {
   const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
   const [note, setNote] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -98,7 +96,6 @@ export function EventDetail({ lang, me, catalog, event: e, hostname, incidentRep
       ${reasons.length ? html`<ul class="reasons">${reasons.map((r) => html`<li>${reasonText(r, lang)}</li>`)}</ul>` : html`<p class="muted">—</p>`}
       <h3>${t("evidence")}</h3>
       <dl class="evidence">${keys.map((k) => html`<dt>${k}</dt><dd><${Value} v=${d[k]} /></dd>`)}</dl>
-      ${incidentReport && e.status === "violation" ? html`<p><a href=${`/api/events/${e.id}/incident-report`} class="incident-report">${t("incidentReport")}</a></p>` : null}
       ${e.resolution ? html`<h3>${t("history")}</h3><p>${formatTime(lang, e.resolvedAt)} — ${e.resolution}${e.note ? `: ${e.note}` : ""}</p>` : null}
       ${incident ? html`<p class="incident-report">
         <a href=${`/api/events/${e.id}/incident-report?format=html`} target="_blank" rel="noopener" data-action="incident-report">${t("incidentReport")}</a>
