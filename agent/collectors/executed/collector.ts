@@ -26,6 +26,8 @@ import type { PathIndex } from "./package-index.js";
 import type { ExecutedPlatform, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
 
 export const STATE_KEY = "seen";
+/** at most this many queued starts keep the source's fd open (each is one open file) */
+const MAX_HELD = 256;
 
 /** What the state keeps per reported program: how often it ran (runs after the first are counted only). */
 export interface SeenProgram {
@@ -81,6 +83,8 @@ export class ByteBudget {
 interface Admitted {
   path: string;
   proc: StartedProcess | undefined;
+  /** the source's hold on the executed file (an fd), let go once looked at */
+  release?: () => void;
 }
 
 export interface ExecutedStats {
@@ -113,6 +117,8 @@ export class ExecutedCollector implements Collector {
   private queue: Admitted[] = [];
   private working?: Promise<void>;
   private ownExe = new Set<string>();
+  /** starts in the queue holding the source's fd */
+  private held = 0;
   readonly stats: ExecutedStats = { starts: 0, packaged: 0, trusted: 0, examined: 0, reported: 0, counted: 0, indexBuilds: 0 };
 
   constructor(private readonly opts: ExecutedCollectorOptions = {}) {}
@@ -144,7 +150,7 @@ export class ExecutedCollector implements Collector {
     this.stopIndexWatch?.();
     this.stopIndexWatch = undefined;
     await this.source?.stop();
-    this.queue = [];
+    for (const a of this.queue.splice(0)) this.letGo(a);
     await this.working?.catch(() => undefined);
     if (this.persistTimer) {
       clearTimeout(this.persistTimer);
@@ -178,8 +184,21 @@ export class ExecutedCollector implements Collector {
     if (this.stopped) return;
     this.stats.starts += starts.length;
     for (const s of starts) {
-      const admitted = this.admit(s);
-      if (admitted) this.queue.push(admitted);
+      let admitted: Admitted | undefined;
+      try {
+        admitted = this.admit(s);
+      } finally {
+        if (!admitted) s.release?.();
+      }
+      if (!admitted) continue;
+      // the source's fds are few at a time: past a backlog, the program is read by its path
+      if (admitted.release && this.held >= MAX_HELD) {
+        admitted.release();
+        admitted.release = undefined;
+        if (admitted.proc?.readPath.startsWith("/proc/self/fd/")) admitted.proc.readPath = admitted.proc.path;
+      }
+      if (admitted.release) this.held++;
+      this.queue.push(admitted);
     }
     // process starts are being looked at: the watch works (evidence; recorded at most once a day)
     this.ctx!.checked();
@@ -204,13 +223,25 @@ export class ExecutedCollector implements Collector {
     if (this.index!.lookup(path)) { this.stats.packaged++; return undefined; }
     if (inTrustedPath(this.ctx!.policy().software.executed.trustedPaths, path)) { this.stats.trusted++; return undefined; }
     proc ??= platform.describe(start);
-    return { path, proc };
+    return { path, proc, ...(start.release ? { release: start.release } : {}) };
   }
 
   private async drain(): Promise<void> {
     while (this.queue.length && !this.stopped) {
-      await this.examine(this.queue.shift()!);
+      const next = this.queue.shift()!;
+      try {
+        await this.examine(next);
+      } finally {
+        this.letGo(next);
+      }
     }
+  }
+
+  private letGo(a: Admitted): void {
+    if (!a.release) return;
+    a.release();
+    a.release = undefined;
+    this.held--;
   }
 
   private async rebuildIndex(): Promise<void> {

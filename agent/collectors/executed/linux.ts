@@ -4,6 +4,7 @@
  * agent's process event source (event-source.ts); the process facts from /proc; the removable
  * medium from mountinfo and the media collector's reader.
  */
+import { basename } from "node:path";
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
@@ -16,7 +17,7 @@ import type { Medium } from "../media/types.js";
 import { PathIndex } from "./package-index.js";
 import { LINUX_PACKAGE_TREES, withMergedUsr, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
-import { ProcessEventStarts } from "./event-source.js";
+import { linuxProcessStarts } from "./event-source.js";
 import { exec } from "../../../lib/exec.js";
 
 export interface LinuxExecutedOptions {
@@ -39,6 +40,10 @@ function silentLogger(): Logger {
 function rpmQla(): Promise<string | undefined> {
   // not an rpm system (ENOENT), or rpm failed: no rpm paths
   return exec("rpm", ["-qla"], { maxBuffer: 256 * 1024 * 1024, timeoutMs: 120_000 }).then((r) => (r.code === 0 ? r.stdout : undefined), () => undefined);
+}
+
+function readComm(dir: string): string | undefined {
+  try { return readProcBuffer(`${dir}/comm`).toString("utf8").replace(/\n$/, ""); } catch { return undefined; }
 }
 
 export class LinuxExecutedPlatform implements ExecutedPlatform {
@@ -111,7 +116,7 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
 
   processStarts(): ProcessStartSource {
     const log = this.opts.log ?? silentLogger();
-    return new ProcessEventStarts(log, this.procRoot);
+    return linuxProcessStarts(log, this.procRoot);
   }
 
   private userName(uid: number): string | undefined {
@@ -126,9 +131,17 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
 
   describe(start: ProcessStart): StartedProcess | undefined {
     const dir = `${this.procRoot}/${start.pid}`;
-    let link: string;
-    try { link = readlinkSync(`${dir}/exe`); } catch { return undefined; }
-    const { path, deleted } = parseExeLink(link);
+    let link: string | undefined;
+    try { link = readlinkSync(`${dir}/exe`); } catch { /* exited (or a kernel thread) */ }
+    // the source named the program (fanotify: from the executed file itself): reported even when
+    // the process is gone already; else the process's own link, or nothing
+    const named = start.exe ?? link;
+    if (named === undefined) return undefined;
+    const { path, deleted } = parseExeLink(named);
+    // fanotify tells of an exec before it completes: until then /proc shows the program before it
+    // (its command line is the parent's). Done when the exe link or the comm names the new program
+    // (a script: the comm is the script's name, the exe its interpreter's).
+    const execDone = start.readPath === undefined || (link !== undefined && parseExeLink(link).path === path) || readComm(dir) === basename(path).slice(0, 15);
     let ppid = start.ppid, startTime = start.startTime;
     if (ppid === undefined || startTime === undefined) {
       try {
@@ -140,14 +153,14 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
     let uid: number | undefined;
     try { uid = parseStatusUids(readProcBuffer(`${dir}/status`).toString("latin1"))?.uid; } catch { /* exited */ }
     let cmdline: string[] | undefined;
-    try { cmdline = parseCmdline(readProcBuffer(`${dir}/cmdline`)); } catch { /* exited */ }
+    if (execDone) try { cmdline = parseCmdline(readProcBuffer(`${dir}/cmdline`)); } catch { /* exited */ }
     let parentExe: string | undefined;
     if (ppid !== undefined && ppid > 0) {
       try { parentExe = parseExeLink(readlinkSync(`${this.procRoot}/${ppid}/exe`)).path; } catch { /* gone, or a kernel thread */ }
     }
     const user = uid !== undefined ? this.userName(uid) : undefined;
     return {
-      pid: start.pid, path, ...(deleted ? { deleted } : {}), readPath: `${dir}/exe`,
+      pid: start.pid, path, ...(deleted ? { deleted } : {}), readPath: start.readPath ?? `${dir}/exe`,
       ...(ppid !== undefined ? { ppid } : {}), ...(parentExe ? { parentExe } : {}),
       ...(uid !== undefined ? { uid } : {}), ...(user ? { user } : {}),
       ...(startTime !== undefined ? { startTime } : {}), ...(cmdline ? { cmdline } : {}),

@@ -13,6 +13,13 @@ export interface ProcessStart {
   ppid?: number;
   /** identifies the process together with pid (Linux: start time in clock ticks) */
   startTime?: number;
+  /**
+   * where to read the executed bytes when the source holds them open (Linux fanotify:
+   * /proc/self/fd/N, valid until `release`) — they stay readable after the process exited
+   */
+  readPath?: string;
+  /** the source holds something for this start (an fd): the collector calls this once when done with it */
+  release?: () => void;
 }
 
 /**

@@ -60,6 +60,9 @@ export interface Libc {
   setns(fd: number, nstype: number): number;
   pipe2(fds: Int32Array, flags: number): number;
   write(fd: number, buf: Buffer, len: number): number;
+  read(fd: number, buf: Buffer, len: number): number;
+  /** bind another libc function (one that may be missing from an old libc: throws then) */
+  func(decl: string): (...args: unknown[]) => unknown;
   /** poll(2) on a libuv pool thread; the callback gets the result (revents are written into `fds`) */
   pollAsync(fds: Buffer, nfds: number, timeoutMs: number, cb: (err: unknown, n: number) => void): void;
 }
@@ -94,6 +97,8 @@ export function loadLibc(): Promise<Libc> {
       setns: lib.func("int setns(int fd, int nstype)"),
       pipe2: lib.func("int pipe2(_Out_ int *fds, int flags)"),
       write: lib.func("intptr_t write(int fd, const void *buf, size_t len)"),
+      read: lib.func("intptr_t read(int fd, _Out_ void *buf, size_t len)"),
+      func: (decl: string) => lib.func(decl) as (...args: unknown[]) => unknown,
       pollAsync: (fds: Buffer, nfds: number, timeoutMs: number, cb: (err: unknown, n: number) => void) => poll.async(fds, nfds, timeoutMs, cb),
     } as Libc;
   })();

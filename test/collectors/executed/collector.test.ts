@@ -121,6 +121,30 @@ describe("executed collector (scripted platform)", () => {
     expect(c.stats.trusted).toBe(1);
     await c.stop();
   });
+
+  it("a source's hold on a start (fanotify's fd) is let go exactly once: at once when skipped, after the look when examined, at stop when still queued", async () => {
+    const platform = new ScriptedPlatform();
+    const pkg = file("packaged-tool.exe", "packaged");
+    platform.packaged.add(pkg.path);
+    const a = file("held-a.exe", "held A");
+    platform.procs.set(40, started(40, a.path));
+    const ctx = recordingContext({});
+    const c = new ExecutedCollector({ platform });
+    await c.start(ctx);
+    const released: string[] = [];
+    const hold = (name: string) => () => { released.push(name); };
+    c.enqueue([{ pid: 41, exe: pkg.path, release: hold("packaged") }, { pid: 40, exe: a.path, release: hold("examined") }]);
+    expect(released).toEqual(["packaged"]);
+    await c.drained();
+    expect(released).toEqual(["packaged", "examined"]);
+    expect(ctx.events).toHaveLength(1);
+    // queued behind a slow look: stop lets it go without looking
+    platform.procs.set(42, started(42, a.path));
+    platform.procs.set(43, started(43, a.path));
+    c.enqueue([{ pid: 42, exe: a.path, release: hold("first") }, { pid: 43, exe: a.path, release: hold("queued") }]);
+    await c.stop();
+    expect(released.sort()).toEqual(["examined", "first", "packaged", "queued"]);
+  });
 });
 
 describe("hashing budget and reasons", () => {

@@ -6,6 +6,7 @@
  * reported with the reason; a prohibited hash with `terminate` is killed.
  * Needs root (dpkg -i, losetup, mount): fails, not skips, without.
  */
+import { readdirSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExecutedCollector } from "../../../agent/collectors/executed/index.js";
@@ -92,14 +93,31 @@ describe("executed collector, live", () => {
     again.kill("SIGKILL");
   }, 60_000);
 
-  it("a program that exits at once is still seen (the kernel's proc connector: needs root on the host)", async () => {
-    expect(collector.sourceKind).toBe("netlink");
+  it("a program that exits at once is still seen, named and hashed from fanotify's fd (needs root on the host, Linux ≥ 5.1)", async () => {
+    expect(collector.sourceKind).toBe("fanotify");
     const prog = uniqueProgram(join(home, "Downloads"), "quick-tool");
-    // sleep 0: it has exited before any poll could see it
+    // sleep 0: it has exited (and been reaped by this process) before anything could read /proc
     const child = run(prog.path, ["0"]);
     await new Promise((r) => child.once("exit", r));
     const ev = await waitFor("software.executed of the short-lived program", () => eventsFor(prog.path)[0]);
     expect(ev.details).toMatchObject({ path: prog.path, sha256: prog.sha256, pid: child.pid });
+  }, 60_000);
+
+  it("a program deleted as soon as it ran: the executed bytes are still hashed (the event's fd)", async () => {
+    const prog = uniqueProgram(join(home, "Downloads"), "self-deleting");
+    const child = run(prog.path, ["0"]);
+    await new Promise((r) => child.once("exit", r));
+    rmSync(prog.path);
+    const ev = await waitFor("software.executed of the deleted program", () => eventsFor(prog.path)[0]);
+    expect(ev.details).toMatchObject({ path: prog.path, sha256: prog.sha256, pid: child.pid });
+  }, 60_000);
+
+  it("no event fd is left open after the starts were looked at", async () => {
+    await settle("fd-check");
+    const eventFds = readdirSync("/proc/self/fd").filter((fd) => {
+      try { return /\/(quick-tool|self-deleting|portable-tool|sleep|ld-linux[^/]*)( \(deleted\))?$/.test(readlinkSync(`/proc/self/fd/${fd}`)); } catch { return false; }
+    });
+    expect(eventFds).toEqual([]);
   }, 60_000);
 
   it("a program on a loop-mounted ext4 medium: the event links the medium (device, volume serial, mount)", async () => {
