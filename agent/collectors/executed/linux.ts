@@ -1,7 +1,8 @@
 /**
  * Linux reading for the executed collector: the package index from dpkg's file lists and
- * diversions, `rpm -qla` where rpm is installed, the snap/flatpak trees; process starts from the
- * agent's process event source (event-source.ts); the process facts from /proc; the removable
+ * diversions, `rpm -qla` where rpm is installed, the snap/flatpak trees; program executions from
+ * fanotify with the executed file's fd, else the agent's process event source (event-source.ts:
+ * which one, and the ≈1 ms limit of the fallback); the process facts from /proc; the removable
  * medium from mountinfo and the media collector's reader.
  */
 import { basename } from "node:path";
