@@ -165,6 +165,14 @@ export function matchFromEvent(type: EventType, details: Details): Record<string
       }
       return m;
     }
+    case "software.executed": {
+      // the program itself: its hash; a program that could not be hashed, its path (exact). The
+      // action keeps the approval off installs and updates, which share the control.
+      const m: Record<string, string | number | boolean> = { action: "execute" };
+      if (typeof details.sha256 === "string") m.sha256 = details.sha256.toLowerCase();
+      else if (typeof details.path === "string") m.path = details.path.replace(/[*?]/g, "?");
+      return m;
+    }
     case "media.inserted": case "media.copy_out": case "media.unencrypted":
       return pick("serial", "vendorId", "productId");
     case "asset.hardware_changed":
