@@ -69,8 +69,9 @@ export async function runSnapshotCommand(flags: SnapshotFlags): Promise<void> {
   const lang = (flags.lang ?? "ja") as Lang;
   if (lang !== "ja" && lang !== "en") throw new UsageError(`--lang ${flags.lang}: must be ja or en`);
   // the policy first: a bad --policy is a usage error before any reading
+  const stateDir = resolve(flags.stateDir ?? (await import("./config.js")).defaultStateDir());
   const [input, doc, { evaluateCompliance, complianceText }] = await Promise.all([
-    snapshotPolicy(flags), takeSnapshot(), import("../agent/compliance.js"),
+    snapshotPolicy(flags), takeSnapshot(undefined, { stateDir }), import("../agent/compliance.js"),
   ]);
   const report = evaluateCompliance(doc, input);
   process.exitCode = report.needsAction ? 1 : 0;

@@ -18,8 +18,13 @@ export function readOnce(reader: InventoryReader): InventoryReader {
   return { read: () => (result ??= reader.read()), watchTargets: () => reader.watchTargets() };
 }
 
+export interface SnapshotOptions {
+  /** the agent's state folder (sections that report what the agent recorded: executed's run counts) */
+  stateDir?: string;
+}
+
 /** The sources of one snapshot, in report order. Call once per snapshot (the software read is shared within it). */
-export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
+export function snapshotSourceLoaders(opts: SnapshotOptions = {}): SnapshotSourceLoader[] {
   let software: Promise<InventoryReader> | undefined;
   // on Linux the Linux readers are imported directly: the platform dispatchers import every OS's
   // reader and parsers (≈ 20 modules this command would compile for nothing)
@@ -48,6 +53,7 @@ export function snapshotSourceLoaders(): SnapshotSourceLoader[] {
       },
     },
     { name: "software", load: async () => new (await import("./software/snapshot.js")).SoftwareSnapshotSource(await sharedSoftware()) },
+    { name: "executed", load: async () => new (await import("./executed/snapshot.js")).ExecutedSnapshotSource({ ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) }) },
   ];
 }
 
@@ -65,11 +71,11 @@ export interface SnapshotDocument {
  * Take one snapshot from every source (or only `sections`; concurrently; each source's modules imported on demand and
  * counted in its duration). A source that fails is listed in `errors`; the others are kept.
  */
-export async function takeSnapshot(sections?: ReadonlySet<string>): Promise<SnapshotDocument> {
+export async function takeSnapshot(sections?: ReadonlySet<string>, opts: SnapshotOptions = {}): Promise<SnapshotDocument> {
   const started = Date.now();
   const doc: SnapshotDocument = { takenAt: new Date().toISOString(), errors: [] };
   const sourceDurationMs: Record<string, number> = {};
-  const sources = snapshotSourceLoaders().filter((s) => !sections || sections.has(s.name));
+  const sources = snapshotSourceLoaders(opts).filter((s) => !sections || sections.has(s.name));
   const results = await Promise.allSettled(sources.map(async (s) => {
     const t0 = performance.now();
     try {

@@ -46,8 +46,8 @@ describe("kyoka snapshot", () => {
     expect(doc.compliance.policy).toEqual({ source: "default" });
     expect(doc.compliance.controls.map((c) => c.control)).toEqual(["software", "p2p", "network", "media", "asset"]);
     expect(doc.errors).toEqual([]);
-    for (const section of ["hardware", "software", "network", "media", "p2p"]) expect(doc[section], section).toBeDefined();
-    expect(Object.keys(doc.sourceDurationMs as object).sort()).toEqual(["hardware", "media", "network", "p2p", "software"]);
+    for (const section of ["hardware", "software", "network", "media", "p2p", "executed"]) expect(doc[section], section).toBeDefined();
+    expect(Object.keys(doc.sourceDurationMs as object).sort()).toEqual(["executed", "hardware", "media", "network", "p2p", "software"]);
 
     const { pcId, pcIdBasis, ...inv } = doc.hardware;
     const typed = Inventory.parse(inv);

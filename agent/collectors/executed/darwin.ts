@@ -10,7 +10,7 @@ import { DarwinMediaReader } from "../media/darwin.js";
 import { ledgerSerial } from "../media/collector.js";
 import { parseDarwinPs } from "../p2p/parse.js";
 import { execText, mapLimit } from "../software/reader.js";
-import { ProcessListPoll } from "./list-poll.js";
+import { ProcessListPoll, runningFromList } from "./list-poll.js";
 import { PathIndex } from "./package-index.js";
 import { bundlesIn, DARWIN_SYSTEM_TREES, parseCodesign, parsePkgutilFiles, receiptPrefix } from "./parse-darwin.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
@@ -62,6 +62,12 @@ export class DarwinExecutedPlatform implements ExecutedPlatform {
       return parseDarwinPs(list, args);
     }, this.opts.pollMs ?? 2000);
     return this.poll;
+  }
+
+  async running(): Promise<ProcessStart[]> {
+    // a running collector's poll: its last list (polling it here would take starts from its diff)
+    if (this.poll) return runningFromList(this.poll);
+    return (this.processStarts() as ProcessListPoll).poll();
   }
 
   describe(start: ProcessStart): StartedProcess | undefined {

@@ -23,7 +23,7 @@ import { parseMountinfo } from "../media/parse-linux.js";
 import type { ProcessStart, ProcessStartSource } from "./platform.js";
 
 /** Every running process, the agent left out (the first look, and after lost events). */
-function runningProcesses(procRoot: string): ProcessStart[] {
+export function runningProcesses(procRoot: string): ProcessStart[] {
   return new ProcessLister(procRoot).list()
     .filter((p) => p.pid !== process.pid && p.exe !== undefined)
     .map((p) => ({ pid: p.pid, exe: p.exe!, ppid: p.ppid, startTime: p.startTime }));

@@ -18,7 +18,7 @@ import type { Medium } from "../media/types.js";
 import { PathIndex } from "./package-index.js";
 import { LINUX_PACKAGE_TREES, withMergedUsr, parseDpkgDiversions, parseDpkgList, parseExeLink, parsePasswd, parseRpmQla, parseStatusUids, userFlatpakTrees } from "./parse-linux.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
-import { linuxProcessStarts } from "./event-source.js";
+import { linuxProcessStarts, runningProcesses } from "./event-source.js";
 import { exec } from "../../../lib/exec.js";
 
 export interface LinuxExecutedOptions {
@@ -118,6 +118,10 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
   processStarts(): ProcessStartSource {
     const log = this.opts.log ?? silentLogger();
     return linuxProcessStarts(log, this.procRoot);
+  }
+
+  async running(): Promise<ProcessStart[]> {
+    return runningProcesses(this.procRoot);
   }
 
   private userName(uid: number): string | undefined {

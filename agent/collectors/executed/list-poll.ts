@@ -68,3 +68,10 @@ export class ProcessListPoll implements ProcessStartSource {
     };
   }
 }
+
+/** Every process of a poll's last list, as starts (the processes running at that poll). */
+export function runningFromList(poll: ProcessListPoll): ProcessStart[] {
+  return [...poll.last.values()]
+    .filter((p) => p.pid !== process.pid && p.exe)
+    .map((p) => ({ pid: p.pid, exe: p.exe!, ppid: p.ppid, ...(p.startTime !== undefined ? { startTime: p.startTime } : {}) }));
+}

@@ -73,6 +73,8 @@ export interface ExecutedPlatform {
   /** watch the package databases, calling onChange when they change (optional: indexToken covers it) */
   watchIndex?(onChange: () => void): () => void;
   processStarts(): ProcessStartSource;
+  /** one look at every process running now (`kyoka snapshot`; no source is started) */
+  running(): Promise<ProcessStart[]>;
   /** read what we need about a started process, or undefined when it is gone or has no executable */
   describe(start: ProcessStart): StartedProcess | undefined;
   /** the code signer (Windows Authenticode, macOS codesign); absent on Linux */

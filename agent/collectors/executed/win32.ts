@@ -18,7 +18,7 @@ import { win32 } from "../../os/win32/ffi.js";
 import { processImage } from "../../os/win32/sockets.js";
 import { parseWin32Processes } from "../p2p/parse.js";
 import { execText, mapLimit } from "../software/reader.js";
-import { ProcessListPoll } from "./list-poll.js";
+import { ProcessListPoll, runningFromList } from "./list-poll.js";
 import { PathIndex } from "./package-index.js";
 import { parseAuthenticodeJson, parseUninstallLocations, windowsSystemTrees } from "./parse-win32.js";
 import type { ExecutedPlatform, MediumLink, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
@@ -82,6 +82,12 @@ export class Win32ExecutedPlatform implements ExecutedPlatform {
     }
     this.poll = new ProcessListPoll(list, this.opts.pollMs ?? 2000);
     return this.poll;
+  }
+
+  async running(): Promise<ProcessStart[]> {
+    // a running collector's poll: its last list (polling it here would take starts from its diff)
+    if (this.poll) return runningFromList(this.poll);
+    return (this.processStarts() as ProcessListPoll).poll();
   }
 
   describe(start: ProcessStart): StartedProcess | undefined {

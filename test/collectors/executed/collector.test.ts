@@ -37,6 +37,7 @@ class ScriptedPlatform implements ExecutedPlatform {
   processStarts(): ProcessStartSource {
     return { kind: "scripted", start: async () => undefined, stop: async () => undefined };
   }
+  async running(): Promise<ProcessStart[]> { return [...this.procs.values()].map((p) => ({ pid: p.pid, exe: p.path })); }
   describe(start: ProcessStart): StartedProcess | undefined { return this.procs.get(start.pid); }
   async signer(): Promise<{ signer: string | null; status: string }> {
     this.signerCalls++;
