@@ -7,14 +7,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { runInUserNamespace } from "./userns.js";
 import { pino } from "pino";
 import { PollingProcessSource, ProcessEvents, type ProcessEventSink, type ProcessSource } from "../../agent/os/process-events.js";
 import { kernelFiltersProcEvents, mcastMessage, NetlinkProcSource, parseProcEvents, procPidIdentities, PROC_EVENT_EXEC, PROC_EVENT_EXIT, PROC_EVENT_FORK } from "../../agent/os/linux/proc-events.js";
 
 const log = pino({ level: "silent" });
-const root = fileURLToPath(new URL("../..", import.meta.url));
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error("the proc connector tests need root on the host (CAP_NET_ADMIN in the initial namespaces): run them as root, as CI does");
@@ -119,11 +118,7 @@ describe("fallback to polling", () => {
       console.log(JSON.stringify({ mode: events.mode, child: target, seen: pid }));
       c.kill(); await events.stop();
     `;
-    const p = spawn("unshare", ["--user", "--map-root-user", process.execPath, "--import", "tsx", "--input-type=module", "-e", script], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    p.stdout!.on("data", (d) => { out += d; });
-    p.stderr!.on("data", (d) => { err += d; });
-    const [code] = await once(p, "exit");
+    const { code, out, err } = await runInUserNamespace(script);
     expect(err).toBe("");
     expect(code).toBe(0);
     const r = JSON.parse(out) as { mode: string; child: number; seen: number };
