@@ -75,4 +75,36 @@ export class PathIndex {
     for (const t of this.trees) if (key.startsWith(t.key)) return { kind: "tree", source: t.source, root: t.root };
     return undefined;
   }
+
+  /** A plain-JSON form (the snapshot's cache keeps it between runs; fromJSON reads it back). */
+  toJSON(): PathIndexJson {
+    const exact: Record<string, string[]> = {};
+    for (const [path, source] of this.exact) (exact[source] ??= []).push(path);
+    return { v: 1, ci: this.ci, sep: this.sep, exact, trees: this.trees.map((t) => [t.root, t.source]), excluded: [...this.excluded] };
+  }
+
+  /** An index from toJSON's form; undefined when the value does not have its shape. */
+  static fromJSON(value: unknown): PathIndex | undefined {
+    const v = value as Partial<PathIndexJson> | null;
+    if (!v || v.v !== 1 || typeof v.ci !== "boolean" || (v.sep !== "/" && v.sep !== "\\") || !v.exact || typeof v.exact !== "object" || !Array.isArray(v.trees) || !Array.isArray(v.excluded)) return undefined;
+    const index = new PathIndex({ caseInsensitive: v.ci, separator: v.sep });
+    for (const [source, paths] of Object.entries(v.exact)) {
+      if (!Array.isArray(paths)) return undefined;
+      for (const p of paths) if (typeof p === "string") index.exact.set(p, source);
+    }
+    for (const t of v.trees) if (Array.isArray(t) && typeof t[0] === "string" && typeof t[1] === "string") index.addTree(t[0], t[1]);
+    for (const e of v.excluded) if (typeof e === "string") index.excluded.push(e);
+    return index;
+  }
+}
+
+export interface PathIndexJson {
+  v: 1;
+  ci: boolean;
+  sep: "/" | "\\";
+  /** source → its paths (normalized) */
+  exact: Record<string, string[]>;
+  trees: [root: string, source: string][];
+  /** excluded folder keys (normalized, with the trailing separator) */
+  excluded: string[];
 }

@@ -17,6 +17,11 @@ import { noopLogger } from "../../../lib/noop-log.js";
 import { ExecutableHasher } from "../p2p/hash.js";
 import { STATE_KEY, type SeenProgram } from "./collector.js";
 import type { ExecutedPlatform } from "./platform.js";
+import { PathIndex } from "./package-index.js";
+import { readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
+
+/** bumped when what buildIndex puts in the index changes (a cached index of the old kind is not used) */
+const INDEX_CACHE_FORMAT = "executed-index-1";
 
 /** A one-shot look has no hash cache: larger programs are named, not hashed (the agent hashes up to the policy's hashMaxBytes). */
 export const SNAPSHOT_HASH_MAX_BYTES = 16 * 1024 * 1024;
@@ -92,7 +97,7 @@ export class ExecutedSnapshotSource {
 
   async snapshot(): Promise<ExecutedSnapshot> {
     const platform = this.opts.platform ?? await defaultPlatform();
-    const [index, starts, seen] = await Promise.all([platform.buildIndex(), platform.running(), this.seen()]);
+    const [index, starts, seen] = await Promise.all([this.index(platform), platform.running(), this.seen()]);
     const own = new Set([process.execPath]);
     try { own.add(realpathSync(process.execPath)); } catch { /* keep the one */ }
     const byPath = new Map<string, RunningOutside>();
@@ -127,6 +132,20 @@ export class ExecutedSnapshotSource {
       }
     }
     return { indexed: index.size, running, ...seen };
+  }
+
+  /**
+   * The package index, from the snapshot cache while the package databases have not moved
+   * (lib/parse-cache.ts; building it reads every dpkg file list, ≈ 8 MB).
+   */
+  private async index(platform: ExecutedPlatform): Promise<PathIndex> {
+    if (this.opts.platform) return platform.buildIndex(); // a given platform (tests): no cache
+    const version = `${INDEX_CACHE_FORMAT}|${process.platform}|${await platform.indexToken()}`;
+    const cached = PathIndex.fromJSON(readCacheValue("executed-index", version));
+    if (cached) return cached;
+    const index = await platform.buildIndex();
+    writeCacheValue("executed-index", version, index.toJSON());
+    return index;
   }
 
   private async seen(): Promise<Pick<ExecutedSnapshot, "seen" | "seenTotal" | "seenError">> {

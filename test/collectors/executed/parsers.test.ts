@@ -165,3 +165,29 @@ describe("macOS receipts and signatures", () => {
     expect(parseCodesign("garbage\n")).toMatchObject({ signed: false, signer: null });
   });
 });
+
+describe("package index as JSON (the snapshot's cache)", () => {
+  it("round-trips paths, trees and exclusions (case-insensitive Windows form too); a value of another shape is refused", () => {
+    const win = new PathIndex({ caseInsensitive: true, separator: "\\" });
+    win.addPaths(["C:\\Tools\\A.exe"], "uninstall");
+    win.addTree("C:\\Windows", "system");
+    win.addExcluded("C:\\Windows\\Temp");
+    const back = PathIndex.fromJSON(JSON.parse(JSON.stringify(win.toJSON())))!;
+    expect(back.lookup("c:/tools/a.exe")).toEqual({ kind: "package", source: "uninstall" });
+    expect(back.lookup("C:\\WINDOWS\\System32\\cmd.exe")).toEqual({ kind: "tree", source: "system", root: "C:\\Windows" });
+    expect(back.lookup("C:\\Windows\\Temp\\x.exe")).toBeUndefined();
+    expect(back.size).toBe(1);
+
+    const linux = new PathIndex();
+    linux.addPaths(["/usr/bin/sleep", "/usr/bin/true"], "dpkg:coreutils");
+    linux.addTree("/snap", "snap");
+    const l = PathIndex.fromJSON(JSON.parse(JSON.stringify(linux.toJSON())))!;
+    expect(l.lookup("/usr/bin/true")).toEqual({ kind: "package", source: "dpkg:coreutils" });
+    expect(l.lookup("/snap/x/1/bin/y")).toMatchObject({ kind: "tree", source: "snap" });
+    expect(l.lookup("/home/taro/tool")).toBeUndefined();
+
+    for (const bad of [null, 1, {}, { v: 2, ci: false, sep: "/", exact: {}, trees: [], excluded: [] }, { v: 1, ci: false, sep: "/", exact: { s: "not-a-list" }, trees: [], excluded: [] }]) {
+      expect(PathIndex.fromJSON(bad)).toBeUndefined();
+    }
+  });
+});

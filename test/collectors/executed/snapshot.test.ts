@@ -4,7 +4,7 @@
  * programs and the snapshot's node are not; the run counts come from the agent's state folder
  * (most recently run first), and a folder that is not an agent's says so.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ExecutedSnapshotSource } from "../../../agent/collectors/executed/snapshot.js";
@@ -59,5 +59,25 @@ describe("kyoka snapshot: executed", () => {
     mkdirSync(empty);
     const fresh = await new ExecutedSnapshotSource({ platform: new LinuxExecutedPlatform(), stateDir: empty }).snapshot();
     expect(fresh).toMatchObject({ seen: [], seenTotal: 0 });
+  }, 60_000);
+
+  it("the package index is kept in the snapshot cache until the package databases move", async () => {
+    const cache = join(work, "cache");
+    const before = process.env.KYOKA_CACHE_DIR;
+    process.env.KYOKA_CACHE_DIR = cache;
+    try {
+      const prog = uniqueProgram(join(work, "home", "jiro"), "cached-tool");
+      children.push(runProgram(prog.path));
+      const first = await new ExecutedSnapshotSource().snapshot();
+      const stored = JSON.parse(readFileSync(join(cache, "executed-index.json"), "utf8")) as { version: string; value: { exact: Record<string, string[]> } };
+      expect(stored.version).toMatch(/^executed-index-1\|linux\|/);
+      expect(Object.values(stored.value.exact).flat()).toContain("/usr/bin/sleep");
+      const second = await new ExecutedSnapshotSource().snapshot();
+      expect(second.indexed).toBe(first.indexed);
+      expect(second.running.find((r) => r.path === prog.path)).toMatchObject({ sha256: prog.sha256 });
+      expect(second.running.map((r) => r.path)).not.toContain("/usr/bin/sleep");
+    } finally {
+      if (before === undefined) delete process.env.KYOKA_CACHE_DIR; else process.env.KYOKA_CACHE_DIR = before;
+    }
   }, 60_000);
 });
