@@ -59,7 +59,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   });
   if (flags.service) {
     const { runWindowsService } = await import("./windows-service.js");
-    // the service has reported STOPPED: nothing may run after that
+    // the service ends its own process once it has reported STOPPED (cli/windows-service.ts);
+    // this exit is only reached if that failed
     process.exit(await runWindowsService({ log, start: () => agent.start(), stop: () => agent.stop("service stop") }));
   }
   const stopNow = onShutdown(log, (reason) => agent.stop(reason));

@@ -8,9 +8,16 @@
  * - the SCM calls ServiceMain and the control handler on its threads; koffi queues those calls to
  *   the main thread, which is free (the dispatcher call is asynchronous), so they run as plain JS;
  * - ServiceMain registers the handler, reports RUNNING and starts the agent (a failed start is
- *   reported as STOPPED with an error); STOP and SHUTDOWN report STOP_PENDING (with a wait hint), stop the agent as SIGTERM does (the
- *   queue is flushed, bounded to 5 s), then report STOPPED with the exit code: a failed start or
- *   stop is reported as an error, so the service's failure actions (restart) apply.
+ *   reported as STOPPED with an error); STOP and SHUTDOWN report STOP_PENDING (with a wait hint),
+ *   stop the agent as SIGTERM does (the queue is flushed; the whole stop is bounded to
+ *   STOP_TIMEOUT_MS, inside the wait hint), then report STOPPED with the exit code: a failed start
+ *   or stop is reported as an error, so the service's failure actions (restart) apply;
+ * - once STOPPED is reported the process ends, with TerminateProcess on itself (the log is written
+ *   synchronously, the queue is closed): when the dispatcher returns, or EXIT_AFTER_STOPPED_MS
+ *   later if it does not. Not process.exit: Node's exit waits for its worker threads, and a
+ *   collector abandoned by a bounded stop can leave one in a blocking wait (measured under Wine: a
+ *   stop requested during the agent's start abandoned three collectors, and after STOPPED the
+ *   process stayed alive for good — holding kyoka.exe, so `msiexec /x` could not delete it).
  *
  * Started from a console instead of by the SCM, the dispatcher fails with
  * ERROR_FAILED_SERVICE_CONTROLLER_CONNECT and the command says how to run the agent in a console.
@@ -34,6 +41,12 @@ const ERROR_SERVICE_SPECIFIC_ERROR = 1066;
 const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063;
 
 export const SERVICE_NAME = "kyoka-agent";
+/** the agent's stop (normally < 5 s) is given this long before STOPPED is reported as an error */
+export const STOP_TIMEOUT_MS = 10_000;
+/** STOP_PENDING's wait hint: the SCM waits this long for STOPPED */
+const STOP_WAIT_HINT_MS = STOP_TIMEOUT_MS + 5_000;
+/** after STOPPED, the process ends at the latest this long later */
+export const EXIT_AFTER_STOPPED_MS = 3_000;
 
 interface Status { state: number; exitCode?: number; waitHintMs?: number }
 
@@ -63,6 +76,8 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
   const RegisterServiceCtrlHandlerExW = advapi.func("void * __stdcall RegisterServiceCtrlHandlerExW(str16 name, HandlerExProc *handler, void *context)");
   const SetServiceStatus = advapi.func("bool __stdcall SetServiceStatus(void *handle, _In_ SERVICE_STATUS *status)");
   const GetLastError = kernel32.func("uint32 __stdcall GetLastError()");
+  const GetCurrentProcess = kernel32.func("void * __stdcall GetCurrentProcess()");
+  const TerminateProcess = kernel32.func("bool __stdcall TerminateProcess(void *process, uint32 code)");
 
   const log = hooks.log.child({ component: "service" });
   let handle: unknown = null;
@@ -85,20 +100,44 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
     if (!ok) log.warn({ state: s.state, error: GetLastError() }, "SetServiceStatus failed");
   };
 
+  /** End this process now with the exit code (see the header: never process.exit here). */
+  const end = (why: string): void => {
+    log.info({ exitCode, why }, "service process ending");
+    TerminateProcess(GetCurrentProcess(), exitCode);
+  };
+
+  /** Report STOPPED (the last thing this process tells the SCM) and make sure the process ends. */
+  const stopped = (): void => {
+    log.info({ exitCode }, "reporting the service stopped");
+    process.exitCode = exitCode;
+    report({ state: SERVICE_STOPPED, exitCode });
+    // the dispatcher returns now and ends the process; should it not, this timer does
+    setTimeout(() => end(`the service control dispatcher did not return ${EXIT_AFTER_STOPPED_MS} ms after STOPPED`), EXIT_AFTER_STOPPED_MS);
+  };
+
   let started: Promise<void> = Promise.resolve();
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info({ why }, "service stop requested: stopping the agent");
-      report({ state: SERVICE_STOP_PENDING, waitHintMs: 15_000 });
+      report({ state: SERVICE_STOP_PENDING, waitHintMs: STOP_WAIT_HINT_MS });
+      // a stop during the start waits for the start to finish; the whole stop is bounded
+      const work = started.catch(() => undefined).then(() => hooks.stop());
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
+      });
       try {
-        // a stop during the start waits for the start to finish
-        await started.catch(() => undefined);
-        await hooks.stop();
+        if ((await Promise.race([work, timeout])) === "timeout") {
+          log.error({ timeoutMs: STOP_TIMEOUT_MS }, "the agent did not stop in time: reporting the service stopped with an error");
+          exitCode = 1;
+        }
       } catch (err) {
         log.error({ err }, "error while stopping");
         exitCode = 1;
+      } finally {
+        clearTimeout(timer);
       }
-      report({ state: SERVICE_STOPPED, exitCode });
+      stopped();
     })();
     return stopping;
   };
@@ -131,7 +170,7 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
         log.error({ err }, "the agent failed to start: reporting the service stopped with an error");
         exitCode = 1;
         stopping = Promise.resolve();
-        report({ state: SERVICE_STOPPED, exitCode });
+        stopped();
       },
     );
   }, koffi.pointer(ServiceMainProto));
@@ -151,6 +190,7 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
     // the dispatcher returns once the service has reported STOPPED; should it return before a
     // stop was even requested (the SCM went away), the agent is still stopped properly
     await (stopping ?? stop("the service control dispatcher returned"));
+    end("the service control dispatcher returned");
     return exitCode;
   } finally {
     koffi.unregister(serviceMain);

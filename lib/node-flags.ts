@@ -3,9 +3,12 @@
  * 16–32 MiB of semi-spaces that stay resident); a daemon that allocates little per second does
  * not need it. Measured with every collector on (BENCHMARKS.md, "agent idle"): mean RSS of the
  * agent's process tree 150.7 MB → 88.9 MB. `--v8-pool-size=1` keeps one V8 worker thread instead
- * of one per core. Both are allowed in NODE_OPTIONS, so a service unit sets them as
- * `Environment=NODE_OPTIONS=--max-semi-space-size=1 --v8-pool-size=1`; `kyoka local` passes them
- * to the agent it starts. They must be given at start: V8 ignores them once the heap exists.
+ * of one per core. Both are allowed in NODE_OPTIONS, which the single executables honour too, so
+ * the installed services set them there: the .deb's unit (installers/linux/kyoka-agent.service,
+ * `Environment="NODE_OPTIONS=…"`), the MSI and the PowerShell install (the service key's
+ * `Environment` REG_MULTI_SZ, read by Windows' service manager at start; a single executable
+ * takes no Node flags on its command line). `kyoka local` passes them to the agent it starts.
+ * They must be given at start: V8 ignores them once the heap exists.
  */
 export const AGENT_NODE_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"] as const;
 

@@ -59,5 +59,8 @@ if (-not $existing) {
 # restart on failure, also when the agent exits with an error code
 & sc.exe failure $service reset= 86400 actions= restart/5000/restart/5000/restart/60000 | Out-Null
 & sc.exe failureflag $service 1 | Out-Null
+# the agent's Node settings (lib/node-flags.ts), in the service's environment as the MSI sets them
+New-ItemProperty -Force -Path "HKLM:\SYSTEM\CurrentControlSet\Services\$service" -Name Environment -PropertyType MultiString `
+  -Value @("NODE_OPTIONS=--max-semi-space-size=1 --v8-pool-size=1") | Out-Null
 Start-Service -Name $service
 Write-Host "kyoka agent installed and started: $target (service $service, data $dataDir)"

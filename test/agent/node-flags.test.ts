@@ -1,6 +1,9 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AGENT_NODE_FLAGS, agentNodeOptions } from "../../lib/node-flags.js";
+import { root } from "../helpers/kyoka.js";
 
 describe("the agent's node flags", () => {
   it("are added to NODE_OPTIONS once, after the caller's own", () => {
@@ -17,5 +20,15 @@ describe("the agent's node flags", () => {
     { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: "utf8" }).trim());
     expect(newSpace(agentNodeOptions(""))).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(newSpace("")).toBeGreaterThan(2 * 1024 * 1024);
+  });
+
+  it("are what the installed services start the agent with: the systemd unit, the MSI's service, the PowerShell install", () => {
+    const want = `NODE_OPTIONS=${AGENT_NODE_FLAGS.join(" ")}`;
+    const read = (f: string) => readFileSync(join(root, f), "utf8");
+    expect(read("installers/linux/kyoka-agent.service")).toMatch(new RegExp(`^Environment="${want}"$`, "m"));
+    // REG_MULTI_SZ "Environment" of the service key (the MSI test reads it back from the registry)
+    expect(read("installers/windows/kyoka.wxs")).toContain(`<RegistryValue Name="Environment" Type="multistring" Value="[~]${want}[~]" />`);
+    expect(read("installers/windows/install-kyoka.ps1")).toContain(`-Name Environment -PropertyType MultiString`);
+    expect(read("installers/windows/install-kyoka.ps1")).toContain(`-Value @("${want}")`);
   });
 });

@@ -9,6 +9,11 @@
  *    what a service wrapper such as WinSW sends on a service stop); SIGTERM/SIGKILL end it at once
  *    like TerminateProcess. `stop()` sends SIGINT and waits, `kill()` is SIGKILL: no pty needed.
  *  - Node's fetch/WebSocket fail under Wine 8 (no TCP keepalive option): use node:http and `ws`.
+ *  - Wine's "machine" lives only while an ordinary Wine process runs: a few seconds after the
+ *    last one ends, the wineserver shuts down and ends services with it (measured: the service
+ *    started by `msiexec` or `net start` was gone ~3 s after that command returned, its log cut
+ *    short); the next Wine command starts it again and services.exe starts every automatic
+ *    service anew. A test of a service keeps `wineKeepAlive()` running, the way Windows stays up.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
@@ -134,4 +139,24 @@ export async function wineReg(args: string[]): Promise<string> {
   const r = await wineRun("reg", args, { timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`wine reg ${args.join(" ")} → exit ${r.code}: ${r.stdout}${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * An idle Windows process (node.exe waiting) that keeps the wineserver — and the services it runs —
+ * up until `kill()`: see the header. Started after `wineShutdown()`, services.exe starts the
+ * automatic services once, now.
+ */
+export function wineKeepAlive(dir?: string): WineProc {
+  return runWine(wineSetup().nodeExe, ["-e", "setInterval(() => {}, 1 << 30)"], { dir, name: "keepalive" });
+}
+
+/** End every process of the prefix (`wineserver -k`) and wait until the wineserver is gone. */
+export function wineShutdown(): void {
+  const env = wineEnv();
+  try {
+    execFileSync("wineserver", ["-k"], { env, stdio: "ignore", timeout: 30_000 });
+  } catch {
+    // no wineserver was running
+  }
+  execFileSync("wineserver", ["-w"], { env, stdio: "ignore", timeout: 60_000 });
 }
