@@ -192,6 +192,24 @@ describe("the kyoka MSI under Wine", () => {
     expect(log).toMatch(/"exitCode":0,.*"msg":"service process ending"/);
   });
 
+  it("a stop requested while the service's agent is still starting also ends its process", { timeout: 240_000 }, async () => {
+    showAgentLogOnFailure();
+    expect(installedExePids()).toEqual([]);
+    const from = agentLog().length;
+    await wineRun("net", ["start", "kyoka-agent"], { timeoutMs: 120_000 });
+    // at once: the agent's start (state, queue, collectors' first scans) takes seconds. `net stop`
+    // fails only before the service has reported RUNNING, so it is repeated until accepted
+    await waitFor(async () => (await wineRun("net", ["stop", "kyoka-agent"], { timeoutMs: 60_000 })).code === 0, "net stop accepted", 60_000, 200);
+    await waitFor(() => installedExePids().length === 0, "the service's process to end after STOPPED", 40_000, 250);
+    const log = agentLog().slice(from);
+    const at = (msg: string): number => log.indexOf(`"msg":"${msg}"`);
+    expect(at("service stop requested: stopping the agent")).toBeGreaterThanOrEqual(0);
+    // the stop came during the start (the start then completes, and the stop follows)
+    expect(at("service stop requested: stopping the agent")).toBeLessThan(at("agent started"));
+    expect(at("agent stopped")).toBeGreaterThan(at("agent started"));
+    expect(log).toMatch(/"msg":"service process ending"/);
+  });
+
   it("the executable started from the installed path runs the agent with the installed config", { timeout: 300_000 }, async () => {
     showAgentLogOnFailure();
     // the service stopped above and Wine stayed up: it is not started again behind the test's back
