@@ -20,7 +20,7 @@ import { parsePolicyText, Policy } from "../../policies/policy.js";
 import type { NewEvent } from "../../policies/schema.js";
 import { evidenceDays } from "../../server/evidence.js";
 import { SqliteStore } from "../../server/store-sqlite.js";
-import { events as storedEvents, startTestServer } from "../server/helpers.js";
+import { request, events as storedEvents, startTestServer } from "../server/helpers.js";
 import { silentLog, tempDir, waitFor } from "./helpers.js";
 
 /** A collector the test drives: it keeps its context so the test can report checks through it. */
@@ -156,6 +156,9 @@ describe("agent.check from the collectors", () => {
     const data = mkdtempSync(join(tmpdir(), "kyoka-evidence-srv-"));
     const srv = await startTestServer({ dir: data });
     try {
+      // the server's policy (it replaces the agent's own as soon as it is pushed): bash is prohibited
+      const put = await request(srv, "PUT", "/api/policy", { raw: "software: { prohibited: [ { name: bash } ] }\n", token: srv.adminToken, headers: { "content-type": "application/yaml" } });
+      expect(put.status, put.text).toBeLessThan(300);
       const makeAgent = () => new Agent({
         server: srv.url.replace(/^http/, "ws"), enrollToken: srv.enrollToken, stateDir: dir, log: silentLog(),
         configPolicy: parsePolicyText("software: { prohibited: [ { name: bash } ] }\n"),

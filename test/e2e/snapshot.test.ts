@@ -70,8 +70,9 @@ describe("kyoka snapshot", () => {
     expect(hashes.value.entries.every(([k, v]) => /^\d+:\d+:\d+:\d+:\d+$/.test(k) && /^[0-9a-f]{64}$/.test(v.sha256))).toBe(true);
 
     const second = await snapshot(["--json", "--state-dir", scope.dir()], cache);
-    expect(second.code, second.err).toBe(first.code);
     const again = JSON.parse(second.out) as typeof doc;
+    // (a connection that came or went between the runs may change the verdict)
+    expect(second.code, second.err).toBe(again.compliance.needsAction ? 1 : 0);
     expect(again.errors).toEqual([]);
     expect(again.hardware.pcId).toBe(pcId);
   }, 60_000);
