@@ -21,7 +21,7 @@ import type Database from "better-sqlite3";
 import { loadCatalog } from "../../policies/catalog.js";
 import { CONTROLS, STATUSES, type Control, type Scope, type Status } from "../../policies/schema.js";
 import { scopeCovers } from "../decide.js";
-import { addDays, dayCount, jstDay, TIME_ZONE, type Period } from "./period.js";
+import { addDays, dayCount, dayStartIso, jstDay, makePeriod, TIME_ZONE, type Period } from "./period.js";
 
 /** The controls a report checks (the agent's own health shows as silent periods). */
 export const REPORT_CONTROLS = CONTROLS.filter((c): c is Exclude<Control, "agent"> => c !== "agent");
@@ -186,12 +186,16 @@ export interface BuildOptions {
 }
 
 /** PCs whose events are counted between two turns of the event loop (the server keeps serving). */
-const AGENTS_PER_TURN = 25;
+const AGENTS_PER_TURN = 10;
+/** ids of events read for the open items between two turns */
+const OPEN_ID_WINDOW = 100_000;
+/** a turn of the event loop */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Build the report from the server's SQLite file, on a connection of its own (a read-only one
  * will do): in one read transaction, so every figure comes from the same snapshot while the server
- * keeps writing (WAL); the per-PC queries give the event loop a turn every AGENTS_PER_TURN PCs.
+ * keeps writing (WAL); each step (a day of the index, a window of ids, AGENTS_PER_TURN PCs) gives the event loop a turn.
  */
 export async function buildComplianceReport(db: Database.Database, opts: BuildOptions): Promise<ComplianceReport> {
   db.exec("BEGIN");
@@ -233,27 +237,46 @@ async function buildInSnapshot(db: Database.Database, opts: BuildOptions): Promi
 
   // events by status: a GROUP BY per PC on its own index (agent_id, id), bounded by the id range of
   // the period (received_at is indexed): no sort of the whole period's events (bench/report.ts)
-  const range = db.prepare(`SELECT MIN(id) AS lo, MAX(id) AS hi FROM events WHERE received_at >= ? AND received_at < ?`)
-    .get(period.since, period.until) as { lo: number | null; hi: number | null };
+  // the id range, a day of the received_at index at a time (each an index-only scan), with a turn between
+  const range: { lo: number | null; hi: number | null } = { lo: null, hi: null };
+  const dayRange = db.prepare(`SELECT MIN(id) AS lo, MAX(id) AS hi FROM events WHERE received_at >= ? AND received_at < ?`);
+  for (let d = period.from; d <= period.to; d = addDays(d, 1)) {
+    const r = dayRange.get(dayStartIso(d), dayStartIso(addDays(d, 1))) as { lo: number | null; hi: number | null };
+    if (r.lo !== null && (range.lo === null || r.lo < range.lo)) range.lo = r.lo;
+    if (r.hi !== null && (range.hi === null || r.hi > range.hi)) range.hi = r.hi;
+    await turn();
+  }
   if (range.lo !== null && range.hi !== null) {
     const byStatus = db.prepare(`SELECT control AS c, status AS s, COUNT(*) AS n FROM events
       WHERE agent_id = ? AND id >= ? AND id <= ? AND +received_at >= ? AND +received_at < ? GROUP BY control, status`);
     for (const [i, a] of agents.entries()) {
-      if (i > 0 && i % AGENTS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (i > 0 && i % AGENTS_PER_TURN === 0) await turn();
       for (const r of byStatus.iterate(a.id, range.lo, range.hi, period.since, period.until) as IterableIterator<{ c: string; s: Status; n: number }>) {
         if (STATUSES.includes(r.s)) cell(a.id, r.c).events[r.s] += r.n;
       }
     }
   }
-  // open items: received before the period's end, still open now (the status index bounds it)
+  // open items: received before the period's end, still open now — the status index (status, id),
+  // OPEN_ID_WINDOW ids at a time, with a turn between
+  const maxId = (db.prepare(`SELECT MAX(id) AS m FROM events`).get() as { m: number | null }).m ?? 0;
   const open = db.prepare(`SELECT agent_id AS a, control AS c, COUNT(*) AS n FROM events
-    WHERE status IN ('needs_approval', 'violation') AND resolution IS NULL AND received_at < ? ${inAgents} GROUP BY agent_id, control`);
-  for (const r of open.iterate(period.until, ...agentArgs) as IterableIterator<{ a: string; c: string; n: number }>) cell(r.a, r.c).open += r.n;
+    WHERE status IN ('needs_approval', 'violation') AND id > ? AND id <= ? AND resolution IS NULL AND received_at < ? ${inAgents}
+    GROUP BY agent_id, control`);
+  for (let lo = 0; lo < maxId; lo += OPEN_ID_WINDOW) {
+    for (const r of open.iterate(lo, lo + OPEN_ID_WINDOW, period.until, ...agentArgs) as IterableIterator<{ a: string; c: string; n: number }>) {
+      cell(r.a, r.c).open += r.n;
+    }
+    await turn();
+  }
 
   // evidence days per PC × control
   const evidence = opts.evidence ?? { source: eventDayEvidence, name: "events" };
-  for (const r of evidence.source(db, { period, agentIds })) {
-    if (r.day >= period.from && r.day <= period.to) cell(r.agentId, r.control).days.add(r.day);
+  // a day at a time, with a turn between
+  for (let d = period.from; d <= period.to; d = addDays(d, 1)) {
+    for (const r of evidence.source(db, { period: makePeriod(d, d), agentIds })) {
+      if (r.day >= period.from && r.day <= period.to) cell(r.agentId, r.control).days.add(r.day);
+    }
+    await turn();
   }
 
   // silent events
