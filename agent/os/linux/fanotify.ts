@@ -83,7 +83,8 @@ export interface FanotifyMarkResult {
 export class FanotifyExec {
   private closed = false;
   private offPoll?: () => void;
-  private readonly buf = Buffer.alloc(24 * 1024);
+  /** 170 events a read: the kernel opens an fd for each event read, so a read stays well under a 1,024-file limit */
+  private readonly buf = Buffer.alloc(4096);
   /** FAN_MARK_FILESYSTEM refused with EINVAL once (a kernel 5.0): mounts are marked one by one */
   private perMount = false;
 
