@@ -214,3 +214,28 @@ export async function pooled<T, R>(items: T[], width: number, fn: (item: T) => P
   }));
   return out;
 }
+
+/**
+ * Fetch a file with this tab's credentials (the session cookie or the API token, which a plain
+ * link would not send) and save it under the server's file name.
+ */
+export async function download(path: string, fallbackName: string): Promise<string> {
+  const headers: Record<string, string> = {};
+  const token = apiToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(path, { headers, credentials: "same-origin" });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as { error?: string } | null;
+    throw new ApiError(res.status, body?.error ?? `HTTP ${res.status}`);
+  }
+  const cd = res.headers.get("content-disposition") ?? "";
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(cd);
+  const plain = /filename="([^"]+)"/i.exec(cd);
+  const name = star ? decodeURIComponent(star[1]!) : plain ? plain[1]! : fallbackName;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await res.blob());
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  return name;
+}

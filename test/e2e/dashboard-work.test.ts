@@ -358,6 +358,12 @@ describe("dashboard: organisations, bulk work, requests, PCs, compliance, audit"
     // today's bar holds today's findings
     const today = await page.locator("svg#chart-days g").last().locator("rect").evaluateAll((rs) => rs.reduce((s, r) => s + Number(r.getAttribute("data-value")), 0));
     expect(today).toBeGreaterThan(0);
+    // issue 12's report for this month, made and downloaded with the tab's credentials, then listed as stored
+    const [file] = await Promise.all([page.waitForEvent("download"), page.locator("button[data-report=csv]").click()]);
+    expect(file.suggestedFilename()).toMatch(/\.csv$/);
+    const { readFileSync } = await import("node:fs");
+    expect(readFileSync((await file.path())!, "utf8")).toContain("別記2 第10");
+    await page.locator("table.reports-list tbody tr").first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, "compliance");
     await page.close();

@@ -4,10 +4,10 @@
  * Every chart carries its numbers as text too (status never by colour alone).
  */
 import { useEffect, useState } from "preact/hooks";
-import { get, pooled, type Organisation } from "../api.js";
+import { download, get, pooled, type Organisation } from "../api.js";
 import { controlTitle, type Catalog } from "../catalog.js";
 import { html } from "../html.js";
-import { STATUS_LABEL, translate, type Lang } from "../i18n.js";
+import { formatTime, STATUS_LABEL, translate, type Lang } from "../i18n.js";
 
 type Counts = Record<string, number>;
 const STATUSES = ["violation", "needs_approval", "approved", "info"] as const;
@@ -114,7 +114,6 @@ export function Compliance({ lang, catalog, orgs, organisation, reports }: Props
     <section aria-labelledby="comp-h">
       <h1 id="comp-h">${t("navCompliance")}</h1>
       ${error ? html`<p role="alert" class="error">${error}</p>` : null}
-      ${reports ? html`<p><a href="/api/reports" class="reports-link">${t("reports")}</a></p>` : null /* issue 12's reports, when this server has them */}
       <${Legend} lang=${lang} statuses=${STATUSES} />
       <h2>${t("perControl")}</h2>
       ${byControl ? html`<${StackedBars} lang=${lang} id="chart-control" title=${t("perControl")}
@@ -123,5 +122,45 @@ export function Compliance({ lang, catalog, orgs, organisation, reports }: Props
         <${StackedBars} lang=${lang} id="chart-org" title=${t("perOrganisation")} rows=${byOrg.map((r) => ({ key: r.key, label: r.key, counts: r.counts }))} />` : null}
       <h2>${t("overTime")}</h2>
       ${byDay ? html`<${DayBars} lang=${lang} id="chart-days" title=${t("overTime")} days=${byDay.map((d) => ({ label: d.key, counts: d.counts }))} />` : html`<p>${t("loading")}</p>`}
+      ${reports ? html`<${Reports} lang=${lang} orgs=${orgs} organisation=${organisation} />` : null /* issue 12's reports, when this server has them */}
     </section>`;
+}
+
+interface ReportMeta { id: string; from: string; to: string; organisationId: string | null; format: string; createdBy: string; createdAt: string }
+const jstDay = (back = 0): string => new Date(Date.now() + 9 * 3_600_000 - back * 86_400_000).toISOString().slice(0, 10);
+
+/** Issue 12's compliance reports: make one for a period (HTML, CSV, PDF, JSON), and the stored ones. */
+function Reports({ lang, orgs, organisation }: { lang: Lang; orgs: Organisation[]; organisation: string }) {
+  const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
+  const [from, setFrom] = useState(`${jstDay().slice(0, 8)}01`);
+  const [to, setTo] = useState(jstDay());
+  const [list, setList] = useState<ReportMeta[] | null>(null);
+  const [msg, setMsg] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const reload = (): void => void get<ReportMeta[]>("/api/reports?limit=20").then(setList, () => setList([]));
+  useEffect(reload, []);
+  const make = (format: string): void => {
+    const p = new URLSearchParams({ from, to, format });
+    if (organisation) p.set("organisation", organisation);
+    setBusy(true);
+    setMsg(null);
+    download(`/api/reports/compliance?${p}`, `kyoka-report.${format}`).then((name) => { setMsg(`✔ ${name}`); setBusy(false); reload(); },
+      (e: Error) => { setMsg(`${t("error")}: ${e.message}`); setBusy(false); });
+  };
+  const orgName = (id: string | null): string => (id ? orgs.find((o) => o.id === id)?.name ?? id : t("allOrganisations"));
+  return html`<div class="reports">
+    <h2>${t("reports")}</h2>
+    <div class="filters" role="group" aria-label=${t("reports")}>
+      <label>${t("since")}<input type="date" name="report-from" value=${from} onInput=${(e: Event) => setFrom((e.target as HTMLInputElement).value)} /></label>
+      <label>${t("until")}<input type="date" name="report-to" value=${to} onInput=${(e: Event) => setTo((e.target as HTMLInputElement).value)} /></label>
+      ${["html", "csv", "pdf", "json"].map((f) => html`<button type="button" data-report=${f} disabled=${busy} onClick=${() => make(f)}>${f.toUpperCase()}</button>`)}
+    </div>
+    ${msg ? html`<p role="status" class="report-msg">${msg}</p>` : null}
+    ${list && list.length ? html`<div class="scroll"><table class="reports-list">
+      <thead><tr><th scope="col">${t("since")}</th><th scope="col">${t("until")}</th><th scope="col">${t("organisation")}</th><th scope="col">${t("type")}</th>
+        <th scope="col">${t("requestedBy")}</th><th scope="col">${t("at")}</th></tr></thead>
+      <tbody>${list.map((r) => html`<tr key=${r.id} data-report-id=${r.id}><td>${r.from}</td><td>${r.to}</td><td>${orgName(r.organisationId)}</td>
+        <td><button type="button" class="link" onClick=${() => void download(`/api/reports/${r.id}`, `kyoka-report.${r.format}`).catch((e: Error) => setMsg(e.message))}>${r.format.toUpperCase()}</button></td>
+        <td>${r.createdBy}</td><td>${formatTime(lang, r.createdAt)}</td></tr>`)}</tbody></table></div>` : null}
+  </div>`;
 }
