@@ -49,7 +49,7 @@ export interface AgentOptions {
 
 /** This PC's hardware identity (pcId), read once at enrollment from the hardware inventory. */
 export async function readPcId(): Promise<string | undefined> {
-  const { readSystemInformation } = await import("./collectors/asset/read.js");
+  const { readSystemInformation } = await import("./collectors/asset/platform.js");
   const { normalize } = await import("./collectors/asset/normalize.js");
   const { pcId } = await import("./collectors/asset/identity.js");
   return pcId(normalize(await readSystemInformation()));

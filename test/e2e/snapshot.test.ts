@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Inventory, normalize } from "../../agent/collectors/asset/inventory.js";
 import { pcIdentity } from "../../agent/collectors/asset/identity.js";
-import { readSystemInformation } from "../../agent/collectors/asset/read.js";
+import { readSystemInformation } from "../../agent/collectors/asset/platform.js";
 import { processScope, run } from "../helpers/kyoka.js";
 
 const scope = processScope();

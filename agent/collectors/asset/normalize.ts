@@ -1,5 +1,5 @@
 /**
- * `normalize(raw)`: systeminformation-shaped output (one property per call, see read.ts) → the
+ * `normalize(raw)`: systeminformation-shaped output (one property per call, see platform.ts) → the
  * typed `Inventory` of inventory.ts. Kept apart from the zod schemas there so that the one-shot
  * `kyoka snapshot` does not load zod (≈ 120 ms of module compilation): this module imports only
  * types from inventory.ts. Pure; never throws (see inventory.ts for the contract).
@@ -10,7 +10,7 @@ import { SOURCES } from "../../../policies/inventory-sources.js";
 
 export { SOURCES };
 
-/** What read.ts collects: each source's raw systeminformation result, plus the ones that failed. */
+/** What platform.ts collects: each source's raw systeminformation result, plus the ones that failed. */
 export type RawInventory = { [K in Source]?: unknown } & { errors?: SourceError[] };
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import type { SnapshotSource } from "../../collector.js";
 import { pcIdentity } from "./identity.js";
 import { normalize } from "./normalize.js";
-import { readSystemInformation } from "./read.js";
+import { readSystemInformation } from "./platform.js";
 
 export const assetSnapshotSource: SnapshotSource = {
   name: "hardware",

@@ -21,7 +21,7 @@ import type { Logger } from "../../../lib/log.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import { fileName, inTrustedPath, prohibitedProgram } from "../../../policies/matchers/executed.js";
 import { ExecutableHasher, type HashedExecutable, type UnhashedReason } from "../p2p/hash.js";
-import { terminateProcess } from "../p2p/index.js";
+import { terminateProcess } from "../p2p/terminate.js";
 import type { PathIndex } from "./package-index.js";
 import type { ExecutedPlatform, ProcessStart, ProcessStartSource, StartedProcess } from "./platform.js";
 

@@ -16,7 +16,7 @@ import { ProcessListDiff, toolhelpProcesses, WIN32_PROCESS_COMMAND } from "../p2
 import type { ProcessInfo } from "../p2p/match.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { processImage } from "../../os/win32/sockets.js";
-import { parseWin32Processes } from "../p2p/parse.js";
+import { parseWin32Processes } from "../p2p/parse-win32.js";
 import { execText, mapLimit } from "../software/reader.js";
 import { ProcessListPoll, runningFromList } from "./list-poll.js";
 import { PathIndex } from "./package-index.js";

@@ -16,7 +16,7 @@ import type { Policy } from "../../../policies/policy.js";
 import { scanMedium } from "./clamav.js";
 import { CopyOutWatcher } from "./copy-out.js";
 import { HashPool } from "./hash.js";
-import { readerForPlatform } from "./readers.js";
+import { readerForPlatform } from "./platform.js";
 import type { CopiedFile, MediaReader, Medium, ReadOnlyState, ScanOutcome } from "./types.js";
 
 export interface MediaCollectorOptions {

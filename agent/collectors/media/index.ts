@@ -6,6 +6,6 @@ export { MediaCollector, type MediaCollectorOptions } from "./collector.js";
 export { CopyOutWatcher } from "./copy-out.js";
 export { HashPool } from "./hash.js";
 export { scanMedium } from "./clamav.js";
-export { readerForPlatform } from "./readers.js";
+export { readerForPlatform } from "./platform.js";
 export { createMediaSnapshotSource, mediaSnapshotSource } from "./snapshot.js";
 export type { CopiedFile, Medium, MediaReader, ScanOutcome } from "./types.js";

@@ -10,8 +10,8 @@ export function createMediaSnapshotSource(opts: { reader?: MediaReader; treatAsR
   return {
     name: "media",
     async snapshot() {
-      // readers.js loads every OS's reader: imported only when none is given
-      const reader = opts.reader ?? (await import("./readers.js")).readerForPlatform();
+      // platform.js loads every OS's reader: imported only when none is given
+      const reader = opts.reader ?? (await import("./platform.js")).readerForPlatform();
       const media = await reader.list({ treatAsRemovable: opts.treatAsRemovable ?? [] });
       return media.map(({ key: _key, ...m }) => m);
     },

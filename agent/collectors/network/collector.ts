@@ -14,51 +14,19 @@
  */
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
-import { parseNsLink, SocketTableReader, type SocketOwner } from "../../os/linux/sockets.js";
+import { parseNsLink, type SocketOwner } from "../../os/linux/sockets.js";
 import { readlinkSync } from "node:fs";
 import { readProcFile } from "../../os/linux/proc-read.js";
 import {
   connectionEvent, connectionKey, destinationApproved, diffAttachment, listeningApproved, listeningEvent, listeningKey,
   listeningNeedsOwner, outboundConnections, toAttachmentMap, type AttachmentMap, type ScannedSocket,
 } from "./evaluate.js";
-import { LinuxAttachmentReader } from "./linux.js";
-import { Win32AttachmentReader } from "./win32.js";
-import { DarwinAttachmentReader } from "./darwin.js";
+import { defaultAttachmentReader, defaultSocketTables, type SocketTables } from "./platform.js";
 import type { AttachmentReader } from "./types.js";
-import { Win32SocketTableReader } from "../../os/win32/sockets.js";
-import { win32 } from "../../os/win32/ffi.js";
-
-/** What the socket cycle reads: the Linux /proc tables or the Windows GetExtended*Table tables. */
-export interface SocketTables {
-  read(): ScannedSocket[];
-  readIfChanged(maxAgeMs: number): ScannedSocket[] | undefined;
-  readonly owners: { resolve(ids: Iterable<number>): Map<number, SocketOwner>; readonly pending: ReadonlySet<number> };
-}
-
-/** The socket source of this OS, or null where there is none (macOS; Windows without the FFI layer). */
-export function defaultSocketTables(platform: NodeJS.Platform = process.platform): SocketTables | null {
-  if (platform === "linux") return new SocketTableReader();
-  if (platform === "win32") {
-    try {
-      win32();
-      return new Win32SocketTableReader();
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
 
 export const STATE_ATTACHMENT = "attachment";
 export const STATE_CONNECTIONS = "connections";
 export const STATE_LISTENING = "listening";
-
-/** The attachment reader for this OS. */
-export function defaultAttachmentReader(platform: NodeJS.Platform = process.platform): AttachmentReader {
-  if (platform === "win32") return new Win32AttachmentReader();
-  if (platform === "darwin") return new DarwinAttachmentReader();
-  return new LinuxAttachmentReader();
-}
 
 export interface NetworkCollectorOptions {
   attachment?: AttachmentReader;

@@ -61,5 +61,5 @@ function routesOnce(reader: AttachmentReader): AttachmentReader {
  */
 async function defaultReader(): Promise<AttachmentReader> {
   if (process.platform === "linux") return new (await import("./linux.js")).LinuxAttachmentReader();
-  return (await import("./collector.js")).defaultAttachmentReader();
+  return (await import("./platform.js")).defaultAttachmentReader();
 }

@@ -7,7 +7,7 @@ import { execText } from "../software/reader.js";
 import { DarwinSoftwareReader } from "../software/darwin.js";
 import { InstalledSoftware } from "./installed.js";
 import type { ProcessInfo } from "./match.js";
-import { parseBrewList, parseDarwinPs } from "./parse.js";
+import { parseBrewList, parseDarwinPs } from "./parse-darwin.js";
 import { CommandP2pPlatform } from "./platform.js";
 
 const out = (cmd: string, args: string[]) => execText(cmd, args, { timeoutMs: 120_000 });

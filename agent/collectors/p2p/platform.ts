@@ -1,6 +1,6 @@
 /**
  * What the P2P collector needs from the OS: one reader per platform (linux.ts, win32.ts,
- * darwin.ts). Readers do the I/O; the parsing and matching are pure (parse.ts, match.ts), and the
+ * darwin.ts). Readers do the I/O; the parsing and matching are pure (parse-<os>.ts, match.ts), and the
  * installed software and the socket tables come from the shared readers (installed.ts →
  * agent/collectors/software, agent/os/linux/sockets.ts).
  */
@@ -75,5 +75,14 @@ export abstract class CommandP2pPlatform implements P2pPlatform {
 
   isAlive(pid: number): boolean {
     try { process.kill(pid, 0); return true; } catch { return false; }
+  }
+}
+
+/** This OS's platform (its module loaded only here). */
+export async function defaultP2pPlatform(): Promise<P2pPlatform> {
+  switch (process.platform) {
+    case "win32": return new (await import("./win32.js")).Win32P2pPlatform();
+    case "darwin": return new (await import("./darwin.js")).DarwinP2pPlatform();
+    default: return new (await import("./linux.js")).LinuxP2pPlatform();
   }
 }

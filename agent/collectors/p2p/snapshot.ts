@@ -14,7 +14,7 @@ import { policiesDir } from "../../../lib/paths.js";
 import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
 import { compileSignatures, type Signatures } from "./compile.js";
 import { isHashedExecutable, type HashedExecutable } from "./hash.js";
-import { P2pCollector, type P2pCollectorOptions } from "./index.js";
+import { P2pCollector, type P2pCollectorOptions } from "./collector.js";
 
 /**
  * `kyoka snapshot`: one scan from all four angles, no server. Returns the findings as the events'

@@ -12,7 +12,7 @@ import { execText } from "../software/reader.js";
 import { Win32SoftwareReader } from "../software/win32.js";
 import { InstalledSoftware } from "./installed.js";
 import type { ProcessInfo } from "./match.js";
-import { parseWin32Processes } from "./parse.js";
+import { parseWin32Processes } from "./parse-win32.js";
 import { CommandP2pPlatform, type OwnedSocket, type SocketQuery, type SocketSource } from "./platform.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { processImage, readAllSockets, readBasicTables, type Win32Socket } from "../../os/win32/sockets.js";

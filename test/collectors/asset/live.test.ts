@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { assetSnapshotSource, AssetCollector } from "../../../agent/collectors/asset/index.js";
 import { Inventory, normalize, SOURCES } from "../../../agent/collectors/asset/inventory.js";
 import { pcIdentity } from "../../../agent/collectors/asset/identity.js";
-import { readSystemInformation } from "../../../agent/collectors/asset/read.js";
+import { readSystemInformation } from "../../../agent/collectors/asset/platform.js";
 import { recordingContext } from "../../helpers/collector-context.js";
 
 describe("live snapshot on this machine", () => {
