@@ -7,7 +7,9 @@
  *
  * CSV: UTF-8 with BOM, CRLF, Japanese headers (English in the second column of EVENT_COLUMNS),
  * cells escaped as the ledger export does (server/ledger/csv.ts: formula cells neutralised).
- * NDJSON: one event per line, as GET /api/events shows it.
+ * NDJSON: one event per line, as GET /api/events shows it — from the store's lines
+ * (Store.queryEventLines: the stored JSON text passed through, no row object, no parse and
+ * stringify per event) when it has them.
  */
 import type { StoredEvent } from "../policies/schema.js";
 import { csvLine, UTF8_BOM } from "./ledger/csv.js";
@@ -48,20 +50,33 @@ export const EVENT_COLUMNS: ReadonlyArray<{ ja: string; en: string; value: (e: S
   { ja: "詳細", en: "details", value: (e) => JSON.stringify(e.details) },
 ];
 
-/** Every event matching `filter`, oldest first, `chunk` rows per store query. */
-export async function* eventChunks(store: Store, filter: EventFilter, chunk = EXPORT_CHUNK): AsyncGenerator<StoredEvent[]> {
+/** Rows read in keyset chunks after `afterId` (the id of the previous chunk's last row), until a short chunk. */
+async function* keysetChunks<T>(read: (afterId: number) => Promise<T[]>, idOf: (row: T) => number, chunk: number): AsyncGenerator<T[]> {
   let afterId = 0;
   for (;;) {
-    const rows = await store.queryEvents({ ...filter, afterId, order: "asc", limit: chunk, bulk: true });
+    const rows = await read(afterId);
     if (rows.length === 0) return;
     yield rows;
     if (rows.length < chunk) return;
-    afterId = rows[rows.length - 1]!.id;
+    afterId = idOf(rows[rows.length - 1]!);
   }
+}
+
+/** Every event matching `filter`, oldest first, `chunk` rows per store query. */
+export function eventChunks(store: Store, filter: EventFilter, chunk = EXPORT_CHUNK): AsyncGenerator<StoredEvent[]> {
+  return keysetChunks((afterId) => store.queryEvents({ ...filter, afterId, order: "asc", limit: chunk, bulk: true }), (e) => e.id, chunk);
 }
 
 /** The export as text chunks (one per store chunk), ready for Readable.from. */
 export async function* exportEvents(store: Store, filter: EventFilter, format: "csv" | "ndjson"): AsyncGenerator<Buffer> {
+  const queryLines = store.queryEventLines?.bind(store);
+  if (format === "ndjson" && queryLines) {
+    const read = (afterId: number): Promise<string[]> => queryLines({ ...filter, afterId, order: "asc", limit: EXPORT_CHUNK, bulk: true });
+    for await (const lines of keysetChunks(read, (line) => (JSON.parse(line) as { id: number }).id, EXPORT_CHUNK)) {
+      for (let i = 0; i < lines.length; i += OUT_ROWS) yield Buffer.from(`${lines.slice(i, i + OUT_ROWS).join("\n")}\n`, "utf8");
+    }
+    return;
+  }
   if (format === "csv") yield Buffer.concat([UTF8_BOM, Buffer.from(csvLine(EVENT_COLUMNS.map((c) => c.ja)), "utf8")]);
   for await (const rows of eventChunks(store, filter)) {
     // pieces of OUT_ROWS rows: a text of a few tens of KB stays in V8's young generation, where

@@ -358,6 +358,16 @@ export class SqliteStore implements Store, SyncEventWriter {
     return (this.statement(sql, q.bulk === true).all(...args, q.limit) as EventDbRow[]).map(eventFromRow);
   }
 
+  async queryEventLines(q: EventQuery): Promise<string[]> {
+    const { sql: where, args } = this.eventWhere(q);
+    // keys in StoredEvent's order (eventFromRow); json() passes the stored JSON text through
+    const sql = `SELECT json_object('id', id, 'agentId', agent_id, 'seq', seq, 'control', control, 'type', type, 'articles', json(articles),
+      'severity', severity, 'status', status, 'observedAt', observed_at, 'receivedAt', received_at, 'details', json(details),
+      'approvalId', approval_id, 'reasons', json(reasons), 'resolution', resolution, 'note', note, 'resolvedAt', resolved_at)
+      FROM events ${where} ORDER BY id ${q.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
+    return this.statement(sql, q.bulk === true, true).all(...args, q.limit) as string[];
+  }
+
   async countEvents(q: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>> {
     const { sql: where, args } = this.eventWhere(q);
     const counts: Record<Status, number> = { needs_approval: 0, approved: 0, violation: 0, info: 0 };
@@ -373,11 +383,13 @@ export class SqliteStore implements Store, SyncEventWriter {
    * (the main one has SQLite's 16 MiB): walking a million rows would otherwise fill the main cache
    * and grow the server's memory; WAL lets it read while the main connection writes.
    */
-  private statement(sql: string, bulk: boolean): Database.Statement {
+  private statement(sql: string, bulk: boolean, pluck = false): Database.Statement {
     const cache = bulk ? this.bulkStatements : this.statements;
     let stmt = cache.get(sql);
     if (!stmt) {
       stmt = (bulk ? this.bulkDb() : this.db).prepare(sql);
+      // one column: each row is its value (no object per row)
+      if (pluck) stmt.pluck();
       // one per combination of filters and order; the bound only guards against a future dynamic SQL
       if (cache.size < 256) cache.set(sql, stmt);
     }

@@ -207,6 +207,12 @@ export interface Store {
   /** INSERT OR IGNORE in one transaction; per row the new id, or null when (agentId, seq) was already stored */
   insertEvents(rows: EventRow[]): Promise<Array<number | null>>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /**
+   * The same events as NDJSON lines, each exactly `JSON.stringify` of its StoredEvent, built from
+   * the stored JSON text without parsing it (the NDJSON export's path; optional: without it the
+   * export stringifies queryEvents' rows).
+   */
+  queryEventLines?(query: EventQuery): Promise<string[]>;
   /** how many events match, per status (the dashboard's counts) */
   countEvents(query: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>>;
   getEvent(id: number): Promise<StoredEvent | undefined>;

@@ -2,8 +2,14 @@
  * GET /api/events pages (keyset cursor in the Link header) and GET /api/events/export (every
  * matching event, streamed as CSV or NDJSON).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../policies/schema.js";
+import { exportEvents } from "../../server/events-export.js";
+import { SqliteStore } from "../../server/store-sqlite.js";
+import type { EventRow } from "../../server/store.js";
 import { api, connectAgent, enroll, ev, request, sendEvents, startTestServer, type TestClient, type TestServer } from "./helpers.js";
 
 /** the `rel="next"` target of a Link header, or undefined */
@@ -127,5 +133,36 @@ describe("server: events paging and export", () => {
       expect(r.json.error, q).toMatch(/bad query/);
     }
     expect((await request(srv, "GET", "/api/events/export")).status).toBe(401);
+  });
+});
+
+describe("store: the NDJSON export's lines are the stored JSON text passed through", () => {
+  it("each line is exactly JSON.stringify of the event queryEvents returns, for any text in the details; the export uses them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kyoka-lines-"));
+    const store = new SqliteStore(dir, { synchronous: "NORMAL" });
+    try {
+      const texts = ['"q" \\ b', "\u0001\n\t\b\f\r\u001f\u007f", "\u2028\u2029", "😀 日本語", "</script>", "", "\ud800 lone", "=cmd|' /C calc'!A0"];
+      const rows: EventRow[] = texts.map((t, i) => ({
+        agentId: `agent-${i % 2}`, seq: i % 3 === 0 ? null : i, control: "software", type: "software.installed", articles: ["別記2 第10"],
+        severity: "medium", status: "needs_approval", observedAt: "2026-12-01T00:00:00.000Z", receivedAt: "2026-12-01T00:00:00.000Z",
+        details: { name: t, nested: { list: [1, 2.5, -0, 1e21, null, true, t] }, 名前: t }, approvalId: i % 2 ? `ap-${i}` : null,
+        reasons: [{ ja: `理由 ${t}`, en: `reason ${t}` }],
+      }));
+      await store.insertEvents(rows);
+      await store.resolveEvent(2, "approved", "メモ \"x\"", "2026-12-02T00:00:00.000Z");
+      const events = await store.queryEvents({ order: "asc", limit: 100 });
+      expect(events).toHaveLength(texts.length);
+      const lines = await store.queryEventLines({ order: "asc", limit: 100 });
+      expect(lines).toEqual(events.map((e) => JSON.stringify(e)));
+      // filters and keyset apply as to queryEvents
+      expect(await store.queryEventLines({ agent: "agent-1", afterId: 2, order: "asc", limit: 2, bulk: true }))
+        .toEqual((await store.queryEvents({ agent: "agent-1", afterId: 2, order: "asc", limit: 2 })).map((e) => JSON.stringify(e)));
+      let text = "";
+      for await (const piece of exportEvents(store, {}, "ndjson")) text += piece.toString("utf8");
+      expect(text).toBe(events.map((e) => `${JSON.stringify(e)}\n`).join(""));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
