@@ -103,7 +103,10 @@ export async function runWindowsService(hooks: ServiceHooks, name = SERVICE_NAME
   /** End this process now with the exit code (see the header: never process.exit here). */
   const end = (why: string): void => {
     log.info({ exitCode, why }, "service process ending");
-    TerminateProcess(GetCurrentProcess(), exitCode);
+    const ok = TerminateProcess(GetCurrentProcess(), exitCode) as boolean;
+    // not reached on Windows; logged if it ever is
+    log.error({ ok, error: ok ? 0 : GetLastError() }, "TerminateProcess on this process returned: exiting through Node");
+    process.exit(exitCode);
   };
 
   /** Report STOPPED (the last thing this process tells the SCM) and make sure the process ends. */
