@@ -71,6 +71,15 @@ const HASH_PREFETCH = 4;
 
 const STATE_KEYS = { running: "running", installed: "installed", present: "present", traffic: "traffic" } as const;
 
+/**
+ * The agent is never a P2P client: a single executable (installers/) carries this catalog's
+ * signatures — markers, protocol traits — in its own bytes, so it would match itself (seen under
+ * Wine: kyoka.exe reported as qBittorrent, with "traffic" on its own server connection).
+ */
+function notSelf(list: ProcessInfo[]): ProcessInfo[] {
+  return list.filter((p) => p.pid !== process.pid);
+}
+
 export class P2pCollector implements Collector {
   readonly name = "p2p";
   private ctx?: CollectorContext;
@@ -213,14 +222,14 @@ export class P2pCollector implements Collector {
       this.changedPids.clear();
       this.gonePids.clear();
       this.lastFullList = performance.now();
-      return platform.listProcesses();
+      return notSelf(await platform.listProcesses());
     }
     if (this.changedPids.size === 0 && this.gonePids.size === 0) { this.stats.unchanged++; return this.procs; }
     this.stats.updates++;
     const changed = [...this.changedPids], gone = [...this.gonePids];
     this.changedPids.clear();
     this.gonePids.clear();
-    return platform.updateProcesses!(changed, gone);
+    return notSelf(await platform.updateProcesses!(changed, gone));
   }
 
   /**
@@ -393,11 +402,11 @@ export class P2pCollector implements Collector {
       }
       return undefined;
     };
-    const sockets = await this.platform!.sockets!.read({
+    const sockets = (await this.platform!.sockets!.read({
       processes: procs,
       want: (s) => onP2pPort(s) !== undefined,
       allOf: new Set(identified.keys()),
-    });
+    })).filter((s) => s.pid !== process.pid);
     const byPid = new Map<string, { pid?: number; netns: number; socks: OwnedSocket[] }>();
     for (const s of sockets) {
       const k = `${s.netns}:${s.pid ?? "?"}`;
@@ -472,6 +481,7 @@ export class P2pCollector implements Collector {
     const { files } = await this.walker!.step(roots, maxFiles);
     const os = this.platform!.os;
     for (const f of files) {
+      if (f.path === process.execPath) continue; // the agent itself (see notSelf)
       const version = `${f.size}:${Math.trunc(f.mtimeMs)}`;
       const reportKey = `${f.path}:${version}`;
       if (this.reported.present.has(reportKey)) continue;

@@ -113,11 +113,11 @@ export class LinuxP2pPlatform implements P2pPlatform {
   }
 
   async listProcesses(): Promise<ProcessInfo[]> {
-    return this.lister.list().filter((p) => p.pid !== process.pid);
+    return this.lister.list();
   }
 
   async updateProcesses(changed: readonly number[], gone: readonly number[]): Promise<ProcessInfo[]> {
-    return this.lister.update(changed, gone).filter((p) => p.pid !== process.pid);
+    return this.lister.update(changed, gone);
   }
 
   executableOf(p: ProcessInfo): string | undefined {
