@@ -17,6 +17,7 @@
  * Total: details were validated (policies/details.ts) and every matcher refuses a wrong type.
  */
 import { prohibitedProgram } from "./matchers/executed.js";
+import { STATUS_LABEL } from "./labels.js";
 import type { Catalog, CatalogRule, RuleCheck } from "./catalog.js";
 import { globMatch, matcherFor } from "./matchers/index.js";
 import { approvedDestinationFor, approvedListeningPortFor, approvedNetworkFor } from "./network-rules.js";
@@ -66,12 +67,7 @@ export interface Decision {
   reasons: Reason[];
 }
 
-export const STATUS_LABEL: Record<Status, Reason> = {
-  needs_approval: { ja: "甲許可待ち", en: "needs approval" },
-  approved: { ja: "許可済み", en: "approved" },
-  violation: { ja: "違反", en: "violation" },
-  info: { ja: "情報", en: "info" },
-};
+export { STATUS_LABEL };
 
 /** The one-line reasons of the catalog defaults: shared arrays, so the store serializes each once. */
 const DEFAULT_REASONS: Record<Status, readonly Reason[]> = Object.fromEntries(

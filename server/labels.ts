@@ -4,17 +4,9 @@
  */
 import { catalogEntry } from "../policies/catalog.js";
 import type { Details, EventType, Severity, StoredEvent } from "../policies/schema.js";
-import { STATUS_LABEL } from "../policies/decide.js";
+import { SEVERITY_LABEL, STATUS_LABEL } from "../policies/labels.js";
 
-export { STATUS_LABEL };
-
-export const SEVERITY_LABEL: Record<Severity, { ja: string; en: string }> = {
-  critical: { ja: "重大", en: "critical" },
-  high: { ja: "高", en: "high" },
-  medium: { ja: "中", en: "medium" },
-  low: { ja: "低", en: "low" },
-  info: { ja: "情報", en: "info" },
-};
+export { SEVERITY_LABEL, STATUS_LABEL };
 
 /** The catalog's Japanese title of an event type (the type itself when the catalog has none). */
 export function eventTitle(type: EventType): string {

@@ -1,4 +1,6 @@
 /** 日本語 first; English by a toggle that is remembered (localStorage "kyoka.lang"). */
+import { SEVERITY_LABEL as POLICY_SEVERITY, STATUS_LABEL as POLICY_STATUS } from "../../policies/labels.js";
+import type { Status } from "../../policies/schema.js";
 export type Lang = "ja" | "en";
 
 const KEY = "kyoka.lang";
@@ -172,20 +174,17 @@ export function translate(lang: Lang, key: MsgKey): string {
   return dict[key][lang];
 }
 
-export const STATUS_LABEL: Record<string, { ja: string; en: string; icon: string }> = {
-  violation: { ja: "違反", en: "Violation", icon: "✖" },
-  needs_approval: { ja: "甲許可待ち", en: "Needs approval", icon: "⚠" },
-  approved: { ja: "許可済み", en: "Approved", icon: "✔" },
-  info: { ja: "記録", en: "Info", icon: "ℹ" },
-};
+const capital = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+const ICON: Record<Status, string> = { violation: "✖", needs_approval: "⚠", approved: "✔", info: "ℹ" };
 
-export const SEVERITY_LABEL: Record<string, { ja: string; en: string }> = {
-  critical: { ja: "重大", en: "Critical" },
-  high: { ja: "高", en: "High" },
-  medium: { ja: "中", en: "Medium" },
-  low: { ja: "低", en: "Low" },
-  info: { ja: "情報", en: "Info" },
-};
+/** The product's one label table (policies/labels.ts), with icons and English capitals; most urgent first. */
+export const STATUS_LABEL: Record<string, { ja: string; en: string; icon: string }> = Object.fromEntries(
+  (["violation", "needs_approval", "approved", "info"] as const).map((s) => [s, { ja: POLICY_STATUS[s].ja, en: capital(POLICY_STATUS[s].en), icon: ICON[s] }]),
+);
+
+export const SEVERITY_LABEL: Record<string, { ja: string; en: string }> = Object.fromEntries(
+  Object.entries(POLICY_SEVERITY).map(([s, l]) => [s, { ja: l.ja, en: capital(l.en) }]),
+);
 
 /** Times are shown in Asia/Tokyo whatever the browser's zone. */
 const fmt = {

@@ -33,12 +33,7 @@ export const VERDICT_LABEL: Record<Verdict, { ja: string; en: string }> = {
   action_required: { ja: "要対応", en: "action required" },
   not_evidenced: { ja: "未確認", en: "not evidenced" },
 };
-export const STATUS_LABEL: Record<Status, { ja: string; en: string }> = {
-  needs_approval: { ja: "要承認", en: "needs approval" },
-  approved: { ja: "許可済み", en: "approved" },
-  violation: { ja: "違反", en: "violation" },
-  info: { ja: "情報", en: "info" },
-};
+export { STATUS_LABEL } from "../../policies/labels.js";
 
 export type StatusCounts = Record<Status, number>;
 

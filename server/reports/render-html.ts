@@ -140,7 +140,7 @@ export function renderHtml(report: ComplianceReport): Buffer {
 <tr><td>作成日時</td><td>${esc(jst(report.generatedAt))}（kyoka により自動作成）</td></tr>
 <tr><td>根拠条項</td><td class="art">${esc(REPORT_ARTICLES.join("、"))}</td></tr>
 </tbody></table>
-<p class="note">判定：<b>適合</b>＝期間中すべての日に点検の証跡があり未対応の事象がない。<b>要対応</b>＝未対応の事象（要承認・違反）がある。
+<p class="note">判定：<b>適合</b>＝期間中すべての日に点検の証跡があり未対応の事象がない。<b>要対応</b>＝未対応の事象（甲許可待ち・違反）がある。
 <b>未確認</b>＝期間の一部に点検の証跡がない（エージェント停止・無応答等）。証跡のない期間は適合とはみなさない。</p>
 <h2>全体の概要</h2>
 <div class="charts">${verdictChart("PCの判定", report.summary.verdicts)}${evidenceChart(report.summary, titles)}</div>
