@@ -1,5 +1,5 @@
 /** Shared bits of the bench scripts: run the real binary, read a process's RSS and CPU from /proc. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,4 +98,17 @@ export function apiGetter(server: Server): <T>(path: string) => Promise<T> {
 export function latencySummary(xs: number[]): { n: number; min: number; p50: number; p95: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, min: Math.round(s[0]!), p50: Math.round(percentile(s, 50)), p95: Math.round(percentile(s, 95)), max: Math.round(s[s.length - 1]!) };
+}
+
+/** umount, retried for up to ~10 s while the mount is busy (an agent may still hold a file open). */
+export function umountRetry(dir: string): void {
+  for (let i = 0; ; i++) {
+    try {
+      execFileSync("umount", [dir], { stdio: ["ignore", "pipe", "pipe"] });
+      return;
+    } catch (e) {
+      if (i > 100) throw e;
+      execFileSync("sleep", ["0.1"]);
+    }
+  }
 }

@@ -25,7 +25,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { cli, cpuSeconds, latencySummary, percentile, rssMiB, sleep, startServer, tmp, until } from "./lib.js";
+import { cli, cpuSeconds, latencySummary, percentile, rssMiB, sleep, startServer, tmp, umountRetry, until } from "./lib.js";
 
 if (process.getuid?.() !== 0) throw new Error("bench/media-latency.ts must run as root (loop devices, mount)");
 const args = process.argv.slice(2);
@@ -40,17 +40,7 @@ const pollMs = 20;
 interface ApiEvent { id: number; type: string; details: Record<string, unknown> }
 
 const sh = (cmd: string, a: string[]): string => execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-function umount(dir: string): void {
-  for (let i = 0; ; i++) {
-    try {
-      sh("umount", [dir]);
-      return;
-    } catch (e) {
-      if (i > 100) throw e;
-      execFileSync("sleep", ["0.1"]);
-    }
-  }
-}
+const umount = umountRetry;
 const vmHwmMiB = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
 
 const work = tmp("kyoka-bench-media-");

@@ -15,7 +15,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { apiGetter, cli, latencySummary, sleep, startServer, tmp, until } from "./lib.js";
+import { apiGetter, cli, latencySummary, sleep, startServer, tmp, umountRetry, until } from "./lib.js";
 
 if (process.getuid?.() !== 0) throw new Error("bench/media-scan-latency.ts must run as root (loop devices, mount)");
 const args = process.argv.slice(2);
@@ -25,11 +25,7 @@ const files = Number(opt("--files", "100"));
 // assembled so this file itself is not flagged by scanners
 const EICAR = ["X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].join("");
 const sh = (cmd: string, a: string[]): string => execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-const umount = async (dir: string): Promise<void> => {
-  for (let i = 0; ; i++) {
-    try { sh("umount", [dir]); return; } catch (e) { if (i > 100) throw e; await sleep(100); }
-  }
-};
+const umount = async (dir: string): Promise<void> => umountRetry(dir);
 
 interface ApiEvent { id: number; type: string; details: Record<string, unknown> }
 
