@@ -12,11 +12,11 @@
  * A run missed while the PC was off or the agent down happens at the next start (startDelayMs
  * after it, default 2 min, so the collectors start first and a start stays light): the last
  * run's time is kept in the agent's state (`state/compliance.json`), compared with the schedule's
- * latest time (collectors/asset/schedule.ts isSnapshotDue). Runs never overlap.
+ * latest time (lib/cron-due.ts isSnapshotDue). Runs never overlap.
  */
 import type { StateStore } from "./collector.js";
 import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "./collectors/asset/index.js";
-import { isSnapshotDue, isValidSchedule, isValidTimezone } from "./collectors/asset/schedule.js";
+import { isSnapshotDue, isValidSchedule, isValidTimezone } from "../lib/cron-due.js";
 import type { SnapshotDocument } from "./collectors/snapshot-sources.js";
 import { evaluateCompliance, type ComplianceReport } from "./compliance.js";
 import { COLLECTOR_CONTROL, type EvidenceRecorder } from "./evidence.js";

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "../../lib/cron.js";
 import type { Logger } from "../../lib/log.js";
-import { isValidSchedule } from "../../agent/collectors/asset/schedule.js";
+import { isValidSchedule } from "../../lib/cron-due.js";
 import { redactUrl, type DeliveryResult } from "../delivery/webhook.js";
 import { previousPeriod, TIME_ZONE } from "./period.js";
 import { CONTENT_TYPE, ReportFormat, reportFileName, SCHEDULE_PRINCIPAL, type GeneratedReport, type ReportMeta, type Reports } from "./service.js";

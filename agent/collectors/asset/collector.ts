@@ -14,7 +14,7 @@ import { diffInventory, type Change } from "./diff.js";
 import { pcIdentity } from "./identity.js";
 import { Inventory, normalize } from "./inventory.js";
 import { readSystemInformation, type RawReader } from "./platform.js";
-import { DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, isSnapshotDue, isValidSchedule, isValidTimezone } from "./schedule.js";
+import { DEFAULT_SCHEDULE, DEFAULT_TIMEZONE, isSnapshotDue, isValidSchedule, isValidTimezone } from "../../../lib/cron-due.js";
 
 /** What the collector keeps in ctx.state under STATE_KEY. */
 export interface AssetState {

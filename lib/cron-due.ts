@@ -1,5 +1,7 @@
 /**
- * When was the asset snapshot last due? node-cron 4 can tell the next run but not the previous
+ * When was a scheduled run last due, and is a schedule valid? Used by the agent's asset and
+ * compliance snapshots (a run missed while the PC was off happens at the next start) and by the
+ * server's report schedules (validation). node-cron 4 can tell the next run but not the previous
  * one, so previousRun() walks back day by day in the schedule's timezone and asks node-cron's own
  * matcher (`task.match`), which keeps the day-of-month / day-of-week / `L` / `#` semantics exactly
  * those of the scheduler that actually fires.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isSnapshotDue, previousRun } from "../../../agent/collectors/asset/schedule.js";
+import { isSnapshotDue, previousRun } from "../../lib/cron-due.js";
 
 const at = (iso: string) => new Date(iso);
 const prev = (expr: string, now: string, tz = "Asia/Tokyo") => previousRun(expr, tz, at(now))?.toISOString() ?? null;
