@@ -43,4 +43,18 @@ fi
 if [ "${1:-}" = "--test" ]; then
   # Wine + the Windows node.exe + one prefix, for the Windows agent/installer tests (cached)
   bash scripts/wine-setup.sh >/dev/null
+  # PostgreSQL for test/server/postgres.test.ts: the machine's own on 127.0.0.1:5432 when one
+  # answers there; else a cluster of the tests' own (trust auth, port 54329, database `test`),
+  # made once and started here — scripts/test.sh then points the test at it
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+    pgver=$(ls /usr/lib/postgresql | sort -V | tail -1)
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$pgver kyokatest"; then
+      echo "== PostgreSQL: a test cluster on 127.0.0.1:54329"
+      pg_createcluster "$pgver" kyokatest -p 54329 -- --auth=trust >/dev/null
+    fi
+    pg_ctlcluster "$pgver" kyokatest start 2>/dev/null || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 54329 && break; sleep 1; done
+    psql -h 127.0.0.1 -p 54329 -U postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1 \
+      || psql -h 127.0.0.1 -p 54329 -U postgres -qc "create database test"
+  fi
 fi

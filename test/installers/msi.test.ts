@@ -216,7 +216,7 @@ describe("the kyoka MSI under Wine", () => {
     expect(log).toMatch(/"exitCode":0,.*"msg":"service process ending"/);
   });
 
-  // SKIPPED, with the reason (issue 17, left open): after the service logged "service process
+  // SKIPPED, with the reason (a Wine gap beyond issue 17's checks, kept to re-enable once diagnosed): after the service logged "service process
   // ending" (TerminateProcess on itself, right after STOPPED) its Wine process sometimes stays alive,
   // sleeping, for the 40 s waited. Measured 13:05-13:22: on the prefix reused by earlier runs the
   // process was gone within seconds in 10 of 10 normal stops and 3 of 3 stops during the start; on
