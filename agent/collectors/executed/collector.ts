@@ -45,6 +45,10 @@ export interface ExecutedCollectorOptions {
   maxSeen?: number;
   /** counts are written to the state at most this often (default 5 s) */
   persistEveryMs?: number;
+  /** a background index rebuild waits for the package databases to be quiet this long (default 1 s) */
+  indexQuietMs?: number;
+  /** … but not longer than this after the first change (default 10 s) */
+  indexMaxWaitMs?: number;
   /** clock (tests) */
   now?: () => number;
 }
@@ -107,6 +111,9 @@ export class ExecutedCollector implements Collector {
   private indexToken = "";
   private rebuilding?: Promise<void>;
   private stopIndexWatch?: () => void;
+  /** a background rebuild waiting for the package databases to go quiet (an install writes many files) */
+  private rebuildTimer?: NodeJS.Timeout;
+  private rebuildFirstAsk = 0;
   private hasher?: ExecutableHasher;
   private hasherMax = 0;
   private budget?: ByteBudget;
@@ -138,7 +145,7 @@ export class ExecutedCollector implements Collector {
     this.stopped = false;
     await this.rebuildIndex();
     // rebuild in the background when the databases change, so the next program does not wait for it
-    this.stopIndexWatch = this.platform.watchIndex?.(() => { if (!this.stopped) void this.rebuildIndex().catch((err: unknown) => this.log!.warn({ err }, "executed: rebuilding the package index failed; the old one stays")); });
+    this.stopIndexWatch = this.platform.watchIndex?.(() => this.rebuildSoon());
     this.source = this.platform.processStarts();
     await this.source.start((starts) => this.enqueue(starts), (err) => ctx.fail(err));
     this.log.info({ os: this.platform.os, source: this.source.kind, indexed: this.index?.size, trees: this.index?.treeCount, known: this.seen.size }, "executed collector started");
@@ -148,6 +155,8 @@ export class ExecutedCollector implements Collector {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopIndexWatch?.();
+    if (this.rebuildTimer) clearTimeout(this.rebuildTimer);
+    this.rebuildTimer = undefined;
     this.stopIndexWatch = undefined;
     await this.source?.stop();
     for (const a of this.queue.splice(0)) this.letGo(a);
@@ -242,6 +251,27 @@ export class ExecutedCollector implements Collector {
     a.release();
     a.release = undefined;
     this.held--;
+  }
+
+  /**
+   * A background rebuild once the package databases have been quiet for `indexQuietMs` (at most
+   * `indexMaxWaitMs` after the first change): an install or an upgrade of many packages writes
+   * hundreds of files, and each rebuild reads every file list. Correctness does not wait on it: a
+   * program outside the index is judged only after the index is rebuilt when stale (examine).
+   */
+  private rebuildSoon(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    if (!this.rebuildTimer) this.rebuildFirstAsk = now;
+    else clearTimeout(this.rebuildTimer);
+    const quiet = this.opts.indexQuietMs ?? 1000;
+    const wait = Math.max(0, Math.min(quiet, this.rebuildFirstAsk + (this.opts.indexMaxWaitMs ?? 10_000) - now));
+    this.rebuildTimer = setTimeout(() => {
+      this.rebuildTimer = undefined;
+      if (this.stopped) return;
+      void this.rebuildIndex().catch((err: unknown) => this.log!.warn({ err }, "executed: rebuilding the package index failed; the old one stays"));
+    }, wait);
+    this.rebuildTimer.unref();
   }
 
   private async rebuildIndex(): Promise<void> {

@@ -6,7 +6,7 @@
  * medium from mountinfo and the media collector's reader.
  */
 import { basename } from "node:path";
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, watch } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
 import { isAlive, parseCmdline, parseProcStat } from "../../os/linux/procfs.js";
@@ -38,8 +38,13 @@ function silentLogger(): Logger {
   return log as unknown as Logger;
 }
 
+/** where rpm keeps its database (Fedora ≥ 36 and openSUSE: /usr/lib/sysimage/rpm; older: /var/lib/rpm) */
+const RPM_DB_DIRS = ["/var/lib/rpm", "/usr/lib/sysimage/rpm"];
+
 function rpmQla(): Promise<string | undefined> {
-  // not an rpm system (ENOENT), or rpm failed: no rpm paths
+  // no rpm database: nothing to ask (on Debian each rebuild would otherwise try every PATH entry for `rpm`)
+  if (!RPM_DB_DIRS.some((d) => existsSync(d))) return Promise.resolve(undefined);
+  // rpm absent (ENOENT) or failed: no rpm paths
   return exec("rpm", ["-qla"], { maxBuffer: 256 * 1024 * 1024, timeoutMs: 120_000 }).then((r) => (r.code === 0 ? r.stdout : undefined), () => undefined);
 }
 
@@ -94,7 +99,7 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
   }
 
   async indexToken(): Promise<string> {
-    const paths = [`${this.dpkgDir}/status`, `${this.dpkgDir}/info`, `${this.dpkgDir}/diversions`, "/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages"];
+    const paths = [`${this.dpkgDir}/status`, `${this.dpkgDir}/info`, `${this.dpkgDir}/diversions`, "/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm", "/usr/lib/sysimage/rpm/rpmdb.sqlite"];
     const parts = await Promise.all(paths.map(async (p) => {
       try { const s = await stat(p); return `${s.mtimeMs}:${s.size}`; } catch { return "-"; }
     }));
@@ -103,7 +108,7 @@ export class LinuxExecutedPlatform implements ExecutedPlatform {
 
   watchIndex(onChange: () => void): () => void {
     // dpkg replaces `status` by rename and writes info/*.list: watching the folder sees both
-    const watchers = [this.dpkgDir, "/var/lib/rpm"].flatMap((dir) => {
+    const watchers = [this.dpkgDir, ...RPM_DB_DIRS].flatMap((dir) => {
       try {
         const w = watch(dir, { persistent: false }, (_e, name) => {
           if (!name || name === "status" || name === "diversions" || /^rpmdb|^Packages/.test(String(name))) onChange();

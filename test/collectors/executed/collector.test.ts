@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { ByteBudget, ExecutedCollector, PathIndex, type ExecutedPlatform, type ProcessStart, type ProcessStartSource, type StartedProcess } from "../../../agent/collectors/executed/index.js";
 import { ExecutableHasher } from "../../../agent/collectors/p2p/hash.js";
 import { recordingContext } from "../../helpers/collector-context.js";
@@ -48,6 +48,12 @@ class ScriptedPlatform implements ExecutedPlatform {
     return null;
   }
   isAlive(): boolean { return false; }
+  /** the collector's callback for "the package databases changed" */
+  changed?: () => void;
+  watchIndex(onChange: () => void): () => void {
+    this.changed = onChange;
+    return () => { this.changed = undefined; };
+  }
 }
 
 function started(pid: number, path: string, extra: Partial<StartedProcess> = {}): StartedProcess {
@@ -149,6 +155,28 @@ describe("executed collector (scripted platform)", () => {
 });
 
 describe("hashing budget and reasons", () => {
+  it("a burst of package-database changes (an install writes many files) is one background rebuild once quiet; a steady stream still rebuilds after the longest wait", async () => {
+    vi.useFakeTimers();
+    try {
+      const platform = new ScriptedPlatform();
+      const c = new ExecutedCollector({ platform, indexQuietMs: 1000, indexMaxWaitMs: 10_000, now: () => Date.now() });
+      await c.start(recordingContext({}));
+      const atStart = platform.builds;
+      for (let i = 0; i < 200; i++) { platform.changed!(); await vi.advanceTimersByTimeAsync(5); }
+      expect(platform.builds).toBe(atStart); // still writing: not yet
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(platform.builds).toBe(atStart + 1);
+      // a change every 500 ms for 25 s: never quiet for 1 s, yet rebuilt every ≤ 10 s
+      for (let i = 0; i < 50; i++) { platform.changed!(); await vi.advanceTimersByTimeAsync(500); }
+      expect(platform.builds).toBeGreaterThanOrEqual(atStart + 3);
+      expect(platform.builds).toBeLessThanOrEqual(atStart + 4);
+      await c.stop();
+      expect(platform.changed).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("ByteBudget: a second file waits for the budget to refill", async () => {
     let t = 0;
     const budget = new ByteBudget(1000, () => t);
