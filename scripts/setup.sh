@@ -17,7 +17,7 @@ if [ "${1:-}" = "--test" ]; then
     [mkfs.exfat]=exfatprogs [mount.exfat-fuse]=exfat-fuse [fusefat]=fusefat [cryptsetup]=cryptsetup-bin
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
     [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
-    [script]=bsdutils [chromium]=chromium [pdfinfo]=poppler-utils [pdftotext]=poppler-utils
+    [script]=bsdutils [chromium]=chromium [firefox-esr]=firefox-esr [pdfinfo]=poppler-utils [pdftotext]=poppler-utils
     [wixl]=wixl [msibuild]=msitools [msiinfo]=msitools [systemd-analyze]=systemd [flock]=util-linux
     [deb-systemd-helper]=init-system-helpers [debconf-set-selections]=debconf
     [psql]=postgresql-client [pg_ctlcluster]=postgresql

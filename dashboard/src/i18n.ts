@@ -101,6 +101,8 @@ const dict = {
   mute: { ja: "通知音を消す", en: "Mute sound" },
   unmute: { ja: "通知音を鳴らす", en: "Unmute sound" },
   newCritical: { ja: "重大なイベント", en: "Critical event" },
+  enableNotifications: { ja: "通知を許可", en: "Allow notifications" },
+  enableNotificationsLabel: { ja: "重大なイベントのデスクトップ通知を許可する", en: "Allow desktop notifications of critical events" },
   count: { ja: "件", en: "" },
   forbidden: { ja: "この操作の権限がありません", en: "You are not allowed to do this" },
   nothing: { ja: "ありません", en: "None" },

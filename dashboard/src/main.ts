@@ -126,6 +126,14 @@ function App() {
   const [selected, setSelected] = useState<StoredEvent | null>(null);
   const [muted, setMuted] = useState(() => localStorage.getItem("kyoka.muted") === "1");
   const mutedRef = useRef(muted);
+  /**
+   * Desktop notifications for critical events: the permission is asked from a click (Firefox
+   * refuses, with an error, a request that no user action started; Chromium quietens it).
+   */
+  const [notify, setNotify] = useState<NotificationPermission | "unsupported">(() => ("Notification" in window ? Notification.permission : "unsupported"));
+  const askNotify = (): void => {
+    void Notification.requestPermission().then(setNotify, () => setNotify(Notification.permission));
+  };
   const t = (k: Parameters<typeof translate>[1]) => translate(lang, k);
 
   useEffect(() => rememberLang(lang), [lang]);
@@ -166,7 +174,6 @@ function App() {
         setAgents((list) => list.map((a) => (a.id === m.id ? { ...a, online: m.online, lastSeen: m.lastSeen } : a)));
       }
     }, setStreamUp);
-    if ("Notification" in window && Notification.permission === "default") void Notification.requestPermission().catch(() => undefined);
     return stop;
   }, [me]);
 
@@ -201,7 +208,8 @@ function App() {
             ${contractors.map((o) => html`<option value=${o.id}>${o.name}</option>`)}
           </select></label>` : null}
         ${events ? html`<span class=${`live ${streamUp ? "up" : "down"}`} role="status"><span aria-hidden="true">${streamUp ? "●" : "○"}</span> ${streamUp ? t("live") : t("offline")}</span>
-        <button type="button" onClick=${() => setMuted(!muted)} aria-pressed=${muted}>${muted ? t("unmute") : t("mute")}</button>` : null}
+        <button type="button" onClick=${() => setMuted(!muted)} aria-pressed=${muted}>${muted ? t("unmute") : t("mute")}</button>
+        ${notify === "default" ? html`<button type="button" class="notify" title=${t("enableNotificationsLabel")} onClick=${askNotify}>${t("enableNotifications")}</button>` : null}` : null}
         ${langButton}
         <span class="who">${me.login} (${me.role}${me.organisationName ? ` · ${me.organisationName}` : ""})</span>
         <button type="button" onClick=${() => { void logout().then(() => setMe(null)); }}>${t("logout")}</button>
