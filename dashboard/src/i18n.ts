@@ -68,6 +68,7 @@ const dict = {
   acknowledge: { ja: "確認済みにする", en: "Acknowledge" },
   note: { ja: "メモ", en: "Note" },
   resolved: { ja: "対応済み", en: "Resolved" },
+  acknowledged: { ja: "確認済み", en: "Acknowledged" },
   approveLike: { ja: "同様のものを許可", en: "Approve everything like this" },
   deny: { ja: "却下", en: "Deny" },
   approve: { ja: "許可", en: "Approve" },

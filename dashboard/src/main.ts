@@ -164,6 +164,8 @@ function App() {
     const stop = openStream((m: StreamMessage) => {
       if (m.kind === "event") {
         pushLive(m.event);
+        // the event open in the detail changed elsewhere (resolved, approved, denied): show it as it is now
+        setSelected((s) => (s && s.id === m.event.id ? m.event : s));
         if (m.event.severity === "critical") {
           if (!mutedRef.current) chime();
           if ("Notification" in window && Notification.permission === "granted") {

@@ -113,7 +113,7 @@ export interface WorkflowDeps {
   adminToken: string;
   /** approvals changed: push the approvals in force to these agents (undefined = every connected agent) */
   onApprovalsChanged?: (agentIds?: string[]) => void;
-  /** events changed status (retroaction): for the live stream */
+  /** events changed (a retroaction, a denial, a resolve or acknowledge): for the live stream */
   onEventsChanged?: (events: StoredEvent[]) => void;
   /** failed logins per (login, address) before 429 with Retry-After (default 5 in 5 minutes) */
   loginLimit?: AuthFailureLimiterOptions;
@@ -862,20 +862,25 @@ export class Workflow {
       const stmt = this.db.prepare(`UPDATE events SET resolution = ?, note = ?, resolved_at = ? WHERE id = ?`);
       for (const id of ids) stmt.run(input.resolution, input.note, at, id);
       this.record(p, ctx, "event.resolve-bulk", null, { events: ids, resolution: input.resolution }, input.note);
-      return ids.length;
+      return (this.db.prepare(`SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`).all(JSON.stringify(ids)) as Array<Record<string, unknown>>)
+        .map(storedFromRow);
     });
-    return { resolved: changed };
+    // every open page shows them resolved (/api/stream), as it shows an approval's retroaction
+    this.deps.onEventsChanged?.(changed);
+    return { resolved: changed.length };
   }
 
   /** One event resolved (POST /api/events/:id/resolve), checked and audited. */
   resolveEvent(p: Principal, id: number, resolution: string, note: string | null, ctx: CallContext): StoredEvent {
     this.eventFor(p, id, "event.resolve");
     const at = this.iso();
-    return this.tx(() => {
+    const event = this.tx(() => {
       this.db.prepare(`UPDATE events SET resolution = ?, note = ?, resolved_at = ? WHERE id = ?`).run(resolution, note, at, id);
       this.record(p, ctx, "event.resolve", String(id), { resolution }, note);
       return storedFromRow(this.db.prepare(`SELECT * FROM events WHERE id = ?`).get(id) as Record<string, unknown>);
     });
+    this.deps.onEventsChanged?.([event]);
+    return event;
   }
 
   /** Any other audited change made elsewhere (policy, agent revoke/tags, enrollment tokens). */

@@ -1,7 +1,8 @@
 /**
  * The desk's dashboard in a real browser (Debian's Chromium through playwright-core, headless)
  * against the real server and a real agent, as child processes: a `dpkg -i` on this PC appears
- * in the alert list without a reload, with its clause and why it has its status; the language
+ * in the alert list without a reload, with its clause and why it has its status; an acknowledge,
+ * a resolve and a bulk resolve made on one page show on another open page live; the language
  * toggle is remembered; axe-core finds no serious violation on any page; every page is
  * screenshotted at 1366×768 (test-artifacts/dashboard/). Needs root (dpkg) and Chromium
  * (scripts/setup.sh --test installs it); fails, not skips, without them.
@@ -139,6 +140,54 @@ describe("dashboard", () => {
     await purge(name).catch(() => undefined);
     await desk.close();
     await approver.close();
+  });
+
+  it("an acknowledge, a resolve and a bulk resolve on one page show live on another open page (and in its open detail)", async () => {
+    const acting = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const watching = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await loginWithToken(acting, server.adminToken);
+    await loginWithToken(watching, server.adminToken);
+    await watching.locator(".live.up").waitFor();
+    // a mark on the watching page's window: a reload would drop it
+    await watching.evaluate(() => { (window as unknown as { kyokaMark: number }).kyokaMark = 1; });
+    const names = { ack: `${pkg}-ack`, res: `${pkg}-res`, bulk: `${pkg}-bulk` };
+    for (const name of Object.values(names)) await dpkg(["-i", await buildDeb(dir(), { name, version: "1.0" })]);
+    const ids: Record<string, string> = {};
+    for (const [k, name] of Object.entries(names)) {
+      const row = watching.locator(`tr[data-type="software.installed"]`, { hasText: name });
+      await row.waitFor({ timeout: 30_000 });
+      ids[k] = (await row.getAttribute("data-event-id"))!;
+      await acting.locator(`tr[data-event-id="${ids[k]}"]`).waitFor({ timeout: 30_000 });
+    }
+    const badge = (id: string, resolution: string) => watching.locator(`tr[data-event-id="${id}"] .badge.resolved[data-resolution="${resolution}"]`);
+    expect(await watching.locator("tr .badge.resolved").count()).toBe(0);
+    // the watching page has the bulk one's detail open
+    await watching.locator(`tr[data-event-id="${ids.bulk}"] a`).click();
+    await watching.locator("aside.detail [data-action=resolve]").waitFor();
+
+    for (const [k, action] of [["ack", "acknowledge"], ["res", "resolve"]] as const) {
+      await acting.locator(`tr[data-event-id="${ids[k]}"] a`).click();
+      await acting.locator(`aside.detail [data-action=${action}]`).click();
+      await acting.locator("aside.detail .badge.resolved").waitFor();
+      await acting.locator("aside.detail button[aria-label]").click();
+      await badge(ids[k]!, action === "acknowledge" ? "acknowledged" : "resolved").waitFor({ timeout: 10_000 });
+    }
+    await expect(badge(ids.ack!, "acknowledged").textContent()).resolves.toContain("確認済み");
+    // bulk: the acting page selects the row and resolves it with a note
+    await acting.locator(`tr[data-event-id="${ids.bulk}"] input.pick`).check();
+    await acting.locator("[data-bulk=resolve]").click();
+    await acting.locator("[role=dialog] textarea").fill("一括で対応済み");
+    await acting.locator("[role=dialog] [data-action=confirm]").click();
+    await badge(ids.bulk!, "resolved").waitFor({ timeout: 10_000 });
+    // the watching page's open detail shows it resolved, with the note, and no longer offers the actions
+    await watching.locator("aside.detail .badge.resolved").waitFor({ timeout: 10_000 });
+    await expect(watching.locator("aside.detail").textContent()).resolves.toContain("一括で対応済み");
+    expect(await watching.locator("aside.detail [data-action=resolve]").count()).toBe(0);
+    expect(await watching.evaluate(() => (window as unknown as { kyokaMark?: number }).kyokaMark)).toBe(1);
+    await screenshot(watching, "resolved-live");
+    await purge(...Object.values(names)).catch(() => undefined);
+    await acting.close();
+    await watching.close();
   });
 
   it("the language toggle changes the labels and is remembered", async () => {

@@ -5,7 +5,7 @@
  * violation. The agent also gets the approvals in force at hello.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent, enroll, ev, request, sendEvents, startTestServer, type Credential, type TestClient, type TestServer } from "../server/helpers.js";
+import { connect, connectAgent, enroll, ev, request, sendEvents, startTestServer, type Credential, type TestClient, type TestServer } from "../server/helpers.js";
 
 let srv: TestServer;
 let cred: Credential;
@@ -57,5 +57,38 @@ describe("approvals pushed to the PC", () => {
     expect(pushed).toBeTruthy();
     const evs = (await admin("GET", `/api/events?agent=${cred.agentId}&type=software.installed`)).json as Array<{ seq: number; status: string }>;
     expect(evs.find((e) => e.seq === 3)?.status).toBe("violation");
+  });
+
+  it("the live stream (/api/stream) carries a resolve, an acknowledge, a bulk resolve and a denial's retroaction as they happen", async () => {
+    const stream = connect(srv, `Bearer ${srv.adminToken}`, "/api/stream");
+    await stream.opened;
+    await sendEvents(agent, [4, 5, 6, 7].map((seq) => ev(seq, "software.installed", { name: `push-${seq}`, version: "1", source: "dpkg" })));
+    const ids = new Map<number, number>();
+    for (const seq of [4, 5, 6, 7]) {
+      const m = await stream.next((x) => x.kind === "event" && (x.event as { seq: number; agentId: string }).agentId === cred.agentId && (x.event as { seq: number }).seq === seq);
+      ids.set(seq, (m.event as { id: number }).id);
+    }
+    type Pushed = { id: number; status: string; resolution: string | null; note: string | null };
+    const change = async (id: number, resolution: string, from: number): Promise<Pushed> =>
+      (await stream.next((x) => x.kind === "event" && (x.event as Pushed).id === id && (x.event as Pushed).resolution === resolution, from)).event as Pushed;
+    let from = stream.messages.length;
+    expect((await admin("POST", `/api/events/${ids.get(4)}/resolve`, { resolution: "resolved", note: "削除済み" })).status).toBe(200);
+    expect(await change(ids.get(4)!, "resolved", from)).toMatchObject({ status: "needs_approval", note: "削除済み" });
+    from = stream.messages.length;
+    expect((await admin("POST", `/api/events/${ids.get(5)}/resolve`, { resolution: "acknowledged" })).status).toBe(200);
+    expect(await change(ids.get(5)!, "acknowledged", from)).toMatchObject({ status: "needs_approval", note: null });
+    from = stream.messages.length;
+    const bulk = await admin("POST", "/api/events/resolve", { events: [ids.get(6), ids.get(7)], resolution: "resolved", note: "一括" });
+    expect(bulk.status, JSON.stringify(bulk.json)).toBe(200);
+    for (const seq of [6, 7]) expect(await change(ids.get(seq)!, "resolved", from)).toMatchObject({ note: "一括" });
+    // a denial: the open event of what was asked becomes a violation, on the stream too
+    await sendEvents(agent, [ev(8, "software.installed", { name: "push-denied", version: "1", source: "dpkg" })]);
+    const open = (await stream.next((x) => x.kind === "event" && (x.event as { seq: number; agentId: string }).agentId === cred.agentId && (x.event as { seq: number }).seq === 8)).event as Pushed;
+    const req = await request<any>(srv, "POST", "/api/requests", { token: `${cred.agentId}:${cred.secret}`, body: {
+      control: "software", match: { name: "push-denied" }, validUntil: inAYear(), reason: "r" } });
+    from = stream.messages.length;
+    expect((await admin("POST", `/api/requests/${req.json.id}/deny`, { reason: "不要" })).json.violations).toBe(1);
+    expect(await change(open.id, "denied", from)).toMatchObject({ status: "violation" });
+    stream.close();
   });
 });

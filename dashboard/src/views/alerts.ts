@@ -9,7 +9,7 @@ import { typeTitle, type Catalog } from "../catalog.js";
 import { html } from "../html.js";
 import { formatTime, STATUS_LABEL, translate, type Lang } from "../i18n.js";
 import { BulkBar } from "./bulk.js";
-import { SeverityBadge, StatusBadge, summary } from "./common.js";
+import { ResolutionBadge, SeverityBadge, StatusBadge, summary } from "./common.js";
 import type { AgentView } from "./pcs.js";
 
 export interface Filters {
@@ -75,7 +75,7 @@ class Row extends Component<RowProps> {
       <tr class=${`row status-${e.status}${e.resolution ? " resolved" : ""}`} data-event-id=${e.id} data-type=${e.type} data-agent-id=${e.agentId}>
         ${checked === null ? null : html`<td class="pick"><input type="checkbox" class="pick" checked=${checked} onChange=${() => onToggle(e)}
           aria-label=${`${translate(lang, "selectRow")} #${e.id}`} /></td>`}
-        <td><${StatusBadge} status=${e.status} lang=${lang} /></td>
+        <td><${StatusBadge} status=${e.status} lang=${lang} /><${ResolutionBadge} resolution=${e.resolution} lang=${lang} /></td>
         <td><${SeverityBadge} severity=${e.severity} lang=${lang} /></td>
         <td><time datetime=${e.receivedAt}>${formatTime(lang, e.receivedAt)}</time></td>
         <td>${host}</td>

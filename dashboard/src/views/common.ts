@@ -1,11 +1,21 @@
 import type { StoredEvent } from "../api.js";
 import { html } from "../html.js";
-import { SEVERITY_LABEL, STATUS_LABEL, type Lang } from "../i18n.js";
+import { SEVERITY_LABEL, STATUS_LABEL, translate, type Lang } from "../i18n.js";
 
 /** Status as colour AND icon AND word (never colour alone). */
 export function StatusBadge({ status, lang }: { status: string; lang: Lang }) {
   const s = STATUS_LABEL[status] ?? { ja: status, en: status, icon: "•" };
   return html`<span class=${`badge status-${status}`}><span aria-hidden="true">${s.icon}</span> ${s[lang]}</span>`;
+}
+
+/**
+ * How the desk dealt with an event (acknowledged / resolved), in words beside its status; an
+ * approval or a denial shows in the status itself.
+ */
+export function ResolutionBadge({ resolution, lang }: { resolution: string | null | undefined; lang: Lang }) {
+  if (!resolution || resolution === "approved" || resolution === "denied") return null;
+  const word = resolution === "acknowledged" ? translate(lang, "acknowledged") : resolution === "resolved" ? translate(lang, "resolved") : resolution;
+  return html` <span class="badge resolved" data-resolution=${resolution}><span aria-hidden="true">✔</span> ${word}</span>`;
 }
 
 export function SeverityBadge({ severity, lang }: { severity: string; lang: Lang }) {
