@@ -19,6 +19,7 @@ import { nodeCronScheduler, type ScheduledJob, type Scheduler } from "./collecto
 import { isSnapshotDue, isValidSchedule, isValidTimezone } from "../lib/cron-due.js";
 import type { SnapshotDocument } from "./collectors/snapshot-sources.js";
 import { evaluateCompliance, type ComplianceReport } from "./compliance.js";
+import { loadCatalog } from "../policies/catalog.js";
 import { COLLECTOR_CONTROL, type EvidenceRecorder } from "./evidence.js";
 import type { CollectorStatus } from "./supervisor.js";
 import type { Logger } from "../lib/log.js";
@@ -147,6 +148,7 @@ export class ComplianceSchedule {
       approvals: this.opts.approvals?.() ?? [],
       agent: { id: this.opts.agentId?.() ?? "", tags: [] },
       now: this.now(),
+      catalog: loadCatalog(),
     });
     const at = this.now();
     for (const c of report.controls) {

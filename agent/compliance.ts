@@ -22,7 +22,7 @@
 import { attachedInterfaces, connectionKey, connectionEvent, listeningEvent, listeningKey, outboundConnections, type ScannedSocket } from "./collectors/network/evaluate.js";
 import type { InterfaceState } from "./collectors/network/types.js";
 import type { SocketOwner } from "./os/linux/socket-owners.js";
-import { loadCatalog } from "../policies/catalog.js";
+import type { Catalog } from "../policies/catalog.js";
 import { decide, STATUS_LABEL } from "../policies/decide.js";
 import type { Policy } from "../policies/policy.js";
 import type { Approval, Control, Details, EventType, NewEvent, Reason, Severity, Status } from "../policies/schema.js";
@@ -88,6 +88,11 @@ export interface ComplianceInput {
   approvals?: readonly Approval[];
   agent?: { id: string; tags: readonly string[] };
   now?: Date;
+  /**
+   * the control catalog (policies/catalog.ts loadCatalog(); `kyoka snapshot` takes it from the
+   * parse cache, policies/cached.ts, so that this module loads neither yaml nor zod)
+   */
+  catalog: Catalog;
 }
 
 /** Snapshot section → control, and the collector the policy names for it (agent/collectors/index.ts). */
@@ -204,7 +209,7 @@ const NEEDS_ACTION: ReadonlySet<Status> = new Set<Status>(["violation", "needs_a
 
 /** Judge a snapshot under a policy: per control, its findings with status and clause. Pure. */
 export function evaluateCompliance(doc: SnapshotDoc, input: ComplianceInput): ComplianceReport {
-  const catalog = loadCatalog();
+  const catalog = input.catalog;
   const now = input.now ?? new Date();
   const agent = input.agent ?? { id: "local", tags: [] };
   const counts: Record<Status, number> = { violation: 0, needs_approval: 0, approved: 0, info: 0 };

@@ -117,6 +117,14 @@ export interface PolicyInForce {
  * The policy in force: the last one the server pushed (persisted in `<stateDir>/policy.json`),
  * else the fallback (config file or built-in default). Listeners hear every change.
  */
+/** The text of `policy.json` as PolicyStore keeps it; throws when it is not a valid versioned policy. */
+export function parsePersistedPolicy(text: string): { version: number; policy: Policy } {
+  const raw = JSON.parse(text) as { version?: unknown; policy?: unknown };
+  const policy = Policy.parse(raw.policy);
+  if (typeof raw.version !== "number" || !Number.isInteger(raw.version) || raw.version < 1) throw new Error("bad version");
+  return { version: raw.version, policy };
+}
+
 export class PolicyStore {
   private current: PolicyInForce;
   private readonly listeners = new Set<(policy: Policy, version: number | null) => void>();
@@ -139,10 +147,7 @@ export class PolicyStore {
       throw err;
     }
     try {
-      const raw = JSON.parse(text) as { version?: unknown; policy?: unknown };
-      const policy = Policy.parse(raw.policy);
-      if (typeof raw.version !== "number" || !Number.isInteger(raw.version) || raw.version < 1) throw new Error("bad version");
-      this.current = { version: raw.version, policy };
+      this.current = parsePersistedPolicy(text);
     } catch (err) {
       this.log.warn({ file: this.file, err: (err as Error).message }, "persisted policy is unreadable: using the default policy until the server sends one");
     }

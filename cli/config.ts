@@ -6,9 +6,12 @@ import { ReportsConfig } from "../server/reports/schedule.js";
 import { formatIssues } from "../policies/schema.js";
 import { NotificationsConfig } from "../server/notify/config.js";
 import { UsageError } from "./usage-error.js";
+import { defaultStateDir } from "./state-dir.js";
 
 /** A usage error: printed as one line, exit 2 (defined in usage-error.ts, re-exported here). */
 export { UsageError };
+/** The agent's default state folder (defined in state-dir.ts, re-exported here). */
+export { defaultStateDir };
 
 export const ServerConfig = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
@@ -48,11 +51,6 @@ export const AgentConfig = z.strictObject({
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-export function defaultStateDir(): string {
-  if (process.platform === "win32") return `${process.env.ProgramData ?? "C:\\ProgramData"}\\kyoka`;
-  if (process.platform === "darwin") return "/Library/Application Support/kyoka";
-  return process.getuid?.() === 0 ? "/var/lib/kyoka" : `${process.env.HOME ?? "."}/.kyoka`;
-}
 
 function readConfigFile(file: string | undefined): Record<string, unknown> {
   if (!file) return {};

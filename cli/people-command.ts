@@ -136,7 +136,7 @@ export async function runAuditVerify(flags: { data?: string; database?: string }
 }
 
 export async function runStatus(flags: { stateDir?: string; json?: boolean }): Promise<void> {
-  const { defaultStateDir } = await import("./config.js");
+  const { defaultStateDir } = await import("./state-dir.js");
   const dir = resolve(flags.stateDir ?? defaultStateDir());
   const { STATUS_FILE } = await import("../agent/local-status.js");
   const file = join(dir, STATUS_FILE);
@@ -197,7 +197,7 @@ export async function runRequest(control: string, flags: Record<string, string |
   }
   if (Object.keys(match).length === 0) throw new UsageError(`request ${control}: give at least one of ${keys.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}`);
   const validUntil = untilTime(flags.until);
-  const { defaultStateDir } = await import("./config.js");
+  const { defaultStateDir } = await import("./state-dir.js");
   const dir = resolve(flags.stateDir ?? defaultStateDir());
   const { loadCredential, httpBaseUrl, postJson } = await import("../agent/enroll.js");
   const cred = await loadCredential(dir);

@@ -8,9 +8,13 @@
  * control that could not be checked); 2 for a usage error.
  */
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { takeSnapshot } from "../agent/collectors/snapshot-sources.js";
 import type { ComplianceInput, Lang } from "../agent/compliance.js";
+import { cachedParse } from "../lib/parse-cache.js";
+import type { Policy } from "../policies/policy.js";
+import { defaultStateDir } from "./state-dir.js";
 import { UsageError } from "./usage-error.js";
 
 export interface SnapshotFlags {
@@ -20,9 +24,13 @@ export interface SnapshotFlags {
   stateDir?: string;
 }
 
-/** The policy to judge by, where it came from, and the approvals pushed to this PC. */
-export async function snapshotPolicy(flags: SnapshotFlags): Promise<Omit<ComplianceInput, "now">> {
-  const { parsePolicyText, defaultPolicyText, PolicyError } = await import("../policies/policy.js");
+/**
+ * The policy to judge by, where it came from, and the approvals pushed to this PC. Policies are
+ * parsed through the parse cache (policies/cached.ts): yaml and zod are loaded only when a text is
+ * new to it.
+ */
+export async function snapshotPolicy(flags: SnapshotFlags): Promise<Omit<ComplianceInput, "now" | "catalog">> {
+  const { cachedPolicy, cachedDefaultPolicy } = await import("../policies/cached.js");
   if (flags.policy) {
     let text: string;
     try {
@@ -31,26 +39,34 @@ export async function snapshotPolicy(flags: SnapshotFlags): Promise<Omit<Complia
       throw new UsageError(`--policy ${flags.policy}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     try {
-      return { policy: parsePolicyText(text), policySource: { source: "file", file: flags.policy } };
+      return { policy: await cachedPolicy(text, "policy-file"), policySource: { source: "file", file: flags.policy } };
     } catch (err) {
+      const { PolicyError } = await import("../policies/policy.js");
       if (err instanceof PolicyError) throw new UsageError(`--policy ${flags.policy}: ${err.message}`);
       throw err;
     }
   }
-  const [{ defaultStateDir }, { PolicyStore }, { noopLogger }] = await Promise.all([
-    import("./config.js"), import("../agent/state.js"), import("../lib/noop-log.js"),
-  ]);
   const dir = resolve(flags.stateDir ?? defaultStateDir());
-  const fallback = parsePolicyText(defaultPolicyText());
-  const store = new PolicyStore(dir, fallback, noopLogger());
+  // the server's last policy, as the agent's PolicyStore keeps it (agent/state.ts)
+  let text: string | undefined;
   try {
-    await store.load();
+    text = await readFile(join(dir, "policy.json"), "utf8");
   } catch (err) {
-    process.stderr.write(`kyoka: the server's policy in ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): judging by the default policy\n`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") process.stderr.write(`kyoka: the server's policy in ${dir} cannot be read (${code ?? String(err)}): judging by the default policy\n`);
   }
-  const version = store.version();
-  if (version === null) return { policy: fallback, policySource: { source: "default" } };
-  return { policy: store.policy(), policySource: { source: "server", version }, ...(await statusApprovals(dir)) };
+  let persisted: { version: number; policy: Policy } | undefined;
+  if (text !== undefined) {
+    const persistedText = text;
+    try {
+      persisted = await cachedParse("server-policy", persistedText, new URL("../agent/state.js", import.meta.url),
+        async () => (await import("../agent/state.js")).parsePersistedPolicy(persistedText));
+    } catch {
+      // unreadable: the agent itself uses the default policy until the server sends one
+    }
+  }
+  if (!persisted) return { policy: await cachedDefaultPolicy(), policySource: { source: "default" } };
+  return { policy: persisted.policy, policySource: { source: "server", version: persisted.version }, ...(await statusApprovals(dir)) };
 }
 
 /** The approvals (甲許可) the server last pushed to this PC, from the agent's status file. */
@@ -69,11 +85,12 @@ export async function runSnapshotCommand(flags: SnapshotFlags): Promise<void> {
   const lang = (flags.lang ?? "ja") as Lang;
   if (lang !== "ja" && lang !== "en") throw new UsageError(`--lang ${flags.lang}: must be ja or en`);
   // the policy first: a bad --policy is a usage error before any reading
-  const stateDir = resolve(flags.stateDir ?? (await import("./config.js")).defaultStateDir());
-  const [input, doc, { evaluateCompliance, complianceText }] = await Promise.all([
-    snapshotPolicy(flags), takeSnapshot(undefined, { stateDir }), import("../agent/compliance.js"),
+  const stateDir = resolve(flags.stateDir ?? defaultStateDir());
+  const { cachedCatalog } = await import("../policies/cached.js");
+  const [input, catalog, doc, { evaluateCompliance, complianceText }] = await Promise.all([
+    snapshotPolicy(flags), cachedCatalog(), takeSnapshot(undefined, { stateDir }), import("../agent/compliance.js"),
   ]);
-  const report = evaluateCompliance(doc, input);
+  const report = evaluateCompliance(doc, { ...input, catalog });
   process.exitCode = report.needsAction ? 1 : 0;
   if (flags.json) {
     process.stdout.write(JSON.stringify({ ...doc, compliance: report }, null, 2) + "\n");

@@ -14,7 +14,8 @@
  *
  * The same folder holds named values for the snapshot (`readCacheValue` / `writeCacheValue`): the
  * executable hashes of the P2P section (agent/collectors/p2p/index.ts), each valid only under the
- * version string it was written with.
+ * version string it was written with; and named files (`readCacheFile` / `writeCacheFile`): the
+ * executed section's package index (agent/collectors/executed/snapshot.ts), in its packed form.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
@@ -65,7 +66,7 @@ export async function cachedParse<T>(kind: string, text: string, parser: URL, pa
 }
 
 /** Write `text` to `file` (its folder created, mode 0700) through a temporary file and a rename. */
-function writeAtomically(file: string, text: string): void {
+function writeAtomically(file: string, text: string | Buffer): void {
   mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
@@ -91,6 +92,32 @@ export function writeCacheValue(name: string, version: string, value: unknown, d
   if (dir === undefined) return;
   try {
     writeAtomically(join(dir, `${name}.json`), JSON.stringify({ version, value }));
+  } catch {
+    // read-only home, full disk: the next run works without it
+  }
+}
+
+/** A named file of bytes in the same folder (its validity is the caller's: e.g. a header it wrote). */
+export function readCacheFile(name: string, dir = parseCacheDir()): Buffer | undefined {
+  if (dir === undefined) return undefined;
+  try {
+    return readFileSync(join(dir, name));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Delete a named file of the folder (one an earlier kyoka wrote and this one no longer reads). */
+export function removeCacheFile(name: string, dir = parseCacheDir()): void {
+  if (dir === undefined) return;
+  try { unlinkSync(join(dir, name)); } catch { /* not there */ }
+}
+
+/** Store bytes for readCacheFile; a cache that cannot be written is ignored. */
+export function writeCacheFile(name: string, data: Buffer, dir = parseCacheDir()): void {
+  if (dir === undefined) return;
+  try {
+    writeAtomically(join(dir, name), data);
   } catch {
     // read-only home, full disk: the next run works without it
   }

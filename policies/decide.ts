@@ -22,9 +22,8 @@ import type { Catalog, CatalogRule, RuleCheck } from "./catalog.js";
 import { globMatch, matcherFor } from "./matchers/index.js";
 import { approvedDestinationFor, approvedListeningPortFor, approvedNetworkFor } from "./network-rules.js";
 import type { Policy } from "./policy.js";
-import {
-  controlOf, type Approval, type Control, type Details, type EventType, type Reason, type Scope, type Severity, type Status,
-} from "./schema.js";
+import { controlOf } from "./names.js";
+import type { Approval, Control, Details, EventType, Reason, Scope, Severity, Status } from "./schema.js";
 
 /** What the media ledger (媒体台帳) knows of the event's medium (server/media-ledger.ts `observe`). */
 export interface MediaView {

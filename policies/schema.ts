@@ -3,33 +3,21 @@
  * Every boundary validates with these (zod); the TypeScript types are inferred from them.
  */
 import { z } from "zod";
+import { CONTROLS, controlOf, EVENT_TYPES, SEVERITIES, STATUSES } from "./names.js";
 
-export const CONTROLS = ["software", "network", "media", "p2p", "asset", "agent"] as const;
+export { CONTROLS, controlOf, EVENT_TYPES, SEVERITIES, STATUSES };
+
 export const Control = z.enum(CONTROLS);
 export type Control = z.infer<typeof Control>;
 
-export const EVENT_TYPES = [
-  "software.installed", "software.updated", "software.removed", "software.inventory", "software.executed",
-  "network.attached", "network.changed", "network.connection", "network.listening",
-  "media.inserted", "media.removed", "media.copy_out", "media.scanned", "media.unencrypted",
-  "p2p.installed", "p2p.present", "p2p.running", "p2p.traffic",
-  "asset.snapshot", "asset.hardware_changed", "asset.unregistered",
-  "agent.started", "agent.stopped", "agent.silent", "agent.degraded", "agent.selftest", "agent.check", "agent.delivery_failed",
-] as const;
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;
 
-export const STATUSES = ["needs_approval", "approved", "violation", "info"] as const;
 export const Status = z.enum(STATUSES);
 export type Status = z.infer<typeof Status>;
 
-export const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
 export const Severity = z.enum(SEVERITIES);
 export type Severity = z.infer<typeof Severity>;
-
-export function controlOf(type: EventType): Control {
-  return type.slice(0, type.indexOf(".")) as Control;
-}
 
 const IsoTime = z.iso.datetime({ offset: true });
 

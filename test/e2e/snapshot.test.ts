@@ -10,12 +10,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Inventory, normalize } from "../../agent/collectors/asset/inventory.js";
 import { pcIdentity } from "../../agent/collectors/asset/identity.js";
 import { readSystemInformation } from "../../agent/collectors/asset/platform.js";
-import { processScope, run } from "../helpers/kyoka.js";
+import { processScope, root, run } from "../helpers/kyoka.js";
 
 const scope = processScope();
 
@@ -30,11 +31,36 @@ function policyFile(text: string): string {
   return f;
 }
 
-async function snapshot(args: string[], cacheDir: string): Promise<{ code: number | null; out: string; err: string }> {
-  const p = scope.track(run(["snapshot", ...args], { KYOKA_CACHE_DIR: cacheDir }));
+async function snapshot(args: string[], cacheDir: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const p = scope.track(run(["snapshot", ...args], { KYOKA_CACHE_DIR: cacheDir, ...env }));
   const { code } = await p.exited;
   return { code, out: p.stdout(), err: p.stderr() };
 }
+
+/** `kyoka snapshot ARGS` with every module it loads listed (test/helpers/module-log.mjs): the modules, as paths relative to the checkout. */
+async function snapshotModules(args: string[], cacheDir: string): Promise<{ code: number | null; err: string; modules: string[] }> {
+  const log = join(scope.dir(), "modules.log");
+  const hook = fileURLToPath(new URL("../helpers/module-log.mjs", import.meta.url));
+  const r = await snapshot(args, cacheDir, { KYOKA_MODULE_LOG: log, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${hook}` });
+  const modules = [...new Set(readFileSync(log, "utf8").split("\n").filter(Boolean)
+    .map((m) => (m.startsWith("file:") ? fileURLToPath(m) : m)).map((m) => relative(root, m)))];
+  return { code: r.code, err: r.err, modules };
+}
+
+/**
+ * What `kyoka snapshot` must not load: the server, the dashboard and the libraries only they or the
+ * agent daemon use (issue 7's figures: loading them cost more than the snapshot's own work), and —
+ * once the parse cache is warm — yaml and zod. systeminformation: not on x86-64 Linux (kyoka's own readers).
+ */
+const NEVER = [
+  /^dist\/server\//, /^dist\/dashboard\//, /^dist\/cli\/(config|server-command|agent-command|local-command|people-command|report-command)\.js$/,
+  /^dist\/agent\/(agent|supervisor|transport|queue)\.js$/, /^dist\/agent\/collectors\/index\.js$/,
+  ...["fastify", "@fastify", "better-sqlite3", "pg", "pino", "pino-pretty", "ws", "node-cron", "chokidar", "nodemailer", "iconv-lite", "prom-client", "fastify-type-provider-zod"]
+    .map((p) => new RegExp(`^node_modules/${p.replace("/", "\\/")}/`)),
+  ...(process.platform === "linux" && process.arch === "x64" ? [/^node_modules\/systeminformation\//] : []),
+];
+const WARM_NEVER = [...NEVER, /^node_modules\/zod\//, /^node_modules\/yaml\//];
+const loaded = (modules: string[], never: RegExp[]) => modules.filter((m) => never.some((re) => re.test(m)));
 
 describe("kyoka snapshot", () => {
   it("--json prints every section; the hardware is the agent's inventory of this PC; a second run answers from its caches", async () => {
@@ -140,6 +166,57 @@ describe("kyoka snapshot", () => {
     const bad = await snapshot(["--lang", "fr"], scope.dir());
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("--lang fr: must be ja or en");
+  }, 90_000);
+
+  it("loads only what it needs: never the server, the dashboard, the agent daemon's libraries; yaml and zod only while its parse cache is cold (default, --policy FILE, enrolled)", async () => {
+    const cache = scope.dir();
+    const cold = await snapshotModules(["--json", "--state-dir", scope.dir()], cache);
+    expect(cold.code, cold.err).not.toBe(2);
+    // the list is real: the snapshot's own sections are in it, and a cold cache parses the policy with yaml and zod
+    expect(cold.modules).toEqual(expect.arrayContaining([
+      "dist/cli/snapshot-command.js", "dist/agent/collectors/p2p/snapshot.js", "dist/agent/collectors/executed/snapshot.js", "dist/agent/compliance.js",
+    ]));
+    expect(cold.modules.some((m) => m.startsWith("node_modules/yaml/")) && cold.modules.some((m) => m.startsWith("node_modules/zod/"))).toBe(true);
+    expect(loaded(cold.modules, NEVER)).toEqual([]);
+
+    const warm = await snapshotModules(["--json", "--state-dir", scope.dir()], cache);
+    expect(warm.code, warm.err).not.toBe(2);
+    expect(warm.modules).toContain("dist/agent/collectors/p2p/snapshot.js");
+    expect(loaded(warm.modules, WARM_NEVER)).toEqual([]);
+
+    const file = policyFile(PROHIBIT_BASH);
+    await snapshotModules(["--policy", file], cache);
+    const byFile = await snapshotModules(["--policy", file], cache);
+    expect(byFile.code, byFile.err).toBe(1);
+    expect(loaded(byFile.modules, WARM_NEVER)).toEqual([]);
+
+    const stateDir = scope.dir();
+    const { parsePolicyText } = await import("../../policies/policy.js");
+    writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 5, policy: parsePolicyText(PROHIBIT_BASH) }));
+    await snapshotModules(["--state-dir", stateDir], cache);
+    const enrolled = await snapshotModules(["--state-dir", stateDir], cache);
+    expect(enrolled.code, enrolled.err).toBe(1);
+    expect(loaded(enrolled.modules, WARM_NEVER)).toEqual([]);
+  }, 120_000);
+
+  it("judges by the server's policy from the parse cache as from the file: a changed or broken policy.json is read again", async () => {
+    const cache = scope.dir();
+    const stateDir = scope.dir();
+    const { parsePolicyText } = await import("../../policies/policy.js");
+    writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 6, policy: parsePolicyText(PROHIBIT_BASH) }));
+    for (let i = 0; i < 2; i++) {
+      const r = await snapshot(["--state-dir", stateDir, "--lang", "en"], cache);
+      expect(r.code, r.err).toBe(1);
+      expect(r.out).toContain("policy: the server's last (version 6)");
+    }
+    writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 7, policy: parsePolicyText(NOTHING) }));
+    const changed = await snapshot(["--state-dir", stateDir, "--lang", "en"], cache);
+    expect(changed.code, changed.out + changed.err).toBe(0);
+    expect(changed.out).toContain("policy: the server's last (version 7)");
+    // not a policy: judged by the default, as the agent does until the server sends one
+    writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 8, policy: { collectors: "nonsense" } }));
+    const broken = await snapshot(["--state-dir", stateDir, "--lang", "en"], cache);
+    expect(broken.out).toContain("policy: the default");
   }, 90_000);
 
   it("works with the cache turned off (KYOKA_CACHE_DIR='') and with an unusable cache folder", async () => {

@@ -7,7 +7,7 @@
 import { readdir, stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
 import { DarwinMediaReader } from "../media/darwin.js";
-import { ledgerSerial } from "../media/collector.js";
+import { ledgerSerial } from "../media/ledger-serial.js";
 import { parseDarwinPs } from "../p2p/parse-darwin.js";
 import { execText, mapLimit } from "../software/reader.js";
 import { ProcessListPoll, runningFromList } from "./list-poll.js";

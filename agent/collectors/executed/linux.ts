@@ -11,7 +11,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
 import { isAlive, parseCmdline, parseProcStat } from "../../os/linux/procfs.js";
 import { readProcBuffer } from "../../os/linux/proc-read.js";
-import { ledgerSerial } from "../media/collector.js";
+import { ledgerSerial } from "../media/ledger-serial.js";
 import { LinuxMediaReader } from "../media/linux.js";
 import { parseMountinfo } from "../media/parse-linux.js";
 import type { Medium } from "../media/types.js";

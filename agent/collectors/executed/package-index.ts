@@ -21,6 +21,8 @@ export interface PathIndexOptions {
 
 export class PathIndex {
   private readonly exact = new Map<string, string>();
+  /** the exact paths of an index read back from its packed form (fromPacked): looked up in place */
+  private packed?: PackedPaths;
   private readonly trees: { root: string; key: string; source: string }[] = [];
   /** folders inside a tree that do not count (user-writable: C:\\Windows\\Temp) */
   private readonly excluded: string[] = [];
@@ -60,7 +62,7 @@ export class PathIndex {
   }
 
   get size(): number {
-    return this.exact.size;
+    return this.exact.size + (this.packed?.count ?? 0);
   }
 
   get treeCount(): number {
@@ -69,42 +71,106 @@ export class PathIndex {
 
   lookup(path: string): Membership | undefined {
     const key = this.norm(path);
-    const source = this.exact.get(key);
+    const source = this.exact.get(key) ?? this.packed?.get(key);
     if (source !== undefined) return { kind: "package", source };
     if (this.excluded.some((e) => key.startsWith(e))) return undefined;
     for (const t of this.trees) if (key.startsWith(t.key)) return { kind: "tree", source: t.source, root: t.root };
     return undefined;
   }
 
-  /** A plain-JSON form (the snapshot's cache keeps it between runs; fromJSON reads it back). */
-  toJSON(): PathIndexJson {
-    const exact: Record<string, string[]> = {};
-    for (const [path, source] of this.exact) (exact[source] ??= []).push(path);
-    return { v: 1, ci: this.ci, sep: this.sep, exact, trees: this.trees.map((t) => [t.root, t.source]), excluded: [...this.excluded] };
+  /**
+   * The packed form the snapshot's cache keeps between runs (fromPacked reads it back): a JSON
+   * header line (options, sources, trees, exclusions, `meta`), then one line per exact path,
+   * `path<TAB>source number`, sorted by their UTF-8 bytes. Reading it back parses the header only:
+   * a lookup is a binary search in the bytes (≈ 30,000 paths here: no 30,000 strings and Map
+   * entries made for the few dozen programs a snapshot looks up).
+   */
+  toPacked(meta = ""): Buffer {
+    const sources: string[] = [];
+    const sourceNo = new Map<string, number>();
+    const rows: { key: Buffer; line: Buffer }[] = [];
+    // a path with a line break or a tab cannot be a line: kept in the header
+    const odd: Record<string, string> = {};
+    for (const [path, source] of this.exact) {
+      if (/[\t\n]/.test(path)) { odd[path] = source; continue; }
+      let n = sourceNo.get(source);
+      if (n === undefined) { n = sources.push(source) - 1; sourceNo.set(source, n); }
+      const key = Buffer.from(path, "utf8");
+      rows.push({ key, line: Buffer.from(`${path}\t${n}\n`, "utf8") });
+    }
+    rows.sort((a, b) => Buffer.compare(a.key, b.key));
+    const header: PackedHeader = {
+      v: 2, meta, ci: this.ci, sep: this.sep, sources, odd, count: rows.length,
+      trees: this.trees.map((t) => [t.root, t.source]), excluded: [...this.excluded],
+    };
+    return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, "utf8"), ...rows.map((r) => r.line)]);
   }
 
-  /** An index from toJSON's form; undefined when the value does not have its shape. */
-  static fromJSON(value: unknown): PathIndex | undefined {
-    const v = value as Partial<PathIndexJson> | null;
-    if (!v || v.v !== 1 || typeof v.ci !== "boolean" || (v.sep !== "/" && v.sep !== "\\") || !v.exact || typeof v.exact !== "object" || !Array.isArray(v.trees) || !Array.isArray(v.excluded)) return undefined;
-    const index = new PathIndex({ caseInsensitive: v.ci, separator: v.sep });
-    for (const [source, paths] of Object.entries(v.exact)) {
-      if (!Array.isArray(paths)) return undefined;
-      for (const p of paths) if (typeof p === "string") index.exact.set(p, source);
-    }
-    for (const t of v.trees) if (Array.isArray(t) && typeof t[0] === "string" && typeof t[1] === "string") index.addTree(t[0], t[1]);
-    for (const e of v.excluded) if (typeof e === "string") index.excluded.push(e);
+  /** The `meta` string a packed index was written with (undefined when it is not one). */
+  static packedMeta(buf: Buffer): string | undefined {
+    return packedHeader(buf)?.header.meta;
+  }
+
+  /** An index from toPacked's form; undefined when the bytes do not have its shape. */
+  static fromPacked(buf: Buffer): PathIndex | undefined {
+    const h = packedHeader(buf);
+    if (!h) return undefined;
+    const { header, body } = h;
+    const index = new PathIndex({ caseInsensitive: header.ci, separator: header.sep });
+    for (const [path, source] of Object.entries(header.odd)) if (typeof source === "string") index.exact.set(path, source);
+    for (const t of header.trees) if (Array.isArray(t) && typeof t[0] === "string" && typeof t[1] === "string") index.addTree(t[0], t[1]);
+    for (const e of header.excluded) if (typeof e === "string") index.excluded.push(e);
+    index.packed = new PackedPaths(buf, body, header.sources, header.count);
     return index;
   }
 }
 
-export interface PathIndexJson {
-  v: 1;
+interface PackedHeader {
+  v: 2;
+  meta: string;
   ci: boolean;
   sep: "/" | "\\";
-  /** source → its paths (normalized) */
-  exact: Record<string, string[]>;
+  sources: string[];
+  /** paths holding a tab or a line break (none in practice), path → source */
+  odd: Record<string, string>;
+  count: number;
   trees: [root: string, source: string][];
-  /** excluded folder keys (normalized, with the trailing separator) */
   excluded: string[];
+}
+
+function packedHeader(buf: Buffer): { header: PackedHeader; body: number } | undefined {
+  const nl = buf.indexOf(10);
+  if (nl < 0) return undefined;
+  let h: Partial<PackedHeader>;
+  try { h = JSON.parse(buf.toString("utf8", 0, nl)) as Partial<PackedHeader>; } catch { return undefined; }
+  if (!h || h.v !== 2 || typeof h.meta !== "string" || typeof h.ci !== "boolean" || (h.sep !== "/" && h.sep !== "\\")
+    || !Array.isArray(h.sources) || !h.odd || typeof h.odd !== "object" || typeof h.count !== "number"
+    || !Array.isArray(h.trees) || !Array.isArray(h.excluded)) return undefined;
+  // the last line must be complete (a truncated file is refused)
+  if (buf.length > nl + 1 && buf[buf.length - 1] !== 10) return undefined;
+  return { header: h as PackedHeader, body: nl + 1 };
+}
+
+/** Sorted `path<TAB>n` lines in a buffer, searched in place. */
+class PackedPaths {
+  constructor(private readonly buf: Buffer, private readonly start: number, private readonly sources: string[], readonly count: number) {}
+
+  get(path: string): string | undefined {
+    const key = Buffer.from(path, "utf8");
+    const buf = this.buf;
+    // lo and hi are line starts; the lines in [lo, hi) are still candidates
+    let lo = this.start, hi = buf.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const ls = Math.max(lo, buf.lastIndexOf(10, mid - 1) + 1);
+      const le = buf.indexOf(10, ls);
+      const tab = buf.lastIndexOf(9, le);
+      if (le < 0 || tab < ls) return undefined; // not our format
+      const cmp = key.compare(buf, ls, tab);
+      if (cmp === 0) return this.sources[Number(buf.toString("latin1", tab + 1, le))];
+      if (cmp > 0) lo = le + 1;
+      else hi = ls;
+    }
+    return undefined;
+  }
 }

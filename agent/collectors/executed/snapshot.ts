@@ -18,10 +18,11 @@ import { ExecutableHasher } from "../p2p/hash.js";
 import { STATE_KEY, type SeenProgram } from "./collector.js";
 import type { ExecutedPlatform } from "./platform.js";
 import { PathIndex } from "./package-index.js";
-import { readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
+import { readCacheFile, removeCacheFile, writeCacheFile } from "../../../lib/parse-cache.js";
 
 /** bumped when what buildIndex puts in the index changes (a cached index of the old kind is not used) */
-const INDEX_CACHE_FORMAT = "executed-index-1";
+const INDEX_CACHE_FORMAT = "executed-index-2";
+const INDEX_CACHE_FILE = "executed-index.bin";
 
 /** A one-shot look has no hash cache: larger programs are named, not hashed (the agent hashes up to the policy's hashMaxBytes). */
 export const SNAPSHOT_HASH_MAX_BYTES = 16 * 1024 * 1024;
@@ -104,6 +105,9 @@ export class ExecutedSnapshotSource {
     // the bytes each program's first process runs (Linux: /proc/<pid>/exe, even when deleted)
     const readPaths = new Map<string, string>();
     for (const start of starts) {
+      // Linux names each process's program already (its exe link): a packaged one is passed over
+      // without reading its status, command line and parent (most of the ≈ 300 processes of a PC)
+      if (platform.os === "linux" && start.exe !== undefined && start.readPath === undefined && (own.has(start.exe) || index.lookup(start.exe))) continue;
       const proc = platform.describe(start);
       if (!proc || own.has(proc.path) || index.lookup(proc.path)) continue;
       let row = byPath.get(proc.path);
@@ -136,15 +140,20 @@ export class ExecutedSnapshotSource {
 
   /**
    * The package index, from the snapshot cache while the package databases have not moved
-   * (lib/parse-cache.ts; building it reads every dpkg file list, ≈ 8 MB).
+   * (lib/parse-cache.ts; building it reads every dpkg file list, ≈ 8 MB). Kept packed
+   * (PathIndex.toPacked): reading it back parses no path, a lookup searches the bytes.
    */
   private async index(platform: ExecutedPlatform): Promise<PathIndex> {
     if (this.opts.platform) return platform.buildIndex(); // a given platform (tests): no cache
     const version = `${INDEX_CACHE_FORMAT}|${process.platform}|${await platform.indexToken()}`;
-    const cached = PathIndex.fromJSON(readCacheValue("executed-index", version));
-    if (cached) return cached;
+    const bytes = readCacheFile(INDEX_CACHE_FILE);
+    if (bytes && PathIndex.packedMeta(bytes) === version) {
+      const cached = PathIndex.fromPacked(bytes);
+      if (cached) return cached;
+    }
     const index = await platform.buildIndex();
-    writeCacheValue("executed-index", version, index.toJSON());
+    writeCacheFile(INDEX_CACHE_FILE, index.toPacked(version));
+    removeCacheFile("executed-index.json"); // the JSON form of earlier builds
     return index;
   }
 

@@ -10,7 +10,7 @@
  */
 import { stat } from "node:fs/promises";
 import type { Logger } from "../../../lib/log.js";
-import { ledgerSerial } from "../media/collector.js";
+import { ledgerSerial } from "../media/ledger-serial.js";
 import { Win32MediaReader } from "../media/win32.js";
 import { ProcessListDiff, toolhelpProcesses, WIN32_PROCESS_COMMAND } from "../p2p/win32.js";
 import type { ProcessInfo } from "../p2p/match.js";

@@ -18,6 +18,9 @@ import { CopyOutWatcher } from "./copy-out.js";
 import { HashPool } from "./hash.js";
 import { readerForPlatform } from "./platform.js";
 import type { CopiedFile, MediaReader, Medium, ReadOnlyState, ScanOutcome } from "./types.js";
+import { ledgerSerial } from "./ledger-serial.js";
+
+export { ledgerSerial };
 
 export interface MediaCollectorOptions {
   /** the OS reader (default: this platform's) */
@@ -56,18 +59,6 @@ interface Tracked {
   copyOut: CopyOutWatcher | null;
   copyOutMount: string | null;
   batch: number;
-}
-
-/**
- * The serial the server's media ledger (媒体台帳) and approvals (match.serial) compare: the
- * device's own serial (USB iSerial, disk serial), else the filesystem UUID / volume serial number
- * (loop images, card readers and sticks that report no serial). `serialSource` says which:
- * "device" or "volume" (a volume serial changes when the medium is reformatted).
- */
-export function ledgerSerial(m: Medium): { serial: string | null; serialSource: "device" | "volume" | null } {
-  if (m.serial) return { serial: m.serial, serialSource: "device" };
-  if (m.uuid) return { serial: m.uuid, serialSource: "volume" };
-  return { serial: null, serialSource: null };
 }
 
 function identity(m: Medium): Record<string, unknown> {

@@ -12,6 +12,7 @@ import type { NewEvent } from "../../../policies/schema.js";
 import type { Policy } from "../../../policies/policy.js";
 import { policiesDir } from "../../../lib/paths.js";
 import { cachedParse, readCacheValue, writeCacheValue } from "../../../lib/parse-cache.js";
+import { cachedDefaultPolicy } from "../../../policies/cached.js";
 import { compileSignatures, type Signatures } from "./compile.js";
 import { isHashedExecutable, type HashedExecutable } from "./hash.js";
 import { P2pCollector, type P2pCollectorOptions } from "./collector.js";
@@ -34,14 +35,10 @@ import { P2pCollector, type P2pCollectorOptions } from "./collector.js";
 const silentLogger = noopLogger;
 
 /**
- * The default policy and signatures for the snapshot, through the parse cache (lib/parse-cache.ts):
- * yaml and zod are loaded only when the files (or kyoka) changed since the last snapshot.
+ * The signatures for the snapshot, through the parse cache (lib/parse-cache.ts; the default policy
+ * too, policies/cached.ts): yaml and zod are loaded only when the files (or kyoka) changed since
+ * the last snapshot.
  */
-async function snapshotPolicy(): Promise<Policy> {
-  const text = await readFile(join(policiesDir, "default-policy.yaml"), "utf8");
-  return cachedParse("policy", text, new URL("../../../policies/policy.js", import.meta.url),
-    async () => (await import("../../../policies/policy.js")).parsePolicyText(text));
-}
 async function snapshotSignatures(): Promise<Signatures> {
   const text = await readFile(join(policiesDir, "p2p-signatures.yaml"), "utf8");
   return compileSignatures(await cachedParse("p2p-signatures", text, new URL("./signatures.js", import.meta.url),
@@ -58,7 +55,7 @@ export class P2pSnapshotSource {
 
   async snapshot(): Promise<unknown> {
     const [policy, signatures] = await Promise.all([
-      this.opts.policy?.() ?? snapshotPolicy(),
+      this.opts.policy?.() ?? cachedDefaultPolicy(),
       this.opts.signatures ?? snapshotSignatures(),
     ]);
     const events: NewEvent[] = [];

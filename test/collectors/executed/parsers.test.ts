@@ -1,5 +1,6 @@
 /** Index builders and parsers of the executed collector on captured/format fixtures (no I/O beyond reading them). */
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PathIndex } from "../../../agent/collectors/executed/package-index.js";
 import { bundlesIn, DARWIN_SYSTEM_TREES, parseCodesign, parsePkgutilFiles, receiptPrefix } from "../../../agent/collectors/executed/parse-darwin.js";
@@ -166,13 +167,14 @@ describe("macOS receipts and signatures", () => {
   });
 });
 
-describe("package index as JSON (the snapshot's cache)", () => {
-  it("round-trips paths, trees and exclusions (case-insensitive Windows form too); a value of another shape is refused", () => {
+describe("package index, packed (the snapshot's cache)", () => {
+  it("round-trips paths, trees and exclusions (case-insensitive Windows form too); bytes of another shape are refused", () => {
     const win = new PathIndex({ caseInsensitive: true, separator: "\\" });
     win.addPaths(["C:\\Tools\\A.exe"], "uninstall");
     win.addTree("C:\\Windows", "system");
     win.addExcluded("C:\\Windows\\Temp");
-    const back = PathIndex.fromJSON(JSON.parse(JSON.stringify(win.toJSON())))!;
+    const back = PathIndex.fromPacked(win.toPacked("w1"))!;
+    expect(PathIndex.packedMeta(win.toPacked("w1"))).toBe("w1");
     expect(back.lookup("c:/tools/a.exe")).toEqual({ kind: "package", source: "uninstall" });
     expect(back.lookup("C:\\WINDOWS\\System32\\cmd.exe")).toEqual({ kind: "tree", source: "system", root: "C:\\Windows" });
     expect(back.lookup("C:\\Windows\\Temp\\x.exe")).toBeUndefined();
@@ -181,13 +183,27 @@ describe("package index as JSON (the snapshot's cache)", () => {
     const linux = new PathIndex();
     linux.addPaths(["/usr/bin/sleep", "/usr/bin/true"], "dpkg:coreutils");
     linux.addTree("/snap", "snap");
-    const l = PathIndex.fromJSON(JSON.parse(JSON.stringify(linux.toJSON())))!;
+    const l = PathIndex.fromPacked(linux.toPacked())!;
     expect(l.lookup("/usr/bin/true")).toEqual({ kind: "package", source: "dpkg:coreutils" });
     expect(l.lookup("/snap/x/1/bin/y")).toMatchObject({ kind: "tree", source: "snap" });
     expect(l.lookup("/home/taro/tool")).toBeUndefined();
 
-    for (const bad of [null, 1, {}, { v: 2, ci: false, sep: "/", exact: {}, trees: [], excluded: [] }, { v: 1, ci: false, sep: "/", exact: { s: "not-a-list" }, trees: [], excluded: [] }]) {
-      expect(PathIndex.fromJSON(bad)).toBeUndefined();
+    const ok = linux.toPacked();
+    for (const bad of [Buffer.alloc(0), Buffer.from("garbage\n"), Buffer.from('{"v":1}\n'), ok.subarray(0, ok.length - 3)]) {
+      expect(PathIndex.fromPacked(bad)).toBeUndefined();
+    }
+  });
+
+  it("finds every path of a large index by binary search in the bytes, and no other (prefixes, neighbours, non-ASCII, a tab in a name)", () => {
+    const rnd = fc.sample(fc.array(fc.stringMatching(/^\/[a-zé日+._-]{1,12}(\/[a-z0-9é日+._ -]{1,10}){0,4}$/), { minLength: 2000, maxLength: 2000 }), { numRuns: 1, seed: 7 })[0]!;
+    const paths = [...new Set([...rnd, "/usr/bin/a", "/usr/bin/a/b", "/usr/bin/ab", "/usr/bin/a-", "/opt/odd\tname", "/opt/\u{1F600}/x"])];
+    const index = new PathIndex();
+    paths.forEach((p, i) => index.addPaths([p], `src${i % 7}`));
+    const packed = PathIndex.fromPacked(index.toPacked("m"))!;
+    expect(packed.size).toBe(paths.length);
+    paths.forEach((p, i) => expect(packed.lookup(p), p).toEqual({ kind: "package", source: `src${i % 7}` }));
+    for (const miss of ["/usr/bin", "/usr/bin/", "/usr/bin/a/", "/usr/bin/aa", "/", "/zzzz", "/usr/bin/a\u0000", ...paths.slice(0, 300).map((p) => p + "x")]) {
+      if (!paths.includes(miss)) expect(packed.lookup(miss), miss).toBeUndefined();
     }
   });
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ExecutedSnapshotSource } from "../../../agent/collectors/executed/snapshot.js";
 import { LinuxExecutedPlatform } from "../../../agent/collectors/executed/linux.js";
+import { PathIndex } from "../../../agent/collectors/executed/package-index.js";
 import { removeDir, tempDir } from "../../helpers/kyoka.js";
 import { runProgram, uniqueProgram } from "./live-helpers.js";
 import type { ChildProcess } from "node:child_process";
@@ -69,13 +70,27 @@ describe("kyoka snapshot: executed", () => {
       const prog = uniqueProgram(join(work, "home", "jiro"), "cached-tool");
       children.push(runProgram(prog.path));
       const first = await new ExecutedSnapshotSource().snapshot();
-      const stored = JSON.parse(readFileSync(join(cache, "executed-index.json"), "utf8")) as { version: string; value: { exact: Record<string, string[]> } };
-      expect(stored.version).toMatch(/^executed-index-1\|linux\|/);
-      expect(Object.values(stored.value.exact).flat()).toContain("/usr/bin/sleep");
+      const file = join(cache, "executed-index.bin");
+      const stored = readFileSync(file);
+      const meta = PathIndex.packedMeta(stored)!;
+      expect(meta).toMatch(/^executed-index-2\|linux\|/);
+      expect(PathIndex.fromPacked(stored)!.lookup("/usr/bin/sleep")).toMatchObject({ kind: "package", source: "dpkg:coreutils" });
       const second = await new ExecutedSnapshotSource().snapshot();
       expect(second.indexed).toBe(first.indexed);
       expect(second.running.find((r) => r.path === prog.path)).toMatchObject({ sha256: prog.sha256 });
       expect(second.running.map((r) => r.path)).not.toContain("/usr/bin/sleep");
+
+      // the second snapshot read the cached index: one that also lists the program (same
+      // databases) makes it packaged; a cached index of another version is rebuilt
+      const doctored = PathIndex.fromPacked(stored)!;
+      const withProg = new PathIndex();
+      withProg.addPaths(["/usr/bin/sleep", prog.path], "dpkg:doctored");
+      writeFileSync(file, withProg.toPacked(meta));
+      expect((await new ExecutedSnapshotSource().snapshot()).running.map((r) => r.path)).not.toContain(prog.path);
+      writeFileSync(file, withProg.toPacked("executed-index-0|linux|old"));
+      const rebuilt = await new ExecutedSnapshotSource().snapshot();
+      expect(rebuilt.running.map((r) => r.path)).toContain(prog.path);
+      expect(rebuilt.indexed).toBe(doctored.size);
     } finally {
       if (before === undefined) delete process.env.KYOKA_CACHE_DIR; else process.env.KYOKA_CACHE_DIR = before;
     }
