@@ -13,6 +13,11 @@
  *                               unit sets them; "" for none)
  *          [--cpu-prof DIR]     write a V8 CPU profile of the agent to DIR (see bench/cpu-profile.ts)
  *          [--label TEXT]       a name for this run in the JSON line
+ *          [--entry FILE]       run this script with node instead of dist/cli/main.js (a bundle:
+ *                               installers/out/work/kyoka.cjs)
+ *          [--exe FILE]         run this executable instead of node (the single executable,
+ *                               installers/out/kyoka-linux-x64; the node flags go in NODE_OPTIONS,
+ *                               as its service unit sets them)
  * The final figure (BENCHMARKS.md) is `npm run bench:idle`: all collectors, 60 s warm-up, 600 s.
  */
 import { spawn } from "node:child_process";
@@ -33,6 +38,8 @@ const churnMs = Number(opt("--churn-ms", "0"));
 const nodeFlags = args.includes("--node-flags") ? opt("--node-flags", "").split(/\s+/).filter(Boolean) : [...AGENT_NODE_FLAGS];
 const cpuProf = args.includes("--cpu-prof") ? opt("--cpu-prof", "") : undefined;
 const label = opt("--label", "");
+const entry = args.includes("--entry") ? opt("--entry", "") : cli;
+const exe = args.includes("--exe") ? opt("--exe", "") : undefined;
 const CLK_TCK = 100;
 
 // A separate process holds the sockets (and churns), as other programs on a PC would.
@@ -50,13 +57,12 @@ if (holder) await new Promise((r) => holder.stdout!.once("data", r));
 const sleepers = Array.from({ length: extraProcesses }, () => spawn("sleep", ["100000"], { stdio: "ignore" }));
 
 const server = await startServer();
-const agentArgs = [cli, "agent", "--server", server.url.replace(/^http/, "ws"), "--state-dir", tmp("kyoka-bench-agent-"), "--enroll-token", server.enrollToken];
+const agentArgs = [...(exe ? [] : [entry]), "agent", "--server", server.url.replace(/^http/, "ws"), "--state-dir", tmp("kyoka-bench-agent-"), "--enroll-token", server.enrollToken];
 if (collectors !== "all") agentArgs.push("--collectors", collectors);
 const flags = [...nodeFlags, ...(cpuProf ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : [])];
-const agent = spawn(process.execPath, [...flags, ...agentArgs], {
-  stdio: ["ignore", "ignore", "inherit"],
-  env: { ...process.env, KYOKA_LOG_LEVEL: "warn" },
-});
+const agent = exe
+  ? spawn(exe, agentArgs, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KYOKA_LOG_LEVEL: "warn", NODE_OPTIONS: flags.join(" ") } })
+  : spawn(process.execPath, [...flags, ...agentArgs], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KYOKA_LOG_LEVEL: "warn" } });
 const pid = agent.pid!;
 
 /** pid → ppid for every process now */
@@ -73,7 +79,7 @@ function parents(): Map<number, number> {
 }
 
 /** the agent and its descendants: CPU ticks (own + reaped children) and RSS in MiB */
-function sampleTree(): { ticks: number; rssMiB: number; pids: number } {
+function sampleTree(): { ticks: number; rssMiB: number; agentRssMiB: number; pids: number } {
   const pp = parents();
   const tree = new Set([pid]);
   for (let grew = true; grew;) {
@@ -90,7 +96,9 @@ function sampleTree(): { ticks: number; rssMiB: number; pids: number } {
       if (m) kb += Number(m[1]);
     } catch { /* exited between the listing and the read */ }
   }
-  return { ticks, rssMiB: kb / 1024, pids: tree.size };
+  let own = 0;
+  try { own = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? 0); } catch { /* exited */ }
+  return { ticks, rssMiB: kb / 1024, agentRssMiB: own / 1024, pids: tree.size };
 }
 
 await new Promise((r) => setTimeout(r, warmup * 1000)); // warm-up: start, first inventories, enrollment
@@ -99,10 +107,12 @@ const first = sampleTree();
 const t0 = Date.now();
 let peak = 0, pidsMax = 0;
 const samples: number[] = [];
+const ownSamples: number[] = [];
 while (Date.now() - t0 < seconds * 1000) {
   await new Promise((r) => setTimeout(r, 1000));
   const s = sampleTree();
   samples.push(s.rssMiB);
+  ownSamples.push(s.agentRssMiB);
   peak = Math.max(peak, s.rssMiB);
   pidsMax = Math.max(pidsMax, s.pids);
 }
@@ -115,6 +125,9 @@ console.log(JSON.stringify({
   cpuPercentOfOneCore: +cpuPct.toFixed(2),
   rssMiB: +(samples.reduce((a, b) => a + b, 0) / samples.length).toFixed(1), peakRssMiB: +peak.toFixed(1),
   treeProcesses: pidsMax,
+  // the agent process alone (the tree less its children: ip monitor, udevadm monitor…)
+  agentRssMiB: +(ownSamples.reduce((a, b) => a + b, 0) / ownSamples.length).toFixed(1),
+  entry: exe ?? entry,
   loadavg: [load0.map((x) => +x.toFixed(2)), loadavg().map((x) => +x.toFixed(2))],
 }));
 agent.kill("SIGTERM");

@@ -1,10 +1,12 @@
-/** Config files for `kyoka server --config` and `kyoka agent --config` (YAML), merged under the flags. */
+/**
+ * Config files for `kyoka server --config` and `kyoka agent --config` (YAML), merged under the flags.
+ * The server's schema is in server-config.ts: the agent, which imports this module, does not load
+ * the server's report and notification modules (better-sqlite3 among them) for it.
+ */
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-import { ReportsConfig } from "../server/reports/schedule.js";
 import { formatIssues } from "../policies/schema.js";
-import { NotificationsConfig } from "../server/notify/config.js";
 import { UsageError } from "./usage-error.js";
 import { defaultStateDir } from "./state-dir.js";
 
@@ -12,34 +14,6 @@ import { defaultStateDir } from "./state-dir.js";
 export { UsageError };
 /** The agent's default state folder (defined in state-dir.ts, re-exported here). */
 export { defaultStateDir };
-
-export const ServerConfig = z.strictObject({
-  port: z.number().int().min(0).max(65535).default(8080),
-  host: z.string().default("127.0.0.1"),
-  data: z.string().default("./data"),
-  database: z.string().optional(),
-  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
-  adminToken: z.string().min(16).optional(),
-  enrollToken: z.string().min(16).optional(),
-  heartbeatSeconds: z.number().positive().optional(),
-  /** WebSocket connection caps, hello deadline, ping interval (server/limits.ts) */
-  limits: z.strictObject({
-    maxConnections: z.number().int().positive(),
-    maxConnectionsPerIp: z.number().int().positive(),
-    helloTimeoutMs: z.number().int().positive(),
-    pingIntervalMs: z.number().int().positive(),
-  }).partial().optional(),
-  /** failed authentications per address before 429 (server/auth-limit.ts) */
-  authLimit: z.strictObject({
-    maxFailures: z.number().int().positive(),
-    windowMs: z.number().int().positive(),
-  }).partial().optional(),
-  /** alert notifications (メール通知): SMTP and rules (server/notify/config.ts) */
-  notifications: NotificationsConfig.optional(),
-  /** scheduled compliance reports: schedules, delivery folder, webhook (server/reports/schedule.ts) */
-  reports: ReportsConfig.optional(),
-});
-export type ServerConfig = z.infer<typeof ServerConfig>;
 
 export const AgentConfig = z.strictObject({
   server: z.string().regex(/^wss?:\/\/[^/]+/, "must be ws://HOST:PORT or wss://HOST:PORT"),

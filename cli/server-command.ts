@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createLogger, resolveLogFormat } from "../lib/log.js";
 import { startServer } from "../server/server.js";
-import { resolveConfig, ServerConfig, UsageError } from "./config.js";
+import { resolveConfig, UsageError } from "./config.js";
+import { ServerConfig } from "./server-config.js";
 import { logStrayErrors, onShutdown } from "./shutdown.js";
 
 export interface ServerFlags {

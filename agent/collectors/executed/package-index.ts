@@ -106,6 +106,14 @@ export class PathIndex {
     return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, "utf8"), ...rows.map((r) => r.line)]);
   }
 
+  /**
+   * The same index in its packed form (one buffer, ≈ 2 MB for ≈ 30,000 paths, outside V8's heap)
+   * instead of a Map of as many strings: what the agent's executed collector keeps in memory.
+   */
+  compacted(): PathIndex {
+    return PathIndex.fromPacked(this.toPacked())!;
+  }
+
   /** The `meta` string a packed index was written with (undefined when it is not one). */
   static packedMeta(buf: Buffer): string | undefined {
     return packedHeader(buf)?.header.meta;
