@@ -81,29 +81,31 @@ export class PathIndex {
   /**
    * The packed form the snapshot's cache keeps between runs (fromPacked reads it back): a JSON
    * header line (options, sources, trees, exclusions, `meta`), then one line per exact path,
-   * `path<TAB>source number`, sorted by their UTF-8 bytes. Reading it back parses the header only:
+   * `path<TAB>source number`, in JavaScript's string order. Reading it back parses the header only:
    * a lookup is a binary search in the bytes (≈ 30,000 paths here: no 30,000 strings and Map
    * entries made for the few dozen programs a snapshot looks up).
    */
   toPacked(meta = ""): Buffer {
     const sources: string[] = [];
     const sourceNo = new Map<string, number>();
-    const rows: { key: Buffer; line: Buffer }[] = [];
+    const rows: [path: string, n: number][] = [];
     // a path with a line break or a tab cannot be a line: kept in the header
     const odd: Record<string, string> = {};
     for (const [path, source] of this.exact) {
       if (/[\t\n]/.test(path)) { odd[path] = source; continue; }
       let n = sourceNo.get(source);
       if (n === undefined) { n = sources.push(source) - 1; sourceNo.set(source, n); }
-      const key = Buffer.from(path, "utf8");
-      rows.push({ key, line: Buffer.from(`${path}\t${n}\n`, "utf8") });
+      rows.push([path, n]);
     }
-    rows.sort((a, b) => Buffer.compare(a.key, b.key));
+    // JavaScript's string order (UTF-16 code units): PackedPaths.get compares the same way
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const header: PackedHeader = {
       v: 2, meta, ci: this.ci, sep: this.sep, sources, odd, count: rows.length,
       trees: this.trees.map((t) => [t.root, t.source]), excluded: [...this.excluded],
     };
-    return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, "utf8"), ...rows.map((r) => r.line)]);
+    let body = `${JSON.stringify(header)}\n`;
+    for (const [path, n] of rows) body += `${path}\t${n}\n`;
+    return Buffer.from(body, "utf8");
   }
 
   /**
@@ -163,8 +165,7 @@ function packedHeader(buf: Buffer): { header: PackedHeader; body: number } | und
 class PackedPaths {
   constructor(private readonly buf: Buffer, private readonly start: number, private readonly sources: string[], readonly count: number) {}
 
-  get(path: string): string | undefined {
-    const key = Buffer.from(path, "utf8");
+  get(key: string): string | undefined {
     const buf = this.buf;
     // lo and hi are line starts; the lines in [lo, hi) are still candidates
     let lo = this.start, hi = buf.length;
@@ -174,9 +175,9 @@ class PackedPaths {
       const le = buf.indexOf(10, ls);
       const tab = buf.lastIndexOf(9, le);
       if (le < 0 || tab < ls) return undefined; // not our format
-      const cmp = key.compare(buf, ls, tab);
-      if (cmp === 0) return this.sources[Number(buf.toString("latin1", tab + 1, le))];
-      if (cmp > 0) lo = le + 1;
+      const line = buf.toString("utf8", ls, tab);
+      if (line === key) return this.sources[Number(buf.toString("latin1", tab + 1, le))];
+      if (key > line) lo = le + 1;
       else hi = ls;
     }
     return undefined;

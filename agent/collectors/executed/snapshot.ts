@@ -21,7 +21,7 @@ import { PathIndex } from "./package-index.js";
 import { readCacheFile, removeCacheFile, writeCacheFile } from "../../../lib/parse-cache.js";
 
 /** bumped when what buildIndex puts in the index changes (a cached index of the old kind is not used) */
-const INDEX_CACHE_FORMAT = "executed-index-2";
+const INDEX_CACHE_FORMAT = "executed-index-3";
 const INDEX_CACHE_FILE = "executed-index.bin";
 
 /** A one-shot look has no hash cache: larger programs are named, not hashed (the agent hashes up to the policy's hashMaxBytes). */

@@ -73,7 +73,7 @@ describe("kyoka snapshot: executed", () => {
       const file = join(cache, "executed-index.bin");
       const stored = readFileSync(file);
       const meta = PathIndex.packedMeta(stored)!;
-      expect(meta).toMatch(/^executed-index-2\|linux\|/);
+      expect(meta).toMatch(/^executed-index-3\|linux\|/);
       expect(PathIndex.fromPacked(stored)!.lookup("/usr/bin/sleep")).toMatchObject({ kind: "package", source: "dpkg:coreutils" });
       const second = await new ExecutedSnapshotSource().snapshot();
       expect(second.indexed).toBe(first.indexed);
