@@ -2,7 +2,8 @@
  * The socket tables through netlink sock_diag (agent/os/linux/sock-diag.ts), against this
  * machine's kernel: the same rows as the /proc text for sockets this test owns, in our namespace
  * and in a network namespace the test makes (entered with setns and left again), and the
- * SocketTableReader using it by default. The decoder is also checked on hand-made records.
+ * SocketTableReader using it by default, and its quick connections-only read (readConnections). The
+ * decoder is also checked on hand-made records.
  * Needs root (setns into another namespace, ip netns): fails, not skips, without.
  */
 import { readlinkSync } from "node:fs";
@@ -122,6 +123,31 @@ describe("sock_diag on this kernel (needs root)", () => {
     diag.retain(new Set());
     diag.read({ nsInode: nsInode!, pid });
     expect(diag.stats.namespacesOpened).toBe(2);
+  });
+
+  it("readConnections: our namespace's TCP ESTABLISHED, SYN_SENT and LISTEN rows only (the kernel's state filter); rows in skip left out, listeners kept", async () => {
+    const reader = new SocketTableReader();
+    await reader.ready;
+    expect(reader.source).toBe("sock_diag");
+    const port = (servers[0]!.address() as { port: number }).port;
+    const rows = reader.readConnections()!;
+    expect(rows.length).toBeGreaterThan(0);
+    expect(new Set(rows.map((r) => r.protocol))).toEqual(new Set(["tcp"]));
+    for (const r of rows) expect(["ESTABLISHED", "SYN_SENT", "LISTEN"]).toContain(r.state);
+    const own = parseNsLink(readlinkSync("/proc/self/ns/net"));
+    expect(new Set(rows.map((r) => r.netns))).toEqual(new Set([own]));
+    const mine = rows.filter((r) => r.localPort === port || r.remotePort === port);
+    expect(mine.map((r) => `${r.state} ${r.localPort === port ? "server" : "client"}`).sort())
+      .toEqual(["ESTABLISHED client", "ESTABLISHED server", "LISTEN server"]);
+    // the UDP socket and every other state stay in the kernel; a full read lists them
+    expect(reader.read().some((r) => r.protocol === "udp" && r.localPort === udp.address().port)).toBe(true);
+    // skipped: the two established rows (by inode); the listener is returned whatever skip says
+    const skip = new Set(mine.map((r) => r.inode));
+    const again = reader.readConnections(skip)!.filter((r) => r.localPort === port || r.remotePort === port);
+    expect(again.map((r) => r.state)).toEqual(["LISTEN"]);
+    expect(reader.stats.connectionReads).toBe(2);
+    // without sock_diag there is no quick look: the caller reads the tables
+    expect(new SocketTableReader({ sockDiag: false }).readConnections()).toBeUndefined();
   });
 
   it("SocketTableReader reads through sock_diag by default and through /proc when told not to; the same rows", async () => {

@@ -1,7 +1,8 @@
 /**
  * The network collector (別記2 第8 新規接続・変更接続, 第9 乙所有機器の接続).
  *
- *  - Attachment: event-driven (`ip monitor`, debounced, then a full re-read) plus a reconciling
+ *  - Attachment: event-driven (the reader's change notices — rtnetlink on Linux, `ip monitor` as
+ *    the fallback —, debounced, then a re-read of what they said changed) plus a reconciling
  *    poll every policy.network.pollSeconds that re-reads only when a cheap fingerprint changed
  *    (or once a minute, for SSID changes that touch no address or route). The state is diffed
  *    against the last known one in ctx.state → network.attached / network.changed.
@@ -10,7 +11,13 @@
  *    connectionWindowSeconds) and network.listening (once per process × port × protocol).
  *    Between polls, the host namespace's TCP ActiveOpens counter (/proc/net/snmp, one small
  *    procfs read) is looked at every socketWatchMs (250 ms): a new outbound connection moves it,
- *    and the tables are read at once (within the CPU budget below) instead of at the next poll.
+ *    and the connections are looked at once (within a CPU budget of their own) instead of at the
+ *    next poll: where the socket source can (sock_diag), only our namespace's TCP ESTABLISHED,
+ *    SYN_SENT and LISTEN rows, filtered in the kernel, and the rows already judged are skipped
+ *    before they are decoded; else the full tables.
+ *  - On Linux the socket tables are the agent's shared reader (agent/os/linux/sockets.ts): when
+ *    the P2P collector has just read them and the counters have not moved since, this collector
+ *    takes those rows instead of reading again.
  */
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
@@ -32,7 +39,7 @@ export interface NetworkCollectorOptions {
   attachment?: AttachmentReader;
   /** the socket source; null turns connection/listener monitoring off (default: Linux only) */
   sockets?: SocketTables | null;
-  /** quiet time after an `ip monitor` line before the re-read */
+  /** quiet time after a change notice before the re-read (default: what the reader's source asks for) */
   debounceMs?: number;
   /** a full attachment re-read at least this often even when the fingerprint is unchanged */
   fullReadMs?: number;
@@ -48,6 +55,12 @@ export interface NetworkCollectorOptions {
   socketCpuBudget?: number;
   /** how often the TCP ActiveOpens counter is looked at between polls (default 250 ms; 0 = never) */
   socketWatchMs?: number;
+  /**
+   * CPU budget of the quick connection looks the ActiveOpens watch makes (default 0.004 of one
+   * core), spaced as socketCpuBudget spaces the full reads. A look not allowed yet is made at a
+   * later tick (the counter's move is not forgotten).
+   */
+  connectionCpuBudget?: number;
   now?: () => number;
 }
 
@@ -77,6 +90,11 @@ export class NetworkCollector implements Collector {
   private lastFullRead = 0;
   private attachRunning: Promise<void> | undefined;
   private attachAgain = false;
+  private attachAgainNotified = false;
+  /** the watch's source and its quiet time (see WatchSource) */
+  private watchDebounceMs = 300;
+  /** where change notices come from ("rtnetlink", "ip monitor", …), once known */
+  watchSource: string | undefined;
   private connections = new Map<string, number>();
   private listening = new Set<string>();
   private ownNetns: number | undefined;
@@ -89,8 +107,19 @@ export class NetworkCollector implements Collector {
   private watchTimer: NodeJS.Timeout | undefined;
   private lastActiveOpens: string | undefined;
   private socketRunning: Promise<void> | undefined;
-  /** socket cycles started by the ActiveOpens watch (benches and tests) */
-  readonly stats = { watchTriggered: 0 };
+  /** the last quick connection look (performance.now()) and its CPU, ms */
+  private lastConnLook = -Infinity;
+  private lastConnCostMs = 0;
+  /** inodes of connections judged already (skipped by the quick look until the next full read) */
+  private judged = new Set<number>();
+  /** SYN_SENT sockets seen by the last quick look: a new one is looked at again at the next tick */
+  private synSent = new Set<number>();
+  private recheck = false;
+  /**
+   * socket cycles started by the ActiveOpens watch, and of those the quick looks at connections
+   * only (benches and tests)
+   */
+  readonly stats = { watchTriggered: 0, connectionLooks: 0 };
 
   constructor(opts: NetworkCollectorOptions = {}) {
     this.opts = opts;
@@ -120,6 +149,12 @@ export class NetworkCollector implements Collector {
       this.stopWatch = this.reader.watch(
         () => this.scheduleAttachment(),
         (err) => ctx.log.warn({ err }, "network change monitor failed; the reconciling poll continues"),
+        (source) => {
+          this.watchSource = source.name;
+          this.watchDebounceMs = source.debounceMs;
+          if (source.reason) ctx.log.info({ source: source.name, reason: source.reason }, "network change notices from the fallback source");
+          else ctx.log.debug({ source: source.name }, "network change notices");
+        },
       );
     }
     this.schedulePoll();
@@ -133,13 +168,16 @@ export class NetworkCollector implements Collector {
     const read = (): string | undefined => { try { return tcpActiveOpens(readProcFile("/proc/net/snmp")); } catch { return undefined; } };
     this.lastActiveOpens = read();
     if (this.lastActiveOpens === undefined) return;
+    const budget = this.opts.connectionCpuBudget ?? 0.004;
     this.watchTimer = setInterval(() => {
       const now = read();
-      if (now === this.lastActiveOpens) return;
+      if (now === this.lastActiveOpens && !this.recheck) return;
+      // busy, or the budget does not allow a look yet: the move is kept for a later tick
+      if (this.socketRunning || performance.now() - this.lastConnLook < this.lastConnCostMs / budget) return;
       this.lastActiveOpens = now;
-      if (this.socketRunning) return;
+      this.recheck = false;
       this.stats.watchTriggered++;
-      void this.socketCycle();
+      void this.connectionCycle();
     }, every);
     this.watchTimer.unref();
   }
@@ -168,8 +206,8 @@ export class NetworkCollector implements Collector {
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      void this.attachmentCycle(true);
-    }, this.opts.debounceMs ?? 300);
+      void this.attachmentCycle(true, true);
+    }, this.opts.debounceMs ?? this.watchDebounceMs);
   }
 
   /** One reconciling poll: attachment (if it may have changed) and sockets. */
@@ -178,31 +216,40 @@ export class NetworkCollector implements Collector {
     await this.socketCycle();
   }
 
-  /** Re-read the attachment and raise events for what changed. Runs one at a time. */
-  async attachmentCycle(force: boolean): Promise<void> {
+  /**
+   * Re-read the attachment and raise events for what changed. Runs one at a time. `notified`: the
+   * cycle follows change notices, so the reader may re-read only what they named.
+   */
+  async attachmentCycle(force: boolean, notified = false): Promise<void> {
     if (this.attachRunning) {
-      if (force) this.attachAgain = true;
+      if (force) {
+        this.attachAgain = true;
+        this.attachAgainNotified ||= notified;
+      }
       return this.attachRunning;
     }
     this.attachRunning = (async () => {
       do {
         const again = force || this.attachAgain;
+        const changedOnly = notified || this.attachAgainNotified;
         this.attachAgain = false;
+        this.attachAgainNotified = false;
         force = false;
-        await this.readAttachment(again);
+        notified = false;
+        await this.readAttachment(again, changedOnly);
       } while (this.attachAgain && !this.stopped);
     })().finally(() => { this.attachRunning = undefined; });
     return this.attachRunning;
   }
 
-  private async readAttachment(force: boolean): Promise<void> {
+  private async readAttachment(force: boolean, changedOnly = false): Promise<void> {
     const ctx = this.ctx!;
     const fp = this.reader!.fingerprint?.();
     const stale = this.now() - this.lastFullRead >= (this.opts.fullReadMs ?? 60_000);
     if (!force && !stale && fp !== undefined && fp === this.lastFingerprint) return;
     let states;
     try {
-      states = await this.reader!.read();
+      states = changedOnly && this.reader!.readChanged ? await this.reader!.readChanged() : await this.reader!.read();
     } catch (err) {
       ctx.log.warn({ err }, "reading the network attachment failed; will retry at the next poll");
       return;
@@ -215,6 +262,65 @@ export class NetworkCollector implements Collector {
     if (events.length) await ctx.emit(...events);
     if (JSON.stringify(prev) !== JSON.stringify(next)) await ctx.state.set(STATE_ATTACHMENT, next);
     ctx.checked({ findings: events.length }); // a full read of the attachment: a completed check (evidence)
+  }
+
+  /** The ActiveOpens watch's look: connections only where the source can, else the full cycle. */
+  private connectionCycle(): Promise<void> {
+    if (!this.sockets?.readConnections || this.stopped) return this.socketCycle();
+    if (this.socketRunning) return this.socketRunning;
+    this.socketRunning = this.lookAtConnections().finally(() => { this.socketRunning = undefined; });
+    return this.socketRunning;
+  }
+
+  private async lookAtConnections(): Promise<void> {
+    const ctx = this.ctx!;
+    const cpu0 = process.cpuUsage();
+    const wall = performance.now();
+    let rows: ScannedSocket[] | undefined;
+    try {
+      rows = this.sockets!.readConnections!(this.judged);
+    } catch (err) {
+      ctx.log.warn({ err }, "reading the connections failed; the next poll reads the socket tables");
+      return;
+    }
+    if (!rows) return this.readSockets();
+    this.stats.connectionLooks++;
+    const cpu = process.cpuUsage(cpu0);
+    this.lastConnLook = wall;
+    this.lastConnCostMs = (cpu.user + cpu.system) / 1000;
+    // a connection still being made (SYN_SENT) is looked at again once it may be established
+    const syn = new Set(rows.filter((s) => s.state === "SYN_SENT").map((s) => s.inode));
+    for (const i of syn) if (!this.synSent.has(i)) this.recheck = true;
+    this.synSent = syn;
+    const net = ctx.policy().network;
+    const outbound = outboundConnections(rows);
+    const candidates = outbound.filter((s) => !destinationApproved(net, s.remoteAddress, s.remotePort));
+    const owners = candidates.length ? this.sockets!.owners.resolve(candidates.map((s) => s.inode)) : new Map<number, SocketOwner>();
+    const pending = this.sockets!.owners.pending;
+    for (const s of rows) if (s.state === "ESTABLISHED" && !pending.has(s.inode)) this.judged.add(s.inode);
+    const { events, changed } = this.judgeConnections(candidates, owners, pending, this.now(), net.connectionWindowSeconds * 1000);
+    if (events.length) await ctx.emit(...events);
+    if (changed) await ctx.state.set(STATE_CONNECTIONS, Object.fromEntries(this.connections));
+  }
+
+  /** Connection events for the outbound candidates not seen within the window (updates this.connections). */
+  private judgeConnections(
+    outbound: ScannedSocket[], owners: Map<number, SocketOwner>, pending: ReadonlySet<number>, now: number, windowMs: number,
+  ): { events: NewEvent[]; changed: boolean } {
+    const events: NewEvent[] = [];
+    let changed = false;
+    for (const [k, at] of this.connections) if (now - at >= windowMs) { this.connections.delete(k); changed = true; }
+    for (const s of outbound) {
+      if (pending.has(s.inode)) continue;
+      const owner = owners.get(s.inode);
+      const key = connectionKey(owner, s);
+      const last = this.connections.get(key);
+      if (last !== undefined && now - last < windowMs) continue;
+      this.connections.set(key, now);
+      changed = true;
+      events.push(connectionEvent(s, owner, this.ownNetns));
+    }
+    return { events, changed };
   }
 
   /** Read every namespace's sockets; raise connection and listening events (one cycle at a time). */
@@ -264,20 +370,12 @@ export class NetworkCollector implements Collector {
     // sockets whose owner lookup was deferred are judged next cycle, with their owner
     const pending = this.sockets.owners.pending;
     this.socketsPending = pending.size > 0;
+    // what the quick connection look may skip from now on: the established rows judged here
+    this.judged = new Set(all.filter((s) => s.state === "ESTABLISHED" && !pending.has(s.inode)).map((s) => s.inode));
 
-    const events: NewEvent[] = [];
-    let connChanged = false;
-    for (const [k, at] of this.connections) if (now - at >= windowMs) { this.connections.delete(k); connChanged = true; }
-    for (const s of outbound) {
-      if (pending.has(s.inode)) continue;
-      const owner = owners.get(s.inode);
-      const key = connectionKey(owner, s);
-      const last = this.connections.get(key);
-      if (last !== undefined && now - last < windowMs) continue;
-      this.connections.set(key, now);
-      connChanged = true;
-      events.push(connectionEvent(s, owner, this.ownNetns));
-    }
+    const judged = this.judgeConnections(outbound, owners, pending, now, windowMs);
+    const events = judged.events;
+    let connChanged = judged.changed;
     let listenChanged = false;
     for (const s of listenCandidates) {
       if (pending.has(s.inode)) continue;

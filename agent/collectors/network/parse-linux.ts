@@ -4,7 +4,7 @@
  */
 import { canonicalIp, isLinkLocal, networkOf, parseIp } from "../../../lib/net/ip.js";
 import { normalizeMac } from "../../../lib/net/mac.js";
-import { emptyInterface, type InterfaceState, type Route, type WifiLink } from "./types.js";
+import { emptyInterface, type InterfaceAddress, type InterfaceState, type Route, type WifiLink } from "./types.js";
 
 interface IpAddrJson {
   ifname?: string;
@@ -34,15 +34,24 @@ export function parseIpAddrJson(text: string): InterfaceState[] {
     st.mac = mac && mac !== "00:00:00:00:00:00" ? mac : null;
     for (const a of raw.addr_info ?? []) {
       if (typeof a.local !== "string" || typeof a.prefixlen !== "number") continue;
-      if (a.scope === "host" || a.scope === "link" || isLinkLocal(a.local)) continue;
-      const ip = parseIp(a.local);
-      const cidr = networkOf(a.local, a.prefixlen);
-      if (!ip || !cidr) continue;
-      st.addresses.push({ address: canonicalIp(a.local), prefixlen: a.prefixlen, cidr, family: ip.family });
+      const addr = interfaceAddress(a.local, a.prefixlen, a.scope === "host" || a.scope === "link");
+      if (addr) st.addresses.push(addr);
     }
     out.push(st);
   }
   return out;
+}
+
+/**
+ * One address of an interface as the attachment keeps it, or undefined for the ones it leaves
+ * out (host- or link-scope, link-local, unparsable). Shared by the `ip -json` and rtnetlink readers.
+ */
+export function interfaceAddress(local: string, prefixlen: number, hostOrLinkScope: boolean): InterfaceAddress | undefined {
+  if (hostOrLinkScope || isLinkLocal(local)) return undefined;
+  const ip = parseIp(local);
+  const cidr = networkOf(local, prefixlen);
+  if (!ip || !cidr) return undefined;
+  return { address: canonicalIp(local), prefixlen, cidr, family: ip.family };
 }
 
 interface IpRouteJson { dst?: string; gateway?: string; dev?: string; metric?: number; via?: { family?: string; host?: string } }

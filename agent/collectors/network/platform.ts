@@ -2,7 +2,7 @@
  * This OS's readers for the network collector: the attachment reader (linux.ts, win32.ts,
  * darwin.ts) and the socket tables (agent/os/linux/sockets.ts, agent/os/win32/sockets.ts).
  */
-import { SocketTableReader, type SocketOwner } from "../../os/linux/sockets.js";
+import { sharedSocketTables, type SocketOwner } from "../../os/linux/sockets.js";
 import { Win32SocketTableReader } from "../../os/win32/sockets.js";
 import { win32 } from "../../os/win32/ffi.js";
 import type { ScannedSocket } from "./evaluate.js";
@@ -15,12 +15,19 @@ import type { AttachmentReader } from "./types.js";
 export interface SocketTables {
   read(): ScannedSocket[];
   readIfChanged(maxAgeMs: number): ScannedSocket[] | undefined;
+  /**
+   * Connections and listeners only, quickly (Linux sock_diag: TCP ESTABLISHED / SYN_SENT / LISTEN
+   * of our namespace, rows whose inode is in `skip` left out); undefined = not possible now, read
+   * the tables instead.
+   */
+  readConnections?(skip: ReadonlySet<number>): ScannedSocket[] | undefined;
   readonly owners: { resolve(ids: Iterable<number>): Map<number, SocketOwner>; readonly pending: ReadonlySet<number> };
 }
 
 /** The socket source of this OS, or null where there is none (macOS; Windows without the FFI layer). */
 export function defaultSocketTables(platform: NodeJS.Platform = process.platform): SocketTables | null {
-  if (platform === "linux") return new SocketTableReader();
+  // the agent's one reader of the tables, shared with the P2P collector (each has its own owner cache)
+  if (platform === "linux") return sharedSocketTables().view();
   if (platform === "win32") {
     try {
       win32();

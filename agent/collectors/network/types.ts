@@ -50,8 +50,24 @@ export interface AttachmentReader {
    * full read, the reconciling poll skips the full read. undefined = no cheap way, always read.
    */
   fingerprint?(): string | undefined;
-  /** Call `onChange` whenever the OS reports a link/address/route change; returns a stop function. */
-  watch?(onChange: () => void, onError: (err: unknown) => void): () => void;
+  /**
+   * After change notices, a read of only what they said changed (the reader keeps the rest from
+   * its last read); without it the collector calls read().
+   */
+  readChanged?(): Promise<InterfaceState[]>;
+  /**
+   * Call `onChange` whenever the OS reports a link/address/route change; returns a stop function.
+   * `onSource` is told once which source the notices come from (an OS event source or its fallback).
+   */
+  watch?(onChange: () => void, onError: (err: unknown) => void, onSource?: (source: WatchSource) => void): () => void;
+}
+
+/** Where attachment change notices come from, and the quiet time to wait after one before reading. */
+export interface WatchSource {
+  name: string;
+  debounceMs: number;
+  /** why the preferred source is not used (a fallback) */
+  reason?: string;
 }
 
 export function emptyInterface(iface: string): InterfaceState {

@@ -1,11 +1,13 @@
 /**
  * Linux reading for the P2P collector: /proc for processes (agent/os/linux/procfs.ts), the software
  * collector's readers for installed packages (dpkg, rpm, snap, flatpak: installed.ts), and the
- * shared socket tables of every network namespace (agent/os/linux/sockets.ts).
+ * socket tables of every network namespace through the agent's shared reader
+ * (agent/os/linux/sockets.ts: the network collector reads the same tables, and a read by one is
+ * given to the other while the kernel's counters have not moved).
  */
 import { readlinkSync } from "node:fs";
 import { isAlive, ProcessLister } from "../../os/linux/procfs.js";
-import { isConnected, isListening, SocketOwners, SocketTableReader, type NamespacedSocket } from "../../os/linux/sockets.js";
+import { isListening, sharedSocketTables, SocketOwners, SocketTableReader, type NamespacedSocket, type SocketTableSource } from "../../os/linux/sockets.js";
 import { LinuxSoftwareReader } from "../software/linux.js";
 import type { InventoryReader } from "../software/reader.js";
 import { InstalledSoftware } from "./installed.js";
@@ -21,7 +23,7 @@ import type { OwnedSocket, P2pPlatform, SocketQuery, SocketSource } from "./plat
  * last read has its namespace looked up again at once (`ip netns exec` does setns, then exec).
  */
 export class SharedSocketSource implements SocketSource {
-  readonly tables: SocketTableReader;
+  readonly tables: SocketTableSource;
   private rows: NamespacedSocket[] = [];
   /** pid → start time and exe at the last read */
   private seenAs = new Map<number, string>();
@@ -33,7 +35,9 @@ export class SharedSocketSource implements SocketSource {
 
   constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000, private readonly cpuBudget = 0.004) {
     // owners of new sockets on P2P ports are looked up at most once a second; the rest wait a cycle
-    this.tables = new SocketTableReader({ procRoot, owners: new SocketOwners({ procRoot, minScanIntervalMs: 1000 }) });
+    const owners = new SocketOwners({ procRoot, minScanIntervalMs: 1000 });
+    // the real /proc: the agent's shared reader (the network collector reads the same tables)
+    this.tables = procRoot === "/proc" ? sharedSocketTables().view(owners) : new SocketTableReader({ procRoot, owners });
   }
 
   async read(q: SocketQuery): Promise<OwnedSocket[]> {

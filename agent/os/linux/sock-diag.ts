@@ -36,6 +36,25 @@ const CLONE_NEWNET = 0x40000000;
 
 /** every state but TIME_WAIT (6) and NEW_SYN_RECV (12): the rows without a socket inode */
 const STATES = ((1 << 12) - 1) & ~1 & ~(1 << 6);
+const TCP_ESTABLISHED = 1;
+const TCP_SYN_SENT = 2;
+const TCP_LISTEN = 10;
+/**
+ * TCP ESTABLISHED | SYN_SENT | LISTEN: what a look for new outbound connections needs (the
+ * listeners tell an accepted connection from an outbound one). The kernel then does not even walk
+ * its table of bound-only and closing sockets, and sends only these rows.
+ */
+export const CONNECTION_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_SENT) | (1 << TCP_LISTEN);
+
+/** What one read asks for (default: every row of both protocols but TIME_WAIT and request sockets). */
+export interface DiagQuery {
+  /** TCP only (no UDP dumps) */
+  tcpOnly?: boolean;
+  /** the kernel's state filter, a bit per TCP state (1 << state); default every state with an inode */
+  states?: number;
+  /** rows (other than listeners) whose inode is in here are skipped before they are decoded */
+  skip?: ReadonlySet<number>;
+}
 
 const QUERIES: ReadonlyArray<readonly [number, number, SocketProtocol, 4 | 6]> = [
   [AF_INET, IPPROTO_TCP, "tcp", 4], [AF_INET6, IPPROTO_TCP, "tcp", 6],
@@ -43,11 +62,11 @@ const QUERIES: ReadonlyArray<readonly [number, number, SocketProtocol, 4 | 6]> =
 ];
 
 /** The request for one (family, protocol) dump. */
-export function diagRequest(family: number, protocol: number, seq: number): Buffer {
+export function diagRequest(family: number, protocol: number, seq: number, states = STATES): Buffer {
   const req = Buffer.alloc(56);
   req.writeUInt8(family, 0);
   req.writeUInt8(protocol, 1);
-  w32(req, STATES, 4);
+  w32(req, states, 4);
   return nlMessage(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, req);
 }
 
@@ -118,7 +137,7 @@ export class SockDiagReader {
     const s = await NetlinkSocket.open(NETLINK_SOCK_DIAG, { dgram: true, bufSize: 256 * 1024 });
     const r = new SockDiagReader(s, libc);
     try {
-      r.dump(s);
+      r.dump(s, {});
     } catch (err) {
       s.close();
       throw err;
@@ -127,14 +146,14 @@ export class SockDiagReader {
   }
 
   /** The socket tables of our namespace, or of the namespace `nsInode` entered through `pid`. */
-  read(target?: { nsInode: number; pid: number }): SocketEntry[] {
-    if (!target) return this.dump(this.own);
+  read(target?: { nsInode: number; pid: number }, query: DiagQuery = {}): SocketEntry[] {
+    if (!target) return this.dump(this.own, query);
     let s = this.byNs.get(target.nsInode);
     if (!s) {
       s = this.socketIn(target.pid);
       this.byNs.set(target.nsInode, s);
     }
-    return this.dump(s);
+    return this.dump(s, query);
   }
 
   /** Close the sockets of namespaces not in `live`. */
@@ -172,11 +191,13 @@ export class SockDiagReader {
     }
   }
 
-  private dump(s: NetlinkSocket): SocketEntry[] {
+  private dump(s: NetlinkSocket, query: DiagQuery): SocketEntry[] {
     const out: SocketEntry[] = [];
+    const skip = query.skip;
     for (const [family, proto, protocol] of QUERIES) {
+      if (query.tcpOnly && protocol !== "tcp") continue;
       const seq = ++this.seq >>> 0;
-      s.send(diagRequest(family, proto, seq));
+      s.send(diagRequest(family, proto, seq, query.states ?? STATES));
       this.stats.dumps++;
       let done = false;
       while (!done) {
@@ -197,6 +218,11 @@ export class SockDiagReader {
               // /proc instead rather than miss that protocol's sockets
               throw new SyscallError(`sock_diag dump (${protocol}${family === AF_INET ? 4 : 6})`, -i32(msg, off + 16));
             } else if (type === SOCK_DIAG_BY_FAMILY) {
+              // inet_diag_msg: state at byte 1, inode at byte 68 (after the 16-byte header)
+              if (skip && len >= 16 + 72 && msg[off + 17] !== TCP_LISTEN && skip.has(u32(msg, off + 16 + 68))) {
+                off += (len + 3) & ~3;
+                continue;
+              }
               const row = parseDiagMessage(msg.subarray(off + 16, off + len), protocol);
               if (row) out.push(row);
             }

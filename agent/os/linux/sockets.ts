@@ -15,6 +15,13 @@
  *    Where netlink sock_diag works (root, koffi: sock-diag.ts) the tables come from it — binary
  *    records, TIME_WAIT filtered in the kernel, a fraction of the CPU of the /proc text — else
  *    from /proc/<pid>/net/* as before; a namespace whose dump fails is read from /proc.
+ *  - `sharedSocketTables().view(owners)` — one reader for the whole agent: the P2P and the network
+ *    collector each get a view (their own owner cache and rate limit) of the same tables, so when
+ *    one of them has read the tables and the kernel's counters have not moved since, the other
+ *    gets those rows instead of reading them again.
+ *  - `readConnections(skip)` — our namespace's TCP ESTABLISHED, SYN_SENT and LISTEN rows only
+ *    (sock_diag's state filter, in the kernel), rows already judged skipped before decoding: the
+ *    network collector's quick look after TCP ActiveOpens moved.
  *
  * Files: socket-parse.ts (the pure parsers and counters), netns.ts (namespaces), socket-owners.ts
  * (owners); this module reads the tables and re-exports the rest, so callers import from here.
@@ -26,7 +33,7 @@
 import { join } from "node:path";
 import { listNetNamespaces, parseNsLink, safeReadlink, type NetNamespace } from "./netns.js";
 import { readProcFile } from "./proc-read.js";
-import { SockDiagReader } from "./sock-diag.js";
+import { CONNECTION_STATES, SockDiagReader } from "./sock-diag.js";
 import { SocketOwners } from "./socket-owners.js";
 import { parseProcNetSockets, socketCounters, type SocketEntry, type SocketProtocol } from "./socket-parse.js";
 
@@ -80,11 +87,24 @@ export function sockDiag(): Promise<SockDiagReader> {
   return sharedDiag;
 }
 
+/** What a reader of the socket tables gives its users (a SocketTableReader, or a view of the shared one). */
+export interface SocketTableSource {
+  readonly owners: SocketOwners;
+  read(): NamespacedSocket[];
+  readIfChanged(maxAgeMs?: number): NamespacedSocket[] | undefined;
+  /** see SocketTableReader.readConnections; undefined where sock_diag is not in use */
+  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined;
+  forget(pids: Iterable<number>): void;
+}
+
+/** What one user of a shared reader has been given: the generation of the rows it has. */
+interface Taken { gen: number }
+
 /**
  * Reads every namespace's socket tables (or only ours with `allNamespaces: false`). A socket is
  * listed once even when several namespaces' tables are read through the same process.
  */
-export class SocketTableReader {
+export class SocketTableReader implements SocketTableSource {
   readonly owners: SocketOwners;
   private readonly procRoot: string;
   private readonly allNamespaces: boolean;
@@ -94,8 +114,17 @@ export class SocketTableReader {
   private lastFullRead = 0;
   /** each namespace's rows from the last read (for readIfChanged to reuse) */
   private nsRows = new Map<number, NamespacedSocket[]>();
-  /** full table reads, and readIfChanged calls that skipped them (diagnostics, benchmarks) */
-  readonly stats = { fullReads: 0, skipped: 0, namespacesReused: 0, diagReads: 0, procReads: 0 };
+  /**
+   * full table reads, readIfChanged calls that skipped them, calls answered with the rows another
+   * view read (shared), quick connection reads (diagnostics, benchmarks)
+   */
+  readonly stats = { fullReads: 0, skipped: 0, shared: 0, namespacesReused: 0, diagReads: 0, procReads: 0, connectionReads: 0 };
+  /** the rows of the last read, its generation, and the socket inodes in it */
+  private gen = 0;
+  private lastRows: NamespacedSocket[] = [];
+  private lastInodes = new Set<number>();
+  private readonly ownTaken: Taken = { gen: 0 };
+  private ownNs: number | undefined;
   private diag?: SockDiagReader;
   /** resolves once the sock_diag reader is in use or known to be unavailable */
   readonly ready: Promise<void>;
@@ -160,10 +189,91 @@ export class SocketTableReader {
    * the rows of the last read — except every `maxAgeMs`, when all are read.
    */
   readIfChanged(maxAgeMs = 30_000): NamespacedSocket[] | undefined {
-    const now = Date.now();
-    const fps = new Map<number, string>();
-    const aged = now - this.lastFullRead >= maxAgeMs;
+    return this.deliver(this.owners, this.readIfChangedFor(this.ownTaken, maxAgeMs));
+  }
+
+  /**
+   * readIfChanged for one user of a shared reader: when the counters have not moved since the
+   * last read, a user that has not been given that read's rows yet gets them (no read).
+   */
+  readIfChangedFor(taken: Taken, maxAgeMs = 30_000): NamespacedSocket[] | undefined {
+    const aged = Date.now() - this.lastFullRead >= maxAgeMs;
     let changed = aged;
+    const fps = this.sampleCounters();
+    if (!fps) changed = true;
+    else {
+      for (const [ns, fp] of fps) if (this.counters.get(ns) !== fp) changed = true;
+      if (fps.size !== this.counters.size) changed = true;
+    }
+    // namespaces whose counters did not move keep the rows of the last read (the kernel walks
+    // its whole socket hash for each namespace's table, so every namespace skipped saves a walk)
+    const unchanged = new Set<number>();
+    if (!aged && fps) for (const [ns, fp] of fps) if (this.counters.get(ns) === fp) unchanged.add(ns);
+    this.counters = fps ?? new Map();
+    if (!changed) {
+      if (taken.gen !== this.gen) {
+        taken.gen = this.gen;
+        this.stats.shared++;
+        return this.lastRows;
+      }
+      this.stats.skipped++;
+      return undefined;
+    }
+    const rows = this.readTables(aged ? undefined : unchanged);
+    taken.gen = this.gen;
+    return rows;
+  }
+
+  /** Every namespace's tables, read now. */
+  read(): NamespacedSocket[] {
+    return this.deliver(this.owners, this.readFor(this.ownTaken));
+  }
+
+  /** read() for one user of a shared reader. */
+  readFor(taken: Taken): NamespacedSocket[] {
+    // the counters first: the rows read after them are at least as new as they say
+    this.counters = this.sampleCounters() ?? new Map();
+    const rows = this.readTables(undefined);
+    taken.gen = this.gen;
+    return rows;
+  }
+
+  /** Rows handed to a user: its owner cache keeps only the sockets that still exist. */
+  deliver(owners: SocketOwners, rows: NamespacedSocket[]): NamespacedSocket[];
+  deliver(owners: SocketOwners, rows: NamespacedSocket[] | undefined): NamespacedSocket[] | undefined;
+  deliver(owners: SocketOwners, rows: NamespacedSocket[] | undefined): NamespacedSocket[] | undefined {
+    if (rows) owners.retain(this.lastInodes);
+    return rows;
+  }
+
+  /**
+   * Our namespace's TCP connections and listeners only (ESTABLISHED, SYN_SENT, LISTEN: filtered by
+   * the kernel), for a quick look after a connect() somewhere; rows other than listeners whose
+   * inode is in `skip` are left out before they are decoded. Not shared, and the rows are not
+   * remembered. undefined where sock_diag is not in use (the caller reads the tables instead).
+   */
+  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined {
+    if (!this.diag || this.procRoot !== "/proc") return undefined;
+    this.ownNs ??= parseNsLink(safeReadlink(join(this.procRoot, "self/ns/net")) ?? "") ?? 0;
+    let rows: SocketEntry[];
+    try {
+      rows = this.diag.read(undefined, { tcpOnly: true, states: CONNECTION_STATES, skip });
+    } catch {
+      return undefined;
+    }
+    this.stats.connectionReads++;
+    for (const r of rows) (r as NamespacedSocket).netns = this.ownNs;
+    return rows as NamespacedSocket[];
+  }
+
+  /** A view of this reader for one user with its own owner cache (see sharedSocketTables). */
+  view(owners: SocketOwners = new SocketOwners({ procRoot: this.procRoot })): SocketTableView {
+    return new SocketTableView(this, owners);
+  }
+
+  /** Each namespace's socket counters now (undefined when they cannot be read: read everything). */
+  private sampleCounters(): Map<number, string> | undefined {
+    const fps = new Map<number, string>();
     const counters = (dir: string): string => {
       let six = "";
       try { six = readProcFile(join(dir, "sockstat6")); } catch { /* IPv6 disabled */ }
@@ -179,29 +289,12 @@ export class SocketTableReader {
             try { fp = counters(join(this.procRoot, String(pid), "net")); break; } catch { /* next pid */ }
           }
         }
-        if (fp === undefined) continue;
-        fps.set(ns.inode, fp);
-        if (this.counters.get(ns.inode) !== fp) changed = true;
+        if (fp !== undefined) fps.set(ns.inode, fp);
       }
     } catch {
-      changed = true;
-    }
-    if (fps.size !== this.counters.size) changed = true;
-    // namespaces whose counters did not move keep the rows of the last read (the kernel walks
-    // its whole socket hash for each namespace's table, so every namespace skipped saves a walk)
-    const unchanged = new Set<number>();
-    if (!aged) for (const [ns, fp] of fps) if (this.counters.get(ns) === fp) unchanged.add(ns);
-    this.counters = fps;
-    if (!changed) {
-      this.stats.skipped++;
       return undefined;
     }
-    return this.readTables(aged ? undefined : unchanged);
-  }
-
-  /** Every namespace's tables, read now. */
-  read(): NamespacedSocket[] {
-    return this.readTables(undefined);
+    return fps;
   }
 
   /** Read the tables; the namespaces in `reuse` give the rows of the last read instead, when there are some. */
@@ -249,7 +342,40 @@ export class SocketTableReader {
     }
     this.nsRows = rowsByNs;
     if (this.allNamespaces) this.diag?.retain(new Set(rowsByNs.keys()));
-    this.owners.retain(seen);
+    this.gen++;
+    this.lastRows = out;
+    this.lastInodes = seen;
     return out;
   }
+}
+
+/** One user's view of a shared SocketTableReader: the same tables, its own owner cache. */
+export class SocketTableView implements SocketTableSource {
+  private readonly taken: Taken = { gen: -1 };
+
+  constructor(readonly tables: SocketTableReader, readonly owners: SocketOwners) {}
+
+  read(): NamespacedSocket[] {
+    return this.tables.deliver(this.owners, this.tables.readFor(this.taken));
+  }
+
+  readIfChanged(maxAgeMs = 30_000): NamespacedSocket[] | undefined {
+    return this.tables.deliver(this.owners, this.tables.readIfChangedFor(this.taken, maxAgeMs));
+  }
+
+  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined {
+    return this.tables.readConnections(skip);
+  }
+
+  forget(pids: Iterable<number>): void {
+    this.tables.forget(pids);
+  }
+}
+
+let shared: SocketTableReader | undefined;
+
+/** The agent's one reader of the socket tables under /proc (see the file comment). */
+export function sharedSocketTables(): SocketTableReader {
+  shared ??= new SocketTableReader();
+  return shared;
 }

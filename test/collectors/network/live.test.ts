@@ -93,6 +93,8 @@ describe("network collector, live", () => {
       () => `network.attached for ${a}; got ${summary(ctx.events)}`,
     );
     expect(ev.details).toMatchObject({ iface: a, address: "10.231.50.1", cidr: "10.231.50.0/24" });
+    // the notices came from rtnetlink (the fallback, `ip monitor`, is in fallback.test.ts)
+    expect(collector.watchSource).toBe("rtnetlink");
 
     const c = IF("c"), d = IF("d");
     addVeth(c, d);
@@ -224,7 +226,10 @@ describe("network collector, live", () => {
 
     // a poll period of an hour: only the watch can bring the connection in
     const ctx = recordingContext({ network: { pollSeconds: 3600, ...approveListener } });
-    const collector = new NetworkCollector({ attachment: noAttachment, sockets: new SocketTableReader() });
+    const tables = new SocketTableReader();
+    await tables.ready;
+    expect(tables.source).toBe("sock_diag");
+    const collector = new NetworkCollector({ attachment: noAttachment, sockets: tables });
     collectors.push(collector);
     await collector.start(ctx);
     const pid = await connectFrom(port);
@@ -234,6 +239,9 @@ describe("network collector, live", () => {
     );
     expect(conn.details).toMatchObject({ remoteAddress: "10.231.55.2", process: "node", protocol: "tcp" });
     expect(collector.stats.watchTriggered).toBeGreaterThanOrEqual(1);
+    // the watch's look was the connections-only sock_diag read, not a read of the whole tables
+    expect(collector.stats.connectionLooks).toBeGreaterThanOrEqual(1);
+    expect(tables.stats.connectionReads).toBeGreaterThanOrEqual(1);
     await collector.stop();
 
     // the watch off (socketWatchMs 0): the poll finds the next connection, the watch never ran

@@ -56,3 +56,39 @@ describe("SocketTableReader.readIfChanged", () => {
     expect(ports(reader.read())).toEqual(["1:8080", "1:8081", "2:9090", "2:9091"]);
   });
 });
+
+describe("one SocketTableReader shared by two users (the P2P and the network collector)", () => {
+  it("a read by one view is given to the other while the counters have not moved; a move is read once, for both", () => {
+    const shared = tempDir("kyoka-fake-proc-shared-");
+    try {
+      mkdirSync(join(shared, "self/ns"), { recursive: true });
+      symlinkSync("net:[1]", join(shared, "self/ns/net"));
+      mkdirSync(join(shared, "10/ns"), { recursive: true });
+      symlinkSync("net:[1]", join(shared, "10/ns/net"));
+      writeNet(join(shared, "net"), 1, [8080], 100);
+      const reader = new SocketTableReader({ procRoot: shared });
+      const p2p = reader.view(), network = reader.view();
+      const ports = (rows: { localPort: number }[] | undefined) => rows?.map((r) => r.localPort).sort();
+
+      expect(ports(p2p.read())).toEqual([8080]);
+      expect(reader.stats.fullReads).toBe(1);
+      // the network collector's look right after: the same rows, no read of its own
+      expect(ports(network.readIfChanged(3_600_000))).toEqual([8080]);
+      expect(reader.stats).toMatchObject({ fullReads: 1, shared: 1 });
+      // nothing new for either
+      expect(network.readIfChanged(3_600_000)).toBeUndefined();
+      expect(p2p.readIfChanged(3_600_000)).toBeUndefined();
+
+      // the counters move: whoever looks first reads, the other is given that read
+      writeNet(join(shared, "net"), 2, [8080, 8081], 100);
+      expect(ports(network.readIfChanged(3_600_000))).toEqual([8080, 8081]);
+      expect(ports(p2p.readIfChanged(3_600_000))).toEqual([8080, 8081]);
+      expect(reader.stats).toMatchObject({ fullReads: 2, shared: 2 });
+
+      // each view has its own owner cache
+      expect(p2p.owners).not.toBe(network.owners);
+    } finally {
+      removeDir(shared);
+    }
+  });
+});
