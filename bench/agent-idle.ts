@@ -24,7 +24,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { AGENT_NODE_FLAGS } from "../lib/node-flags.js";
-import { cli, startServer, tmp } from "./lib.js";
+import { cli, socketHolder, startServer, tmp } from "./lib.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -43,17 +43,7 @@ const exe = args.includes("--exe") ? opt("--exe", "") : undefined;
 const CLK_TCK = 100;
 
 // A separate process holds the sockets (and churns), as other programs on a PC would.
-const holderSrc = `
-const net = require("net"); const held = [];
-const srv = net.createServer((s) => held.push(s));
-srv.listen(0, "127.0.0.1", async () => {
-  const port = srv.address().port;
-  for (let i = 0; i < ${Math.floor(holdSockets / 2)}; i++) await new Promise((r) => held.push(net.connect(port, "127.0.0.1", r)));
-  if (${churnMs} > 0) setInterval(() => { const c = net.connect(port, "127.0.0.1", () => c.destroy()); c.on("error", () => {}); }, ${churnMs});
-  process.stdout.write("ready\\n");
-});`;
-const holder = holdSockets > 0 || churnMs > 0 ? spawn(process.execPath, ["-e", holderSrc], { stdio: ["ignore", "pipe", "inherit"] }) : undefined;
-if (holder) await new Promise((r) => holder.stdout!.once("data", r));
+const holder = await socketHolder(holdSockets, churnMs);
 const sleepers = Array.from({ length: extraProcesses }, () => spawn("sleep", ["100000"], { stdio: "ignore" }));
 
 const server = await startServer();

@@ -112,3 +112,25 @@ export function umountRetry(dir: string): void {
     }
   }
 }
+
+/**
+ * A separate process that holds `sockets` open loopback TCP sockets (sockets/2 connections) and,
+ * with `churnMs` > 0, opens and closes one more connection every churnMs ms (a busy machine: the
+ * kernel's socket counters and TCP ActiveOpens keep moving), as other programs on a PC would.
+ * Resolves once the sockets are open; undefined when there is nothing to hold or churn.
+ */
+export async function socketHolder(sockets: number, churnMs = 0): Promise<ChildProcess | undefined> {
+  if (sockets <= 0 && churnMs <= 0) return undefined;
+  const src = `
+const net = require("net"); const held = [];
+const srv = net.createServer((s) => held.push(s));
+srv.listen(0, "127.0.0.1", async () => {
+  const port = srv.address().port;
+  for (let i = 0; i < ${Math.floor(sockets / 2)}; i++) await new Promise((r) => held.push(net.connect(port, "127.0.0.1", r)));
+  if (${churnMs} > 0) setInterval(() => { const c = net.connect(port, "127.0.0.1", () => c.destroy()); c.on("error", () => {}); }, ${churnMs});
+  process.stdout.write("ready\\n");
+});`;
+  const holder = spawn(process.execPath, ["-e", src], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((r) => holder.stdout!.once("data", r));
+  return holder;
+}

@@ -11,9 +11,14 @@
  *    time from the process reporting "connected" to `network.connection` for that remote port
  *    being visible.
  * Between changes: --pause-ms plus 0–2 s at random (so the changes do not fall into step with
- * the agent's 2 s poll). Prints p50/p95/max of each. Needs root. Run `npm run build` first (the agent is dist/cli/main.js).
+ * the agent's 2 s poll). Prints p50/p95/max of each and the load average at start and end. Needs
+ * root. Run `npm run build` first (the agent is dist/cli/main.js).
  *
- *   npx tsx bench/network-latency.ts [--n 20] [--pause-ms 500]
+ *   npx tsx bench/network-latency.ts [--n 20] [--pause-ms 500] [--hold-sockets N] [--churn-ms MS]
+ *
+ * --hold-sockets N holds N loopback sockets open on the machine during the run, --churn-ms MS
+ * opens and closes another connection every MS ms (a busy machine: thousands of sockets, TCP
+ * ActiveOpens moving all the time), as bench/agent-idle.ts does.
  *
  * Targets (issue 18): attachment and connection p95 ≤ 500 ms each.
  */
@@ -21,13 +26,15 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { NetLab, requireRootFor, type Helper } from "../test/helpers/netlab.js";
-import { cli, percentile, sleep, startServer, tmp, until } from "./lib.js";
+import { cli, percentile, sleep, socketHolder, startServer, tmp, until } from "./lib.js";
 
 requireRootFor("bench/network-latency.ts");
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const n = Math.min(Number(opt("--n", "20")), 32);
 const pauseMs = Number(opt("--pause-ms", "500"));
+const holdSockets = Number(opt("--hold-sockets", "0"));
+const churnMs = Number(opt("--churn-ms", "0"));
 const pollMs = 20;
 /** the pause plus up to one poll interval (2 s) at random, so the changes do not fall into step with the agent's poll */
 const pause = (): number => pauseMs + Math.random() * 2000;
@@ -35,6 +42,7 @@ const pause = (): number => pauseMs + Math.random() * 2000;
 interface ApiEvent { type: string; details: Record<string, unknown> }
 
 
+const holder = await socketHolder(holdSockets, churnMs);
 const lab = new NetLab("kybench");
 const stateDir = tmp("kyoka-bench-net-agent-");
 const load0 = loadavg();
@@ -98,6 +106,7 @@ try {
     await agentExited;
   }
   await server.stop();
+  holder?.kill();
   rmSync(stateDir, { recursive: true, force: true });
 }
 
@@ -106,8 +115,8 @@ const stats = (xs: number[]) => {
   return { n: s.length, p50: Math.round(percentile(s, 50)), p95: Math.round(percentile(s, 95)), max: Math.round(s[s.length - 1] ?? NaN), min: Math.round(s[0] ?? NaN) };
 };
 process.stdout.write(JSON.stringify({
-  machine: { cpus: cpus().length, load1AtStart: +load0[0]!.toFixed(2) },
-  pauseMs,
+  machine: { cpus: cpus().length, load1AtStart: +load0[0]!.toFixed(2), load1AtEnd: +loadavg()[0]!.toFixed(2) },
+  pauseMs, holdSockets, churnMs,
   attachmentToApiMs: stats(attachMs),
   connectionToApiMs: stats(connectMs),
 }, null, 2) + "\n");

@@ -1,6 +1,10 @@
 /**
  * One full read of every namespace's socket tables, /proc text vs netlink sock_diag
- * (agent/os/linux/sock-diag.ts), with 5,000 extra loopback sockets held open.
+ * (agent/os/linux/sock-diag.ts), with 5,000 extra loopback sockets held open; and the network
+ * collector's quick look at connections (readConnections: our namespace's TCP ESTABLISHED,
+ * SYN_SENT and LISTEN rows, filtered in the kernel), without and with the rows already judged
+ * skipped before decoding, and with the default policy's approved destinations (loopback) left out
+ * by the kernel too (inet_diag bytecode) — what the collector asks for.
  *
  *   npx tsx bench/socket-tables.ts [--pairs 2500] [--reads 40]     (as root: sock_diag needs it)
  *
@@ -46,12 +50,24 @@ async function main(): Promise<void> {
     if (counts.sock_diag !== counts.procfs) throw new Error(`the sources disagree on the held sockets: ${JSON.stringify(counts)}`);
     const samples: Record<string, { cpu: number[]; wall: number[]; rows: number }> = {
       sock_diag: { cpu: [], wall: [], rows: 0 }, procfs: { cpu: [], wall: [], rows: 0 },
+      connections: { cpu: [], wall: [], rows: 0 }, connectionsSkipKnown: { cpu: [], wall: [], rows: 0 },
+      connectionsSkipKnownApproved: { cpu: [], wall: [], rows: 0 },
     };
+    // the default policy's approved destinations (loopback): the kernel leaves those rows out
+    const approved = [{ cidr: "127.0.0.0/8" }, { cidr: "::1/128" }];
+    // the network collector's quick look (readConnections): TCP ESTABLISHED|SYN_SENT|LISTEN of our
+    // namespace, filtered in the kernel; then the same with the rows judged before skipped
+    const known = new Set(diag.readConnections()!.filter((s) => s.state === "ESTABLISHED").map((s) => s.inode));
     const load0 = loadavg()[0]!;
     for (let i = 0; i < READS; i++) {
-      for (const [name, r] of [["sock_diag", diag], ["procfs", proc]] as const) {
+      const reads = {
+        sock_diag: () => diag.read(), procfs: () => proc.read(),
+        connections: () => diag.readConnections()!, connectionsSkipKnown: () => diag.readConnections(known)!,
+        connectionsSkipKnownApproved: () => diag.readConnections(known, approved)!,
+      };
+      for (const [name, read] of Object.entries(reads)) {
         const c0 = process.cpuUsage(), t0 = performance.now();
-        const rows = r.read().filter((s) => s.inode !== 0).length;
+        const rows = read().filter((s) => s.inode !== 0).length;
         const wall = performance.now() - t0, c = process.cpuUsage(c0);
         samples[name]!.cpu.push((c.user + c.system) / 1000);
         samples[name]!.wall.push(wall);

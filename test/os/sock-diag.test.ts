@@ -146,6 +146,14 @@ describe("sock_diag on this kernel (needs root)", () => {
     const again = reader.readConnections(skip)!.filter((r) => r.localPort === port || r.remotePort === port);
     expect(again.map((r) => r.state)).toEqual(["LISTEN"]);
     expect(reader.stats.connectionReads).toBe(2);
+    // approved destinations are left out by the kernel (inet_diag bytecode): the loopback pair goes,
+    // the listener (no remote address) stays; an approval for another port leaves the pair in
+    const ours = (rows: SocketEntry[] | undefined) => rows!.filter((r) => r.localPort === port || r.remotePort === port).map((r) => r.state).sort();
+    expect(ours(reader.readConnections(undefined, [{ cidr: "127.0.0.0/8" }, { cidr: "::1/128" }]))).toEqual(["LISTEN"]);
+    expect(ours(reader.readConnections(undefined, [{ cidr: "127.0.0.1/32", ports: [port === 1 ? 2 : 1] }]))).toEqual(["ESTABLISHED", "ESTABLISHED", "LISTEN"]);
+    // the server end's remote port is the client's: approving the listener's port drops only the client end
+    expect(ours(reader.readConnections(undefined, [{ cidr: "127.0.0.0/8", ports: [port] }]))).toEqual(["ESTABLISHED", "LISTEN"]);
+    expect(ours(reader.readConnections(undefined, [{ cidr: "10.0.0.0/8" }, { cidr: "2001:db8::/32" }]))).toEqual(["ESTABLISHED", "ESTABLISHED", "LISTEN"]);
     // without sock_diag there is no quick look: the caller reads the tables
     expect(new SocketTableReader({ sockDiag: false }).readConnections()).toBeUndefined();
   });

@@ -10,6 +10,7 @@ import { LinuxAttachmentReader } from "./linux.js";
 import { Win32AttachmentReader } from "./win32.js";
 import { DarwinAttachmentReader } from "./darwin.js";
 import type { AttachmentReader } from "./types.js";
+import type { NetworkPolicy } from "../../../policies/network-rules.js";
 
 /** What the socket cycle reads: the Linux /proc tables or the Windows GetExtended*Table tables. */
 export interface SocketTables {
@@ -17,10 +18,11 @@ export interface SocketTables {
   readIfChanged(maxAgeMs: number): ScannedSocket[] | undefined;
   /**
    * Connections and listeners only, quickly (Linux sock_diag: TCP ESTABLISHED / SYN_SENT / LISTEN
-   * of our namespace, rows whose inode is in `skip` left out); undefined = not possible now, read
-   * the tables instead.
+   * of our namespace, rows whose inode is in `skip` left out, and rows to an `approved`
+   * destination left out where the source can filter them early); undefined = not possible now,
+   * read the tables instead.
    */
-  readConnections?(skip: ReadonlySet<number>): ScannedSocket[] | undefined;
+  readConnections?(skip: ReadonlySet<number>, approved?: NetworkPolicy["approvedDestinations"]): ScannedSocket[] | undefined;
   readonly owners: { resolve(ids: Iterable<number>): Map<number, SocketOwner>; readonly pending: ReadonlySet<number> };
 }
 

@@ -19,8 +19,9 @@
  *              u32 expires, rqueue, wqueue, uid, inode }                      = 72 bytes (+ attributes)
  */
 import { formatIp } from "../../../lib/net/ip.js";
+import type { Cidr } from "../../../lib/net/ip.js";
 import {
-  loadLibc, nlMessage, NETLINK_SOCK_DIAG, NetlinkSocket, NLMSG_DONE, NLMSG_ERROR, i32, SyscallError, u16, u32, w32,
+  HOST_LE, loadLibc, nlMessage, NETLINK_SOCK_DIAG, NetlinkSocket, NLMSG_DONE, NLMSG_ERROR, i32, SyscallError, u16, u32, w16, w32,
 } from "./netlink.js";
 import { TCP_STATES, type SocketEntry, type SocketProtocol, type SocketState } from "./socket-parse.js";
 
@@ -54,6 +55,62 @@ export interface DiagQuery {
   states?: number;
   /** rows (other than listeners) whose inode is in here are skipped before they are decoded */
   skip?: ReadonlySet<number>;
+  /** a filter run by the kernel (see excludeDestinations) */
+  bytecode?: Buffer;
+}
+
+/** A destination (network, and port or any) whose rows the kernel leaves out. */
+export interface DestinationCond {
+  cidr: Cidr;
+  /** one port, or undefined for any */
+  port?: number;
+}
+
+const INET_DIAG_REQ_BYTECODE = 1;
+const INET_DIAG_BC_JMP = 1;
+const INET_DIAG_BC_D_COND = 8;
+
+/**
+ * inet_diag bytecode that drops every row whose remote address (and port, where given) matches
+ * one of `conds` — e.g. the policy's approved destinations: a busy machine's loopback sockets
+ * then never leave the kernel. Per condition (include/uapi/linux/inet_diag.h, checked by the
+ * kernel's inet_diag_bc_audit, which walks the `yes` offsets):
+ *   op D_COND { code, yes = to the JMP after it, no = past the JMP } + hostcond { u8 family,
+ *   prefix_len; int port (-1 any); addr }, then op JMP { yes = 4, no = past the end: reject }.
+ * A row that matches no condition runs to the end: accepted. An IPv4 condition also matches
+ * IPv4-mapped IPv6 rows (the kernel does that). undefined when there is no condition.
+ */
+export function excludeDestinations(conds: readonly DestinationCond[]): Buffer | undefined {
+  const ops: Buffer[] = [];
+  for (const c of conds) {
+    const addrLen = c.cidr.family === 4 ? 4 : 16;
+    const op = Buffer.alloc(4 + 8 + addrLen);
+    op[0] = INET_DIAG_BC_D_COND;
+    op[1] = op.length; // yes: the JMP that rejects
+    // no (u16 at 2): past the JMP, set below
+    op[4] = c.cidr.family === 4 ? AF_INET : AF_INET6;
+    op[5] = c.cidr.prefix;
+    if (HOST_LE) op.writeInt32LE(c.port ?? -1, 8); else op.writeInt32BE(c.port ?? -1, 8);
+    // the address in network order
+    let v = c.cidr.network;
+    for (let i = addrLen - 1; i >= 0; i--) { op[12 + i] = Number(v & 0xffn); v >>= 8n; }
+    ops.push(op);
+  }
+  if (!ops.length) return undefined;
+  const total = ops.reduce((n, op) => n + op.length + 4, 0);
+  const out = Buffer.alloc(total);
+  let off = 0;
+  for (const op of ops) {
+    w16(op, op.length + 4, 2);
+    op.copy(out, off);
+    off += op.length;
+    // JMP: always takes `no`, past the end of the program (remaining + 4): the row is dropped
+    out[off] = INET_DIAG_BC_JMP;
+    out[off + 1] = 4;
+    w16(out, total - off + 4, off + 2);
+    off += 4;
+  }
+  return out;
 }
 
 const QUERIES: ReadonlyArray<readonly [number, number, SocketProtocol, 4 | 6]> = [
@@ -62,11 +119,18 @@ const QUERIES: ReadonlyArray<readonly [number, number, SocketProtocol, 4 | 6]> =
 ];
 
 /** The request for one (family, protocol) dump. */
-export function diagRequest(family: number, protocol: number, seq: number, states = STATES): Buffer {
-  const req = Buffer.alloc(56);
+export function diagRequest(family: number, protocol: number, seq: number, states = STATES, bytecode?: Buffer): Buffer {
+  const attrLen = bytecode ? 4 + bytecode.length : 0;
+  const req = Buffer.alloc(56 + ((attrLen + 3) & ~3));
   req.writeUInt8(family, 0);
   req.writeUInt8(protocol, 1);
   w32(req, states, 4);
+  if (bytecode) {
+    // struct nlattr { u16 len, type } + the program
+    w16(req, attrLen, 56);
+    w16(req, INET_DIAG_REQ_BYTECODE, 58);
+    bytecode.copy(req, 60);
+  }
   return nlMessage(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, req);
 }
 
@@ -197,7 +261,7 @@ export class SockDiagReader {
     for (const [family, proto, protocol] of QUERIES) {
       if (query.tcpOnly && protocol !== "tcp") continue;
       const seq = ++this.seq >>> 0;
-      s.send(diagRequest(family, proto, seq, query.states ?? STATES));
+      s.send(diagRequest(family, proto, seq, query.states ?? STATES, query.bytecode));
       this.stats.dumps++;
       let done = false;
       while (!done) {

@@ -33,7 +33,8 @@
 import { join } from "node:path";
 import { listNetNamespaces, parseNsLink, safeReadlink, type NetNamespace } from "./netns.js";
 import { readProcFile } from "./proc-read.js";
-import { CONNECTION_STATES, SockDiagReader } from "./sock-diag.js";
+import { parseCidr } from "../../../lib/net/ip.js";
+import { CONNECTION_STATES, excludeDestinations, SockDiagReader, type DestinationCond } from "./sock-diag.js";
 import { SocketOwners } from "./socket-owners.js";
 import { parseProcNetSockets, socketCounters, type SocketEntry, type SocketProtocol } from "./socket-parse.js";
 
@@ -93,8 +94,29 @@ export interface SocketTableSource {
   read(): NamespacedSocket[];
   readIfChanged(maxAgeMs?: number): NamespacedSocket[] | undefined;
   /** see SocketTableReader.readConnections; undefined where sock_diag is not in use */
-  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined;
+  readConnections(skip?: ReadonlySet<number>, approved?: readonly ApprovedDestination[]): NamespacedSocket[] | undefined;
   forget(pids: Iterable<number>): void;
+}
+
+/** A destination the policy approves (policies' approvedDestinations entry, as far as read here). */
+export interface ApprovedDestination { cidr: string; ports?: readonly number[] | null }
+
+/** The kernel filter for a list of approved destinations (compiled once per list). */
+const approvedFilters = new WeakMap<readonly ApprovedDestination[], Buffer | undefined>();
+
+function approvedFilter(approved: readonly ApprovedDestination[]): Buffer | undefined {
+  if (approvedFilters.has(approved)) return approvedFilters.get(approved);
+  const conds: DestinationCond[] = [];
+  for (const a of approved) {
+    const cidr = parseCidr(a.cidr);
+    if (!cidr) continue;
+    if (a.ports?.length) for (const port of a.ports) conds.push({ cidr, port });
+    else conds.push({ cidr });
+  }
+  // a long list would make a long program for every row: the kernel filter is only for short ones
+  const bc = conds.length <= 32 ? excludeDestinations(conds) : undefined;
+  approvedFilters.set(approved, bc);
+  return bc;
 }
 
 /** What one user of a shared reader has been given: the generation of the rows it has. */
@@ -249,15 +271,17 @@ export class SocketTableReader implements SocketTableSource {
   /**
    * Our namespace's TCP connections and listeners only (ESTABLISHED, SYN_SENT, LISTEN: filtered by
    * the kernel), for a quick look after a connect() somewhere; rows other than listeners whose
-   * inode is in `skip` are left out before they are decoded. Not shared, and the rows are not
-   * remembered. undefined where sock_diag is not in use (the caller reads the tables instead).
+   * inode is in `skip` are left out before they are decoded, and rows whose remote end is in
+   * `approved` (e.g. loopback, approved by the default policy) are left out by the kernel
+   * (inet_diag bytecode). Not shared, and the rows are not remembered. undefined where sock_diag
+   * is not in use (the caller reads the tables instead).
    */
-  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined {
+  readConnections(skip?: ReadonlySet<number>, approved?: readonly ApprovedDestination[]): NamespacedSocket[] | undefined {
     if (!this.diag || this.procRoot !== "/proc") return undefined;
     this.ownNs ??= parseNsLink(safeReadlink(join(this.procRoot, "self/ns/net")) ?? "") ?? 0;
     let rows: SocketEntry[];
     try {
-      rows = this.diag.read(undefined, { tcpOnly: true, states: CONNECTION_STATES, skip });
+      rows = this.diag.read(undefined, { tcpOnly: true, states: CONNECTION_STATES, skip, bytecode: approved ? approvedFilter(approved) : undefined });
     } catch {
       return undefined;
     }
@@ -363,8 +387,8 @@ export class SocketTableView implements SocketTableSource {
     return this.tables.deliver(this.owners, this.tables.readIfChangedFor(this.taken, maxAgeMs));
   }
 
-  readConnections(skip?: ReadonlySet<number>): NamespacedSocket[] | undefined {
-    return this.tables.readConnections(skip);
+  readConnections(skip?: ReadonlySet<number>, approved?: readonly ApprovedDestination[]): NamespacedSocket[] | undefined {
+    return this.tables.readConnections(skip, approved);
   }
 
   forget(pids: Iterable<number>): void {
