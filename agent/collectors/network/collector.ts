@@ -110,6 +110,8 @@ export class NetworkCollector implements Collector {
   /** owners were left pending (scan rate limit): read the tables again next cycle */
   private socketsPending = false;
   private watchTimer: NodeJS.Timeout | undefined;
+  /** a look deferred by the connection budget, due when the budget allows it */
+  private lookTimer: NodeJS.Timeout | undefined;
   private lastActiveOpens: string | undefined;
   private socketRunning: Promise<void> | undefined;
   /** the last quick connection look (performance.now()) and its CPU, ms */
@@ -174,16 +176,25 @@ export class NetworkCollector implements Collector {
     this.lastActiveOpens = read();
     if (this.lastActiveOpens === undefined) return;
     const budget = this.opts.connectionCpuBudget ?? 0.008;
-    this.watchTimer = setInterval(() => {
+    const tick = (): void => {
       const now = read();
       if (now === this.lastActiveOpens && !this.recheck) return;
-      // busy, or the budget does not allow a look yet: the move is kept for a later tick
-      if (this.socketRunning || performance.now() - this.lastConnLook < this.lastConnCostMs / budget) return;
+      if (this.socketRunning || this.stopped) return; // busy: the move is kept for the next tick
+      const wait = this.lastConnLook + this.lastConnCostMs / budget - performance.now();
+      if (wait > 0) {
+        // the budget does not allow a look yet: one look as soon as it does (not a tick later)
+        if (!this.lookTimer && wait < every) {
+          this.lookTimer = setTimeout(() => { this.lookTimer = undefined; tick(); }, Math.ceil(wait));
+          this.lookTimer.unref();
+        }
+        return;
+      }
       this.lastActiveOpens = now;
       this.recheck = false;
       this.stats.watchTriggered++;
       void this.connectionCycle();
-    }, every);
+    };
+    this.watchTimer = setInterval(tick, every);
     this.watchTimer.unref();
   }
 
@@ -191,6 +202,8 @@ export class NetworkCollector implements Collector {
     this.stopped = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = undefined;
+    if (this.lookTimer) clearTimeout(this.lookTimer);
+    this.lookTimer = undefined;
     if (this.timer) clearTimeout(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     this.stopWatch?.();
