@@ -187,6 +187,34 @@ export class NetlinkSocket {
   }
 
   /**
+   * Send a dump request (`seq` in its header) and walk every message of the answer in place until
+   * NLMSG_DONE: `onMessage(msg, off, len, type, flags)` for each message of that seq (the payload
+   * is msg[off + 16, off + len); msg is reused by the next recv: decode at once). NLMSG_ERROR
+   * throws a SyscallError named `what`. The kernel answers a dump at once (it fills the next part
+   * inside recv), so the blocking recv here never waits for long.
+   */
+  dump(request: Buffer, seq: number, what: string, onMessage: (msg: Buffer, off: number, len: number, type: number, flags: number) => void): void {
+    this.send(request);
+    for (;;) {
+      const msg = this.recv(true);
+      if (!msg) throw new Error(`${what}: no answer`);
+      // walked in place (no array of headers: a dump is thousands of messages)
+      let off = 0;
+      while (off + 16 <= msg.length) {
+        const len = u32(msg, off);
+        if (len < 16 || off + len > msg.length) break;
+        if (u32(msg, off + 8) === seq) {
+          const type = u16(msg, off + 4);
+          if (type === NLMSG_DONE) return;
+          if (type === NLMSG_ERROR) throw new SyscallError(what, -i32(msg, off + 16));
+          onMessage(msg, off, len, type, u16(msg, off + 6));
+        }
+        off += (len + 3) & ~3;
+      }
+    }
+  }
+
+  /**
    * Deliver every datagram as it arrives (SIGIO-driven, see the file comment). `onOverflow` is
    * called when the kernel dropped messages (ENOBUFS): the caller must rescan.
    */

@@ -21,7 +21,7 @@
  *   then rtattr { u16 len, type } + data, each aligned to 4 bytes.
  */
 import { canonicalIp } from "../../../lib/net/ip.js";
-import { i32, NetlinkSocket, NLMSG_DONE, NLMSG_ERROR, nlMessage, SyscallError, u16, u32 } from "./netlink.js";
+import { i32, NetlinkSocket, nlMessage, u16, u32 } from "./netlink.js";
 
 export const NETLINK_ROUTE = 0;
 
@@ -242,32 +242,16 @@ export class RouteNetlink {
 
   private dumpOnce<T>(type: number, req: Buffer, parse: (p: Buffer) => T | undefined): { rows: T[]; interrupted: boolean } {
     const seq = ++this.seq >>> 0;
-    this.sock.send(nlMessage(type, NLM_F_REQUEST | NLM_F_DUMP, seq, req));
     this.stats.dumps++;
     const rows: T[] = [];
     let interrupted = false;
-    let done = false;
-    while (!done) {
-      // the kernel answers a dump at once (it fills the next part inside recv)
-      const msg = this.sock.recv(true);
-      if (!msg) throw new Error("rtnetlink: no answer");
-      let off = 0;
-      while (!done && off + 16 <= msg.length) {
-        const len = u32(msg, off);
-        if (len < 16 || off + len > msg.length) break;
-        const t = u16(msg, off + 4);
-        if (u32(msg, off + 8) === seq) {
-          if (u16(msg, off + 6) & NLM_F_DUMP_INTR) interrupted = true;
-          if (t === NLMSG_DONE) done = true;
-          else if (t === NLMSG_ERROR) throw new SyscallError(`rtnetlink dump (type ${type})`, -i32(msg, off + 16));
-          else if (t === type - 2 || (type === RTM_GETNEIGH && t === RTM_NEWNEIGH)) {
-            const row = parse(msg.subarray(off + 16, off + len));
-            if (row !== undefined) rows.push(row);
-          }
-        }
-        off += (len + 3) & ~3;
-      }
-    }
+    const answer = type === RTM_GETNEIGH ? RTM_NEWNEIGH : type - 2; // RTM_GETx → RTM_NEWx
+    this.sock.dump(nlMessage(type, NLM_F_REQUEST | NLM_F_DUMP, seq, req), seq, `rtnetlink dump (type ${type})`, (msg, off, len, t, flags) => {
+      if (flags & NLM_F_DUMP_INTR) interrupted = true;
+      if (t !== answer) return;
+      const row = parse(msg.subarray(off + 16, off + len));
+      if (row !== undefined) rows.push(row);
+    });
     return { rows, interrupted };
   }
 }

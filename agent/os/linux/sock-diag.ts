@@ -18,10 +18,9 @@
  *              inet_diag_sockid { be16 sport, dport; be32 src[4], dst[4]; u32 if; u32 cookie[2] };
  *              u32 expires, rqueue, wqueue, uid, inode }                      = 72 bytes (+ attributes)
  */
-import { formatIp } from "../../../lib/net/ip.js";
-import type { Cidr } from "../../../lib/net/ip.js";
+import { formatIp, type Cidr } from "../../../lib/net/ip.js";
 import {
-  HOST_LE, loadLibc, nlMessage, NETLINK_SOCK_DIAG, NetlinkSocket, NLMSG_DONE, NLMSG_ERROR, i32, SyscallError, u16, u32, w16, w32,
+  HOST_LE, loadLibc, nlMessage, NETLINK_SOCK_DIAG, NetlinkSocket, SyscallError, u32, w16, w32,
 } from "./netlink.js";
 import { TCP_STATES, type SocketEntry, type SocketProtocol, type SocketState } from "./socket-parse.js";
 
@@ -261,39 +260,16 @@ export class SockDiagReader {
     for (const [family, proto, protocol] of QUERIES) {
       if (query.tcpOnly && protocol !== "tcp") continue;
       const seq = ++this.seq >>> 0;
-      s.send(diagRequest(family, proto, seq, query.states ?? STATES, query.bytecode));
       this.stats.dumps++;
-      let done = false;
-      while (!done) {
-        // a dump is answered at once: the kernel fills the next part inside recv, so waiting
-        // here never blocks for long (and EAGAIN would be a kernel that answered nothing)
-        const msg = s.recv(true);
-        if (!msg) throw new Error("sock_diag: no answer");
-        // the messages walked in place (no array of headers: a dump is thousands of them)
-        let off = 0;
-        while (!done && off + 16 <= msg.length) {
-          const len = u32(msg, off);
-          if (len < 16 || off + len > msg.length) break;
-          const type = u16(msg, off + 4);
-          if (u32(msg, off + 8) === seq) {
-            if (type === NLMSG_DONE) done = true;
-            else if (type === NLMSG_ERROR) {
-              // e.g. ENOENT: the protocol's diag module (udp_diag) is not there — the caller reads
-              // /proc instead rather than miss that protocol's sockets
-              throw new SyscallError(`sock_diag dump (${protocol}${family === AF_INET ? 4 : 6})`, -i32(msg, off + 16));
-            } else if (type === SOCK_DIAG_BY_FAMILY) {
-              // inet_diag_msg: state at byte 1, inode at byte 68 (after the 16-byte header)
-              if (skip && len >= 16 + 72 && msg[off + 17] !== TCP_LISTEN && skip.has(u32(msg, off + 16 + 68))) {
-                off += (len + 3) & ~3;
-                continue;
-              }
-              const row = parseDiagMessage(msg.subarray(off + 16, off + len), protocol);
-              if (row) out.push(row);
-            }
-          }
-          off += (len + 3) & ~3;
-        }
-      }
+      // e.g. ENOENT for the error: the protocol's diag module (udp_diag) is not there — the caller
+      // reads /proc instead rather than miss that protocol's sockets
+      s.dump(diagRequest(family, proto, seq, query.states ?? STATES, query.bytecode), seq, `sock_diag dump (${protocol}${family === AF_INET ? 4 : 6})`, (msg, off, len, type) => {
+        if (type !== SOCK_DIAG_BY_FAMILY) return;
+        // inet_diag_msg: state at byte 1, inode at byte 68 (after the 16-byte header)
+        if (skip && len >= 16 + 72 && msg[off + 17] !== TCP_LISTEN && skip.has(u32(msg, off + 16 + 68))) return;
+        const row = parseDiagMessage(msg.subarray(off + 16, off + len), protocol);
+        if (row) out.push(row);
+      });
     }
     return out;
   }
