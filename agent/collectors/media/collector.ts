@@ -7,7 +7,9 @@
  * /proc/self/mountinfo for mounts kick a cycle at once (and `udevadm monitor` where udev runs);
  * a cheap poll of /proc/self/mountinfo + /proc/partitions is the safety net, every 15 s while
  * both sources run, else every policy.media.pollSeconds. A medium that appears unmounted is announced once it is
- * mounted or after `settleMs` (a LUKS stick is never mounted by itself).
+ * mounted or after `settleMs` (a LUKS stick is never mounted by itself). Windows: device
+ * arrival/removal through CM_Register_Notification (win32.ts) the same way, and removal
+ * requests on a mounted volume release the agent's handles so an eject is not refused.
  */
 import type { Collector, CollectorContext } from "../../collector.js";
 import type { Logger } from "../../../lib/log.js";
@@ -17,7 +19,7 @@ import { scanMedium } from "./clamav.js";
 import { CopyOutWatcher } from "./copy-out.js";
 import { HashPool } from "./hash.js";
 import { readerForPlatform } from "./platform.js";
-import type { CopiedFile, MediaReader, Medium, ReadOnlyState, ScanOutcome } from "./types.js";
+import type { CopiedFile, MediaReader, Medium, ReadOnlyState, RemovalEvent, ScanOutcome } from "./types.js";
 import { ledgerSerial } from "./ledger-serial.js";
 
 export { ledgerSerial };
@@ -58,6 +60,9 @@ interface Tracked {
   readOnly: ReadOnlyState;
   copyOut: CopyOutWatcher | null;
   copyOutMount: string | null;
+  /** the removal-request registration on the mounted volume (Windows), and whether it asked to eject */
+  removal: (() => void) | null;
+  released: boolean;
   batch: number;
 }
 
@@ -89,6 +94,7 @@ export class MediaCollector implements Collector {
     this.ctx = ctx;
     this.log = ctx.log.child({ component: "collector:media" });
     this.reader = this.opts.reader ?? readerForPlatform(this.log);
+    await this.reader.prepare?.();
     this.stopped = false;
     this.restored = false;
     this.lastToken = null;
@@ -117,6 +123,12 @@ export class MediaCollector implements Collector {
   /** Media known right now (for tests and the snapshot). */
   current(): Medium[] {
     return [...this.tracked.values()].map((t) => t.medium);
+  }
+
+  /** The copy-out watch on a medium: folder watches open and whether it is released for an eject (tests). */
+  copyOutOf(key: string): { watching: number; paused: boolean } | null {
+    const w = this.tracked.get(key)?.copyOut;
+    return w ? { watching: w.watching, paused: w.isPaused } : null;
   }
 
   private policy(): Policy["media"] {
@@ -204,6 +216,8 @@ export class MediaCollector implements Collector {
           readOnly: "off",
           copyOut: null,
           copyOutMount: null,
+          removal: null,
+          released: false,
           batch: 0,
         };
         this.tracked.set(m.key, t);
@@ -311,13 +325,44 @@ export class MediaCollector implements Collector {
       t.copyOut = null;
       t.copyOutMount = null;
     }
+    t.released = false;
+    t.removal = this.reader!.watchRemoval?.(t.medium, (e) => this.onRemovalRequest(t, mount, e)) ?? null;
     if (scanWanted) this.startScan(t, mount);
+  }
+
+  /**
+   * Windows asks before it ejects a medium: every handle the agent holds on it (the folder
+   * watch, files being hashed, the scan) is released before this returns, or the eject is
+   * refused ("device in use"). If the eject fails, watching (and a scan not finished) resumes.
+   */
+  private onRemovalRequest(t: Tracked, mount: string, e: RemovalEvent): void {
+    if (this.stopped || t.copyOutMount !== mount) return;
+    if (e === "query-remove") {
+      t.released = true;
+      t.copyOut?.pause();
+      if (t.scanning) {
+        t.scanning.abort();
+        t.scanning = null;
+      }
+      this.log!.info({ device: t.medium.device, mount }, "eject requested: handles on the medium released");
+    } else if (e === "query-remove-failed") {
+      if (!t.released) return;
+      t.released = false;
+      this.log!.info({ device: t.medium.device, mount }, "eject did not happen: watching the medium again");
+      void t.copyOut?.resume().catch((err: unknown) => this.log!.error({ mount, err: (err as Error).message }, "could not resume watching the medium"));
+      const policy = this.policy();
+      if (policy.scan.enabled && !t.scanned && !t.scanning) this.startScan(t, mount);
+    } else {
+      this.kick();
+    }
   }
 
   private async stopCopyOut(t: Tracked): Promise<void> {
     const w = t.copyOut;
     t.copyOut = null;
     t.copyOutMount = null;
+    t.removal?.();
+    t.removal = null;
     if (w) await w.stop();
   }
 

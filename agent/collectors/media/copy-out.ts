@@ -80,8 +80,10 @@ export class CopyOutWatcher {
   private watchLimitLogged = false;
   private tick: NodeJS.Timeout | null = null;
   private reconcileTimer: NodeJS.Timeout | null = null;
-  private readonly abort = new AbortController();
+  private abort = new AbortController();
   private stopped = false;
+  /** handles released at a removal request (pause); resume() watches again */
+  private paused = false;
   private stepping = false;
   private reconciling = false;
   private delivering: Promise<void> = Promise.resolve();
@@ -106,6 +108,48 @@ export class CopyOutWatcher {
     return this.known.size;
   }
 
+  /** Folder watches open now (each holds a handle on the medium). */
+  get watching(): number {
+    return this.folderWatches.size;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Release every handle on the medium now, synchronously (Windows asks before an eject, and a
+   * handle still open when the request returns refuses the eject): the folder watches are closed,
+   * the timers stopped, and hashes in flight aborted — their files are looked at again on
+   * resume(). What is known about the medium is kept.
+   */
+  pause(): void {
+    if (this.stopped || this.paused) return;
+    this.paused = true;
+    if (this.tick) clearInterval(this.tick);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.tick = this.reconcileTimer = null;
+    this.abort.abort();
+    this.abort = new AbortController();
+    for (const w of this.folderWatches.values()) w.close();
+    this.folderWatches.clear();
+  }
+
+  /** The eject did not happen: watch again and catch up on what was written meanwhile (a walk). */
+  async resume(): Promise<void> {
+    if (this.stopped || !this.paused) return;
+    this.paused = false;
+    if (this.recursive) this.watchFolder(this.opts.mount, true);
+    if (this.baselinePending) {
+      this.baselinePending = false;
+      await this.walk((p, st) => this.known.set(p, st), (dir) => { if (!this.recursive) this.watchFolder(dir, false); });
+      if (this.stopped || this.paused) { this.baselinePending = !this.stopped; return; }
+    }
+    this.tick = setInterval(() => void this.step(), Math.max(50, Math.floor(this.stableMs / 2)));
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.reconcileMs);
+    await this.reconcile();
+  }
+
   async start(): Promise<void> {
     const { mount, log } = this.opts;
     if (this.recursive) this.watchFolder(mount, true);
@@ -117,11 +161,18 @@ export class CopyOutWatcher {
     );
     log.debug({ mount, files: baseline, folders: this.folderWatches.size }, "copy-out baseline taken");
     if (this.stopped) return;
+    if (this.paused) {
+      // a removal request came during the walk: the baseline is taken again on resume()
+      this.baselinePending = true;
+      return;
+    }
     // anything written while the baseline walk set the watches up
     await this.reconcile();
     this.tick = setInterval(() => void this.step(), Math.max(50, Math.floor(this.stableMs / 2)));
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.reconcileMs);
   }
+
+  private baselinePending = false;
 
   /**
    * Stop watching. Hashes in flight are abandoned; files seen written but not yet hashed (the
@@ -145,7 +196,7 @@ export class CopyOutWatcher {
   }
 
   private watchFolder(dir: string, recursive: boolean): void {
-    if (this.stopped || this.folderWatches.has(dir)) return;
+    if (this.stopped || this.paused || this.folderWatches.has(dir)) return;
     try {
       const w = watch(dir, { persistent: false, recursive }, (_event, name) => {
         if (name == null) void this.reconcile(); // the OS lost track: walk
@@ -180,17 +231,17 @@ export class CopyOutWatcher {
 
   /** A path changed: look at it again once it has been quiet for stableMs. */
   private touch(p: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.dirty.set(p, { size: -1, mtimeMs: -1, ctimeMs: -1, at: Date.now() });
   }
 
   private async step(): Promise<void> {
-    if (this.stepping || this.stopped) return;
+    if (this.stepping || this.stopped || this.paused) return;
     this.stepping = true;
     try {
       const now = Date.now();
       for (const [p, rec] of [...this.dirty]) {
-        if (this.stopped) return;
+        if (this.stopped || this.paused) return;
         // stat each path at most once per stableMs: a busy FUSE daemon is shared with the writer
         if (this.hashing.has(p) || now - rec.at < this.stableMs) continue;
         let st;
@@ -243,8 +294,9 @@ export class CopyOutWatcher {
   private hash(p: string, st: FileStat, unlessSha?: string): void {
     this.hashing.add(p);
     const job = (async () => {
+      const signal = this.abort.signal;
       try {
-        const sha256 = await this.opts.hashPool.sha256(p, this.abort.signal);
+        const sha256 = await this.opts.hashPool.sha256(p, signal);
         const after = await lstat(p).catch(() => null);
         if (after && !same(st, { size: after.size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs })) {
           // written again while hashing: hash it once it settles
@@ -257,6 +309,11 @@ export class CopyOutWatcher {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOENT") return; // written and deleted again: nothing left on the medium
+        if (signal.aborted && this.paused && !this.stopped) {
+          // released for a removal request: look at it again if the medium stays
+          this.dirty.set(p, { size: -1, mtimeMs: -1, ctimeMs: -1, at: Date.now() });
+          return;
+        }
         // unreadable (EIO, aborted at removal): still evidence that it was written
         this.known.set(p, { ...st, sha256: null });
         this.add({ path: p, size: st.size, sha256: null });
@@ -289,7 +346,7 @@ export class CopyOutWatcher {
   }
 
   private async reconcile(): Promise<void> {
-    if (this.reconciling || this.stopped) return;
+    if (this.reconciling || this.stopped || this.paused) return;
     this.reconciling = true;
     try {
       const seen = new Set<string>();
@@ -306,7 +363,7 @@ export class CopyOutWatcher {
           if (!this.recursive) this.watchFolder(dir, false);
         },
       );
-      if (this.stopped) return;
+      if (this.stopped || this.paused) return;
       for (const p of knownBefore) if (!seen.has(p)) this.known.delete(p);
     } catch (e) {
       this.opts.log.warn({ mount: this.opts.mount, err: (e as Error).message }, "copy-out reconcile walk failed; will retry");
@@ -320,7 +377,7 @@ export class CopyOutWatcher {
     const { mount, log } = this.opts;
     let count = 0;
     const stack = [root];
-    while (stack.length && !this.stopped) {
+    while (stack.length && !this.stopped && !this.paused) {
       const dir = stack.pop()!;
       // readdir (not opendir): the folder is open only while it is read, not while its files
       // are stat-ed, so the agent rarely holds the medium busy when the user ejects it
@@ -332,7 +389,7 @@ export class CopyOutWatcher {
       }
       visitFolder?.(dir);
       for (const ent of entries) {
-        if (this.stopped) break;
+        if (this.stopped || this.paused) break;
         const p = join(dir, ent.name);
         if (OS_METADATA.has(ent.name)) continue;
         if (ent.isDirectory()) stack.push(p);

@@ -51,6 +51,8 @@ export interface MediaReader {
    * Without it the collector lists every cycle.
    */
   changeToken?(): Promise<string>;
+  /** Load what watch() needs (async; called once at start, before watch). */
+  prepare?(): Promise<void>;
   /** Start an OS notification source that calls onChange on device events; returns a stopper. */
   watch?(onChange: () => void): () => void;
   /**
@@ -60,7 +62,16 @@ export interface MediaReader {
   live?(): ReadonlySet<string>;
   /** Make the mount read-only (or writable again) until the scan is clean. */
   setReadOnly?(medium: Medium, readOnly: boolean): Promise<ReadOnlyChange>;
+  /**
+   * Removal requests for a mounted medium (Windows: an eject asks first). On "query-remove" the
+   * collector releases every handle it holds on the medium before returning (else the eject is
+   * refused); on "query-remove-failed" it watches again; "removed": the device is going away.
+   * Returns the stopper.
+   */
+  watchRemoval?(medium: Medium, onEvent: (e: RemovalEvent) => void): () => void;
 }
+
+export type RemovalEvent = "query-remove" | "query-remove-failed" | "removed";
 
 export type ReadOnlyChange =
   | { ok: true; method: string }

@@ -5,13 +5,75 @@
  * That call runs only when the drive letters change (changeToken: kernel32, no process) or every
  * 10 minutes — never per poll. Read-only enforcement is not supported here (setReadOnly absent →
  * "not-supported").
+ *
+ * Events (watch): disk and volume interface arrival/removal through CM_Register_Notification
+ * (agent/os/win32/cfgmgr.ts) kick the collector at once, and again 1 s and 3 s later (the mount
+ * manager gives the volume its letter around the arrival); while they are registered the
+ * collector's poll is only the safety net. Each arrival's device instance id is parsed (USBSTOR
+ * vendor/product/serial) and logged. Removal requests (watchRemoval): a DEVICEHANDLE
+ * registration on each mounted volume tells the collector to release its handles when Windows
+ * asks to eject it, and to watch again if the eject failed.
  */
 import type { Logger } from "../../../lib/log.js";
 import { run } from "./exec.js";
-import { buildWin32Media, jsonList, parseGetBitLockerVolume, parseGetDisk, parseGetVolume } from "./parse-win32.js";
-import type { MediaReader, Medium } from "./types.js";
+import { buildWin32Media, jsonList, parseGetBitLockerVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
+import type { MediaReader, Medium, RemovalEvent } from "./types.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { drivesToken, listDrives } from "../../os/win32/drives.js";
+import type { CmNotifyAction, CmNotifyEvent } from "../../os/win32/cfgmgr.js";
+import { diskInstanceOfVolume, GUID_DEVINTERFACE_DISK, GUID_DEVINTERFACE_VOLUME, instanceIdOfInterface } from "../../os/win32/cfgmgr.js";
+
+/** Device notifications (cfgmgr32 on Windows; a fake in tests). Both throw when unavailable. */
+export interface DeviceNotifier {
+  /** arrival/removal of the interfaces of these classes; returns the stopper */
+  interfaces(classGuids: string[], onEvent: (ev: CmNotifyEvent) => void): () => void;
+  /** removal requests of the volume at this letter; returns the stopper */
+  volumeRemoval(letter: string, onEvent: (action: CmNotifyAction) => void): () => void;
+}
+
+/** The real notifier (loads cfgmgr32 on first use). */
+export async function cmDeviceNotifier(log?: Logger): Promise<DeviceNotifier> {
+  const cm = await import("../../os/win32/cfgmgr.js");
+  const onError = (err: unknown) => log?.error({ err }, "device notification callback failed");
+  return {
+    interfaces: (guids, onEvent) => {
+      const regs = guids.map((g) => cm.cmRegister(cm.interfaceFilter(g), onEvent, onError));
+      return () => regs.forEach((r) => r.close());
+    },
+    volumeRemoval: (letter, onEvent) => cm.watchVolumeRemoval(letter, onEvent, onError),
+  };
+}
+
+/** The arrival/removal of a device interface, as the reader logs and keeps it. */
+export interface DeviceArrival {
+  classGuid: string;
+  instanceId: string | null;
+  /** the disk's USBSTOR identity (a volume's from the disk id embedded in its own) */
+  vendor: string | null;
+  product: string | null;
+  serial: string | null;
+}
+
+/** What a notification says about the device (pure: the instance id from the link, then USBSTOR). */
+export function arrivalIdentity(ev: CmNotifyEvent): DeviceArrival | null {
+  if (!ev.symbolicLink || !ev.classGuid) return null;
+  const instanceId = instanceIdOfInterface(ev.symbolicLink);
+  const disk = instanceId && ev.classGuid === GUID_DEVINTERFACE_VOLUME ? diskInstanceOfVolume(instanceId) : instanceId;
+  const u = disk ? parseUsbstorId(disk) : null;
+  return { classGuid: ev.classGuid, instanceId, vendor: u?.vendor ?? null, product: u?.product ?? null, serial: u?.serial ?? null };
+}
+
+/** after an arrival/removal the collector is kicked again this much later (the letter comes a moment after) */
+const REKICK_MS = [1000, 3000];
+
+export interface Win32MediaReaderOptions {
+  /** device notifications (default: cfgmgr32 where the FFI layer loads); null: none (polling only) */
+  notifier?: DeviceNotifier | null;
+  /** the inventory (default: the PowerShell call) — tests */
+  inventory?: () => Promise<Medium[]>;
+  /** the change token (default: drive letters through kernel32) — tests */
+  token?: () => string;
+}
 
 const SCRIPT = `
 $ErrorActionPreference = 'SilentlyContinue'
@@ -33,14 +95,89 @@ export class Win32MediaReader implements MediaReader {
   private lastToken: string | undefined;
   private cached: { at: number; token: string; media: Medium[] } | undefined;
   private ffi: boolean | undefined;
+  private liveSources = new Set<string>();
+  private notifier: DeviceNotifier | null | undefined;
+  /** interfaces arrived and not removed: symbolic link → identity */
+  readonly arrived = new Map<string, DeviceArrival>();
 
-  constructor(private readonly log?: Logger) {}
+  constructor(private readonly log?: Logger, private readonly opts: Win32MediaReaderOptions = {}) {
+    this.notifier = opts.notifier;
+  }
+
+  /** Needs the notifier resolved first (watch() is synchronous): see prepare(). */
+  async prepare(): Promise<void> {
+    if (this.notifier !== undefined) return;
+    try {
+      win32();
+      this.notifier = await cmDeviceNotifier(this.log);
+    } catch {
+      this.notifier = null;
+    }
+  }
+
+  watch(onChange: () => void): () => void {
+    const n = this.notifier;
+    if (!n) return () => undefined;
+    const timers = new Set<NodeJS.Timeout>();
+    let stop: () => void;
+    try {
+      stop = n.interfaces([GUID_DEVINTERFACE_VOLUME, GUID_DEVINTERFACE_DISK], (ev) => {
+        if (ev.action !== "interface-arrival" && ev.action !== "interface-removal") return;
+        const id = arrivalIdentity(ev);
+        if (ev.symbolicLink) {
+          if (ev.action === "interface-arrival" && id) this.arrived.set(ev.symbolicLink, id);
+          else this.arrived.delete(ev.symbolicLink);
+        }
+        this.log?.info({ action: ev.action, kind: ev.classGuid === GUID_DEVINTERFACE_DISK ? "disk" : "volume", ...id }, "device notification");
+        this.cached = undefined;
+        onChange();
+        for (const ms of REKICK_MS) {
+          const t = setTimeout(() => { timers.delete(t); onChange(); }, ms);
+          t.unref?.();
+          timers.add(t);
+        }
+      });
+    } catch (err) {
+      this.log?.warn({ err }, "CM_Register_Notification unavailable: media are polled (policy.media.pollSeconds)");
+      return () => undefined;
+    }
+    this.liveSources = new Set(["uevent", "mountinfo"]);
+    this.log?.info("media: device arrival/removal through CM_Register_Notification; the poll is the safety net");
+    return () => {
+      stop();
+      for (const t of timers) clearTimeout(t);
+      this.liveSources = new Set();
+    };
+  }
+
+  live(): ReadonlySet<string> {
+    return this.liveSources;
+  }
+
+  watchRemoval(medium: Medium, onEvent: (e: RemovalEvent) => void): () => void {
+    const n = this.notifier;
+    if (!n || !medium.mount) return () => undefined;
+    try {
+      return n.volumeRemoval(medium.device, (action) => {
+        if (action === "query-remove") onEvent("query-remove");
+        else if (action === "query-remove-failed") onEvent("query-remove-failed");
+        else if (action === "remove-pending" || action === "remove-complete") onEvent("removed");
+      });
+    } catch (err) {
+      this.log?.warn({ err, device: medium.device }, "no removal requests for this volume (its handles are released when the volume is gone)");
+      return () => undefined;
+    }
+  }
 
   /**
    * Drive letters, types and removable volumes' serials through kernel32 (no process): the
    * collector polls this; the PowerShell inventory runs only when it changed.
    */
   async changeToken(): Promise<string> {
+    if (this.opts.token) {
+      this.lastToken = this.opts.token();
+      return this.lastToken;
+    }
     if (this.ffi === undefined) {
       try {
         win32();
@@ -63,6 +200,7 @@ export class Win32MediaReader implements MediaReader {
   }
 
   private async listNow(): Promise<Medium[]> {
+    if (this.opts.inventory) return this.opts.inventory();
     const r = await run("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", SCRIPT], { timeoutMs: 60_000 });
     if (r.code !== 0) {
       this.log?.warn({ code: r.code, stderr: r.stderr.slice(0, 500) }, "PowerShell media inventory failed; no media listed this cycle");
