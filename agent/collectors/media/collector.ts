@@ -19,7 +19,7 @@ import { scanMedium } from "./clamav.js";
 import { CopyOutWatcher } from "./copy-out.js";
 import { HashPool } from "./hash.js";
 import { readerForPlatform } from "./platform.js";
-import type { CopiedFile, MediaReader, Medium, ReadOnlyState, RemovalEvent, ScanOutcome } from "./types.js";
+import type { CopiedFile, MediaReader, Medium, ReadOnlyState, RemovalEvent, ScanOutcome, VolumeEncryption } from "./types.js";
 import { ledgerSerial } from "./ledger-serial.js";
 
 export { ledgerSerial };
@@ -63,6 +63,8 @@ interface Tracked {
   /** the removal-request registration on the mounted volume (Windows), and whether it asked to eject */
   removal: (() => void) | null;
   released: boolean;
+  /** the encryption read at insertion (reader.encryptionOf), kept over later listings */
+  enc: VolumeEncryption | null;
   batch: number;
 }
 
@@ -218,12 +220,13 @@ export class MediaCollector implements Collector {
           copyOutMount: null,
           removal: null,
           released: false,
+          enc: null,
           batch: 0,
         };
         this.tracked.set(m.key, t);
         if (before) this.log!.info({ device: m.device }, "medium still attached since before the restart; watching it again");
       } else {
-        t.medium = m;
+        t.medium = t.enc ? { ...m, encrypted: t.enc.encrypted, encryption: t.enc.encryption } : m;
       }
       if (!t.announced && (m.mount || now - t.firstSeen >= this.settleMs())) {
         t.announced = true;
@@ -256,6 +259,15 @@ export class MediaCollector implements Collector {
   }
 
   private async announce(t: Tracked): Promise<void> {
+    // the encryption is read once, here (Windows: BitLocker To Go), never per poll
+    if (this.reader!.encryptionOf) {
+      try {
+        t.enc = await this.reader!.encryptionOf(t.medium);
+      } catch (e) {
+        this.log!.warn({ device: t.medium.device, err: (e as Error).message }, "could not read the medium's encryption");
+      }
+      if (t.enc) t.medium = { ...t.medium, encrypted: t.enc.encrypted, encryption: t.enc.encryption };
+    }
     const m = t.medium;
     this.log!.info({ device: m.device, vendorId: m.vendorId, productId: m.productId, ...ledgerSerial(m), mount: m.mount }, "removable medium inserted");
     this.queue({
@@ -276,6 +288,7 @@ export class MediaCollector implements Collector {
         bus: m.bus,
         encrypted: m.encrypted,
         encryption: m.encryption,
+        ...(t.enc ? { bitlocker: t.enc.bitlocker } : {}),
       },
     });
     // 第12 第10項(2): a medium with no encryption (null = could not tell: not reported as plain)

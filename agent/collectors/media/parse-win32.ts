@@ -4,7 +4,7 @@
  * `manage-bde -status` (BitLocker To Go).
  */
 import { normaliseUsbId } from "./parse-linux.js";
-import type { Medium } from "./types.js";
+import type { Medium, VolumeEncryption } from "./types.js";
 
 export interface UsbstorId {
   vendor: string | null;
@@ -266,4 +266,48 @@ export function buildWin32Media(inv: Win32Inventory): Medium[] {
     });
   }
   return out;
+}
+
+/**
+ * The shell property System.Volume.BitLockerProtection (what Explorer reads to draw the lock; no
+ * admin rights needed). Its values are not documented by Microsoft; as Explorer's own verbs use
+ * them (HKCR\Drive\shell\unlock-bde AppliesTo …:=6, manage-bde's "turn on" …:=2) and as scripts
+ * report them: 1 on, 2 off, 3 encrypting, 4 decrypting, 5 on with protection suspended, 6 locked;
+ * 0/empty: the volume cannot be BitLocker-protected (or the property is unknown).
+ */
+export function bitLockerFromShellProperty(value: number | null): VolumeEncryption | null {
+  const src = "shell-property" as const;
+  switch (value) {
+    case 1: return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "on", locked: false, source: src } };
+    case 2: return { encrypted: false, encryption: null, bitlocker: { state: "off", locked: false, source: src } };
+    case 3: return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "encrypting", locked: false, source: src } };
+    case 4: return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "decrypting", locked: false, source: src } };
+    case 5: return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "suspended", locked: false, source: src } };
+    case 6: return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "locked", locked: true, source: src } };
+    case null: case 0: return null;
+    default: return { encrypted: null, encryption: null, bitlocker: { state: `unknown (${value})`, locked: null, source: src } };
+  }
+}
+
+const CONVERSION = ["off", "on", "encrypting", "decrypting", "paused", "paused"] as const;
+
+/**
+ * The fallback: `Get-CimInstance … Win32_EncryptableVolume -Filter "DriveLetter='E:'"` with its
+ * GetLockStatus result, as one JSON object (ProtectionStatus 0 off / 1 on / 2 unknown,
+ * ConversionStatus 0 fully decrypted … 5 decryption paused, LockStatus 0 unlocked / 1 locked).
+ * A locked volume reports no conversion status.
+ */
+export function parseEncryptableVolume(text: string): VolumeEncryption | null {
+  const v = jsonList(text)[0];
+  if (!v) return null;
+  const conversion = n(v.ConversionStatus);
+  const protection = n(v.ProtectionStatus);
+  const lock = n(v.LockStatus);
+  const src = "Win32_EncryptableVolume" as const;
+  if (lock === 1) return { encrypted: true, encryption: "bitlocker", bitlocker: { state: "locked", locked: true, source: src } };
+  if (conversion === null) return { encrypted: null, encryption: null, bitlocker: { state: "unknown", locked: lock === 0 ? false : null, source: src } };
+  const encrypted = conversion !== 0;
+  let state: string = CONVERSION[conversion] ?? `unknown (${conversion})`;
+  if (conversion === 1 && protection === 0) state = "suspended";
+  return { encrypted, encryption: encrypted ? "bitlocker" : null, bitlocker: { state, locked: lock === 0 ? false : null, source: src } };
 }

@@ -13,7 +13,13 @@ export function createMediaSnapshotSource(opts: { reader?: MediaReader; treatAsR
       // platform.js loads every OS's reader: imported only when none is given
       const reader = opts.reader ?? (await import("./platform.js")).readerForPlatform();
       const media = await reader.list({ treatAsRemovable: opts.treatAsRemovable ?? [] });
-      return media.map(({ key: _key, ...m }) => m);
+      // a snapshot is one look: the encryption read at insertion (Windows: BitLocker) is read here once
+      const out = [];
+      for (const { key: _key, ...m } of media) {
+        const enc = await reader.encryptionOf?.({ key: _key, ...m }).catch(() => null);
+        out.push(enc ? { ...m, encrypted: enc.encrypted, encryption: enc.encryption, bitlocker: enc.bitlocker } : m);
+      }
+      return out;
     },
   };
 }

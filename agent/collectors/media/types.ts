@@ -69,6 +69,25 @@ export interface MediaReader {
    * Returns the stopper.
    */
   watchRemoval?(medium: Medium, onEvent: (e: RemovalEvent) => void): () => void;
+  /**
+   * The volume's encryption, read once when the medium is announced (never per poll): Windows'
+   * BitLocker To Go state. null: could not tell (the inventory's guess stays).
+   */
+  encryptionOf?(medium: Medium): Promise<VolumeEncryption | null>;
+}
+
+/** BitLocker To Go as read at insertion (media.inserted details.bitlocker). */
+export interface BitLockerState {
+  /** on, off, encrypting, decrypting, paused, suspended, locked, or unknown (<value>) */
+  state: string;
+  locked: boolean | null;
+  source: "shell-property" | "Win32_EncryptableVolume";
+}
+
+export interface VolumeEncryption {
+  encrypted: boolean | null;
+  encryption: EncryptionKind;
+  bitlocker: BitLockerState;
 }
 
 export type RemovalEvent = "query-remove" | "query-remove-failed" | "removed";

@@ -1,7 +1,10 @@
 /**
  * Windows media reader: one PowerShell call returning Get-Disk, Get-Volume (with the disk
- * number of each volume's partition), Get-BitLockerVolume (BitLocker To Go) and the present USB
- * device instance ids; the assembling is done by buildWin32Media (parse-win32.ts).
+ * number of each volume's partition) and the present USB device instance ids; the assembling is
+ * done by buildWin32Media (parse-win32.ts). BitLocker To Go is read per volume only when a medium
+ * is announced (encryptionOf: the shell property System.Volume.BitLockerProtection through the
+ * property system, no process; Win32_EncryptableVolume through PowerShell only when that fails) —
+ * until then a volume's encryption is "could not tell" (null), never "plain".
  * That call runs only when the drive letters change (changeToken: kernel32, no process) or every
  * 10 minutes — never per poll. Read-only enforcement is not supported here (setReadOnly absent →
  * "not-supported").
@@ -16,8 +19,8 @@
  */
 import type { Logger } from "../../../lib/log.js";
 import { run } from "./exec.js";
-import { buildWin32Media, jsonList, parseGetBitLockerVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
-import type { MediaReader, Medium, RemovalEvent } from "./types.js";
+import { bitLockerFromShellProperty, buildWin32Media, jsonList, parseEncryptableVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
+import type { MediaReader, Medium, RemovalEvent, VolumeEncryption } from "./types.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { drivesToken, listDrives } from "../../os/win32/drives.js";
 import type { CmNotifyAction, CmNotifyEvent } from "../../os/win32/cfgmgr.js";
@@ -73,6 +76,22 @@ export interface Win32MediaReaderOptions {
   inventory?: () => Promise<Medium[]>;
   /** the change token (default: drive letters through kernel32) — tests */
   token?: () => string;
+  /** an integer shell property of a path (default: the property system through koffi); null: never tried — tests */
+  shellProperty?: ((path: string, name: string) => number | null) | null;
+  /** Win32_EncryptableVolume of one drive letter as JSON (default: PowerShell) — tests */
+  encryptableVolume?: (letter: string) => Promise<string>;
+}
+
+const BITLOCKER_PROPERTY = "System.Volume.BitLockerProtection";
+
+/** Win32_EncryptableVolume and its lock status for one drive letter (E:), as one JSON object. */
+function encryptableVolumeScript(letter: string): string {
+  return `
+$ErrorActionPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+$v = Get-CimInstance -Namespace root/cimv2/Security/MicrosoftVolumeEncryption -ClassName Win32_EncryptableVolume -Filter "DriveLetter='${letter}'"
+if ($v) { $l = Invoke-CimMethod -InputObject $v -MethodName GetLockStatus; [pscustomobject]@{ DriveLetter = $v.DriveLetter; ProtectionStatus = $v.ProtectionStatus; ConversionStatus = $v.ConversionStatus; EncryptionMethod = $v.EncryptionMethod; LockStatus = $l.LockStatus } | ConvertTo-Json -Compress }
+`;
 }
 
 const SCRIPT = `
@@ -83,9 +102,8 @@ $vols = @(foreach ($p in (Get-Partition | Where-Object { $_.DriveLetter })) {
   $v = $p | Get-Volume
   if ($v) { [pscustomobject]@{ DriveLetter = [string]$v.DriveLetter; DiskNumber = $p.DiskNumber; FileSystemLabel = $v.FileSystemLabel; FileSystemType = [string]$v.FileSystemType; Size = $v.Size; DriveType = [string]$v.DriveType; UniqueId = $v.UniqueId } }
 })
-$bl = @(Get-BitLockerVolume | Select-Object MountPoint, @{n='VolumeStatus';e={[string]$_.VolumeStatus}}, @{n='ProtectionStatus';e={[string]$_.ProtectionStatus}}, @{n='LockStatus';e={[string]$_.LockStatus}}, @{n='EncryptionMethod';e={[string]$_.EncryptionMethod}}, EncryptionPercentage)
 $usb = @(Get-PnpDevice -PresentOnly | Where-Object { $_.InstanceId -like 'USB\\VID_*' } | ForEach-Object { $_.InstanceId })
-[pscustomobject]@{ disks = $disks; volumes = $vols; bitlocker = $bl; usb = $usb } | ConvertTo-Json -Depth 4 -Compress
+[pscustomobject]@{ disks = $disks; volumes = $vols; usb = $usb } | ConvertTo-Json -Depth 4 -Compress
 `;
 
 /** A full PowerShell inventory at least this often even when no drive letter changed. */
@@ -173,6 +191,34 @@ export class Win32MediaReader implements MediaReader {
    * Drive letters, types and removable volumes' serials through kernel32 (no process): the
    * collector polls this; the PowerShell inventory runs only when it changed.
    */
+  /**
+   * BitLocker To Go of one medium, read when it is announced (never per poll): the shell property
+   * first (no process, no admin rights), Win32_EncryptableVolume (one PowerShell) only when the
+   * property cannot be read or says nothing. null: could not tell.
+   */
+  async encryptionOf(medium: Medium): Promise<VolumeEncryption | null> {
+    if (!/^[A-Z]:$/i.test(medium.device)) return null;
+    const letter = medium.device.toUpperCase();
+    if (this.opts.shellProperty !== null) {
+      try {
+        const read = this.opts.shellProperty ?? (await import("../../os/win32/shell-property.js")).shellPropertyInteger;
+        const e = bitLockerFromShellProperty(read(`${letter}\\`, BITLOCKER_PROPERTY));
+        if (e) return e;
+      } catch (err) {
+        this.log?.debug({ err, device: letter }, "BitLocker shell property unreadable; asking Win32_EncryptableVolume");
+      }
+    }
+    try {
+      const text = this.opts.encryptableVolume
+        ? await this.opts.encryptableVolume(letter)
+        : (await run("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", encryptableVolumeScript(letter)], { timeoutMs: 60_000 })).stdout;
+      return parseEncryptableVolume(text);
+    } catch (err) {
+      this.log?.warn({ err, device: letter }, "BitLocker state unknown (Win32_EncryptableVolume failed)");
+      return null;
+    }
+  }
+
   async changeToken(): Promise<string> {
     if (this.opts.token) {
       this.lastToken = this.opts.token();
@@ -208,11 +254,12 @@ export class Win32MediaReader implements MediaReader {
     }
     const doc = jsonList(r.stdout)[0] ?? {};
     const part = (v: unknown): string => JSON.stringify(v ?? []);
+    // BitLocker is not in the inventory (see encryptionOf): encryption unknown until announced
     return buildWin32Media({
       disks: parseGetDisk(part(doc.disks)),
       volumes: parseGetVolume(part(doc.volumes)),
-      bitlocker: parseGetBitLockerVolume(part(doc.bitlocker)),
+      bitlocker: [],
       usbDeviceIds: (Array.isArray(doc.usb) ? doc.usb : [doc.usb]).filter((x): x is string => typeof x === "string"),
-    });
+    }).map((m) => ({ ...m, encrypted: null, encryption: null }));
   }
 }
