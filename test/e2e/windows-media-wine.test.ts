@@ -42,7 +42,7 @@ describe("Windows media notifications under Wine 8", () => {
       try { cm.cmRegister(cm.interfaceFilter(cm.GUID_DEVINTERFACE_VOLUME), () => {}); r.register = "ok"; } catch (e) { r.register = String(e.message); }
       try { r.volumeHandle = cm.openVolumeHandle("C") > 0; } catch (e) { r.volumeHandle = String(e.message); }
       const sp = await import(${JSON.stringify(url("dist/agent/os/win32/shell-property.js"))});
-      try { r.shellProperty = sp.shellPropertyInteger("C:\\", "System.Volume.BitLockerProtection"); } catch (e) { r.shellProperty = String(e.message); }
+      try { r.shellProperty = sp.shellPropertyInteger("C:\\\\", "System.Volume.BitLockerProtection"); } catch (e) { r.shellProperty = String(e.message); }
       // the fallback (PowerShell is absent under Wine): no answer, no failure
       r.encryption = await new Win32MediaReader(undefined, { notifier: null }).encryptionOf({ device: "C:" });
       writeFileSync(${JSON.stringify(winePath(out))}, JSON.stringify(r));
