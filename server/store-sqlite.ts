@@ -10,7 +10,7 @@ import type { Logger } from "../lib/log.js";
 import type { Approval, EventType, Reason, Status, StoredEvent } from "../policies/schema.js";
 import type { LedgerEntry } from "../policies/ledger.js";
 import type {
-  AgentCredential, AgentRecord, ApprovalRecord, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, EvidenceQuery, EvidenceRecord,
+  AgentCredential, AgentRecord, ApprovalRecord, CountGroup, EnrollTokenRecord, EnrollTokenRefusal, EventQuery, EventRow, EvidenceQuery, EvidenceRecord,
   MediaRecord, NewAgent,
   PcBlock, PolicyRecord, Store, SyncEventWriter,
 } from "./store.js";
@@ -327,7 +327,7 @@ export class SqliteStore implements Store, SyncEventWriter {
   }
 
   /** WHERE clauses of an event query (shared by the list and the counts) */
-  private eventWhere(q: Omit<EventQuery, "limit">): { sql: string; args: unknown[] } {
+  private eventWhere(q: Omit<EventQuery, "limit">, timeIndex = false): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.control && !q.type) { where.push("type >= ? AND type < ?"); args.push(`${q.control}.`, `${q.control}/`); }
@@ -338,9 +338,11 @@ export class SqliteStore implements Store, SyncEventWriter {
     if (q.status) { where.push("status = ?"); args.push(q.status); }
     if (q.severity) { where.push("severity = ?"); args.push(q.severity); }
     // `+received_at`: the time range filters rows but never picks the index, so a page or an export
-    // chunk walks the id order (the primary key) from its cursor instead of sorting the whole range
-    if (q.since) { where.push("+received_at >= ?"); args.push(q.since); }
-    if (q.until) { where.push("+received_at < ?"); args.push(q.until); }
+    // chunk walks the id order (the primary key) from its cursor instead of sorting the whole range;
+    // a grouped count (timeIndex) has no order and reads the range from the index
+    const at = timeIndex ? "received_at" : "+received_at";
+    if (q.since) { where.push(`${at} >= ?`); args.push(q.since); }
+    if (q.until) { where.push(`${at} < ?`); args.push(q.until); }
     if (q.text) {
       // LIKE is case-insensitive for ASCII in SQLite; %, _ and \ in the text are literal
       const like = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -375,6 +377,17 @@ export class SqliteStore implements Store, SyncEventWriter {
       counts[r.status] = r.n;
     }
     return counts;
+  }
+
+  async countEventsBy(q: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">, by: CountGroup): Promise<Record<string, Record<Status, number>>> {
+    const { sql: where, args } = this.eventWhere(q, true);
+    // one pass over the covering indexes of migration 8: (agent_id, status, control), (received_at, status, control)
+    const key = by === "control" ? "control" : by === "agent" ? "agent_id" : "date(received_at, '+9 hours')";
+    const out: Record<string, Record<Status, number>> = {};
+    const rows = this.statement(`SELECT ${key} AS k, status, COUNT(*) AS n FROM events ${where} GROUP BY k, status`, false)
+      .all(...args) as Array<{ k: string; status: Status; n: number }>;
+    for (const r of rows) (out[r.k] ??= { needs_approval: 0, approved: 0, violation: 0, info: 0 })[r.status] = r.n;
+    return out;
   }
 
   /**

@@ -93,6 +93,9 @@ export interface EventRow {
   reasons: Reason[];
 }
 
+/** what countEventsBy groups by */
+export type CountGroup = "control" | "agent" | "day";
+
 export interface EventQuery {
   control?: Control;
   type?: EventType;
@@ -215,6 +218,12 @@ export interface Store {
   queryEventLines?(query: EventQuery): Promise<string[]>;
   /** how many events match, per status (the dashboard's counts) */
   countEvents(query: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">): Promise<Record<Status, number>>;
+  /**
+   * The same counts per status, for each value of `by` in one grouped query (the compliance
+   * charts): the control, the agent, or the day received in Asia/Tokyo (YYYY-MM-DD). Only values
+   * with at least one event are keys.
+   */
+  countEventsBy(query: Omit<EventQuery, "limit" | "beforeId" | "afterId" | "order" | "status">, by: CountGroup): Promise<Record<string, Record<Status, number>>>;
   getEvent(id: number): Promise<StoredEvent | undefined>;
   resolveEvent(id: number, resolution: string, note: string | null, at: string): Promise<StoredEvent | undefined>;
 

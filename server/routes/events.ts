@@ -105,6 +105,31 @@ export const eventRoutes: RouteFile = async (app, { store, log, workflow }) => {
     return store.countEvents({ ...filters, ...scoped(req, organisation), text: q, since: iso(since), until: iso(until) });
   });
 
+  app.get("/api/events/counts/by/:group", {
+    config: { action: "event.read" },
+    schema: {
+      summary: "the counts per status for each control, organisation (id) or day received (Asia/Tokyo, YYYY-MM-DD), in one grouped query (the compliance charts); only groups with events are keys",
+      params: z.object({ group: z.enum(["control", "organisation", "day"]) }),
+      querystring: CountsQuery,
+      response: { 200: z.record(z.string(), z.record(Status, z.number().int().nonnegative())) },
+    },
+  }, async (req) => {
+    const { since, until, q, organisation, ...filters } = req.query;
+    const query = { ...filters, ...scoped(req, organisation), text: q, since: iso(since), until: iso(until) };
+    const { group } = req.params;
+    if (group !== "organisation") return store.countEventsBy(query, group);
+    // per PC, then summed per organisation (the agents table's organisation of each PC)
+    const orgOf = workflow.people.agentOrganisations();
+    const out: Record<string, Record<string, number>> = {};
+    for (const [agent, counts] of Object.entries(await store.countEventsBy(query, "agent"))) {
+      const org = orgOf.get(agent);
+      if (org === undefined) continue;
+      const sum = (out[org] ??= { needs_approval: 0, approved: 0, violation: 0, info: 0 });
+      for (const [status, n] of Object.entries(counts)) sum[status] = (sum[status] ?? 0) + n;
+    }
+    return out;
+  });
+
   app.get("/api/events/export", {
     config: { action: "event.read" },
     schema: {

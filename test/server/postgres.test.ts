@@ -68,6 +68,15 @@ describe("PostgreSQL: the numbered migrations and the store's statements", () =>
     expect((await client.query(`SELECT id, kind FROM organisations`)).rows).toEqual([{ id: "default", kind: "contractor" }]);
   });
 
+  it("has the count indexes of migration 8 (the old received_at index replaced), used by a grouped count", async () => {
+    const indexes = (await client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events'`, [SCHEMA]))
+      .rows.map((r) => r.indexname);
+    expect(indexes).toEqual(expect.arrayContaining(["events_agent_status", "events_received_status", "events_type", "events_agent"]));
+    expect(indexes).not.toContain("events_received");
+    // the compliance chart's count per control, in PostgreSQL's SQL, on an empty table
+    expect((await client.query(`SELECT control AS k, status, COUNT(*) AS n FROM events GROUP BY k, status`)).rows).toEqual([]);
+  });
+
   it("refuses a schema made by a newer kyoka", async () => {
     await client.query(`INSERT INTO schema_migrations VALUES ($1, 'from the future', $2)`, [SCHEMA_VERSION + 1, T]);
     await expect(migratePostgres(client)).rejects.toThrow(/newer than this kyoka/);

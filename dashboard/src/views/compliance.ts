@@ -1,10 +1,11 @@
 /**
  * Compliance at a glance: events per status for each control, for each organisation, and per day
- * over the last 14 days, drawn as inline SVG (no chart library) from GET /api/events/counts.
+ * over the last 14 days, drawn as inline SVG (no chart library) from three grouped counts
+ * (GET /api/events/counts/by/control|organisation|day: one query each on the server).
  * Every chart carries its numbers as text too (status never by colour alone).
  */
 import { useEffect, useState } from "preact/hooks";
-import { download, get, pooled, type Organisation } from "../api.js";
+import { download, get, type Organisation } from "../api.js";
 import { controlTitle, type Catalog } from "../catalog.js";
 import { html } from "../html.js";
 import { formatTime, STATUS_LABEL, translate, type Lang } from "../i18n.js";
@@ -96,18 +97,14 @@ export function Compliance({ lang, catalog, orgs, organisation, reports }: Props
 
   useEffect(() => {
     const base = organisation ? `organisation=${encodeURIComponent(organisation)}&` : "";
-    const counts = (q: string): Promise<Counts> => get<Counts>(`/api/events/counts?${base}${q}`);
+    const by = (group: string, q = ""): Promise<Record<string, Counts>> => get<Record<string, Counts>>(`/api/events/counts/by/${group}?${base}${q}`);
     setError(null);
-    pooled(controls, 3, (c) => counts(`control=${c}`).then((r) => ({ key: c, counts: r }))).then(setByControl, (e: Error) => setError(e.message));
-    pooled(contractors, 3, (o) => get<Counts>(`/api/events/counts?organisation=${encodeURIComponent(o.id)}`).then((r) => ({ key: o.name, counts: r })))
-      .then(setByOrg, () => setByOrg([]));
-    const days = Array.from({ length: DAYS }, (_, i) => DAYS - 1 - i);
-    pooled(days, 3, (back) => {
-      const from = jstMidnight(back);
-      const to = new Date(from.getTime() + 86_400_000);
-      const label = new Date(from.getTime() + 9 * 3_600_000).toISOString().slice(5, 10).replace("-", "/");
-      return counts(`since=${from.toISOString()}&until=${to.toISOString()}`).then((r) => ({ key: label, counts: r }));
-    }).then(setByDay, (e: Error) => setError(e.message));
+    by("control").then((r) => setByControl(controls.map((c) => ({ key: c, counts: r[c] ?? {} }))), (e: Error) => setError(e.message));
+    by("organisation").then((r) => setByOrg(contractors.map((o) => ({ key: o.name, counts: r[o.id] ?? {} }))), () => setByOrg([]));
+    // the last 14 days in Asia/Tokyo, oldest first; the server's keys are the days (YYYY-MM-DD, JST)
+    const days = Array.from({ length: DAYS }, (_, i) => new Date(jstMidnight(DAYS - 1 - i).getTime() + 9 * 3_600_000).toISOString().slice(0, 10));
+    by("day", `since=${jstMidnight(DAYS - 1).toISOString()}&until=${jstMidnight(-1).toISOString()}`)
+      .then((r) => setByDay(days.map((d) => ({ key: d.slice(5).replace("-", "/"), counts: r[d] ?? {} }))), (e: Error) => setError(e.message));
   }, [organisation, catalog, orgs]);
 
   return html`
