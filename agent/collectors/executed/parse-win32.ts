@@ -1,26 +1,32 @@
 /**
  * Windows: what counts as installed or part of the OS, and the Authenticode signer (pure; the
  * reading is in win32.ts).
- * - Install locations: `reg query <Uninstall key> /s` (the text the software collector reads, same
- *   keys), the `InstallLocation` value of each entry;
+ * - Install locations: the `InstallLocation` value of each Uninstall entry, read through the
+ *   registry API (normalizeInstallLocation), or from `reg query <Uninstall key> /s` text
+ *   (parseUninstallLocations: kept for captured outputs and the no-FFI fallback);
  * - the OS and installer-owned trees: %SystemRoot% (less its user-writable Temp, Tasks, tracing,
  *   debug folders), %ProgramFiles%, %ProgramFiles(x86)%, %ProgramW6432%;
- * - the signer: `Get-AuthenticodeSignature … | ConvertTo-Json` (Status as the SignatureStatus
- *   enum number, or its name with -EnumsAsStrings), or a WinVerifyTrust result code with the
- *   signer certificate's subject (the koffi path of agent/os/win32 when it is there).
+ * - the signer: a WinVerifyTrust result (agent/os/win32/wintrust.ts: the HRESULT with the signer
+ *   certificate's subject, issuer and thumbprint), or, when koffi cannot load,
+ *   `Get-AuthenticodeSignature … | ConvertTo-Json` (Status as the SignatureStatus enum number, or
+ *   its name with -EnumsAsStrings).
  */
 import { publisherFromDn, readRegQuery } from "../software/parse-win32.js";
 
-/** `reg query … /s` → every Uninstall entry's InstallLocation (quotes and trailing \ removed; drive roots refused). */
+/** One InstallLocation value → the folder it names (quotes and trailing \ removed), or undefined for an empty value, a bare drive or a relative path. */
+export function normalizeInstallLocation(raw: unknown): string | undefined {
+  if (typeof raw !== "string") return undefined;
+  const loc = raw.trim().replace(/^"(.*)"$/, "$1").replace(/[\\/]+$/, "");
+  // empty, a bare drive (C:) or not absolute: would cover far too much, or nothing definite
+  return /^[A-Za-z]:\\.+|^\\\\[^\\]+\\[^\\]+/.test(loc) ? loc : undefined;
+}
+
+/** `reg query … /s` → every Uninstall entry's InstallLocation (see normalizeInstallLocation). */
 export function parseUninstallLocations(regText: string): string[] {
   const out: string[] = [];
   for (const { values } of readRegQuery(regText).keys) {
-    const raw = values.InstallLocation;
-    if (typeof raw !== "string") continue;
-    const loc = raw.trim().replace(/^"(.*)"$/, "$1").replace(/[\\/]+$/, "");
-    // empty, a bare drive (C:) or not absolute: would cover far too much, or nothing definite
-    if (!/^[A-Za-z]:\\.+|^\\\\[^\\]+\\[^\\]+/.test(loc)) continue;
-    out.push(loc);
+    const loc = normalizeInstallLocation(values.InstallLocation);
+    if (loc) out.push(loc);
   }
   return [...new Set(out)];
 }
@@ -100,8 +106,12 @@ export function parseAuthenticodeJson(text: string): SignerInfo[] {
   return out;
 }
 
-/** WinVerifyTrust's HRESULT (as an unsigned 32-bit number) → status; the subject from the signer certificate when there is one. */
-export function signerFromWinVerifyTrust(code: number, subject?: string): SignerInfo {
+/**
+ * A WinVerifyTrust result (agent/os/win32/wintrust.ts: the HRESULT, as a signed or unsigned 32-bit
+ * number, and the signer certificate's names when it found one) → status and signer. Only a valid
+ * or untrusted-root signature names the signer (a broken one still carries someone's certificate).
+ */
+export function signerFromWinVerifyTrust(code: number, names: { subject?: string; issuer?: string; thumbprint?: string } = {}): SignerInfo {
   const c = code >>> 0;
   const status: SignatureStatus =
     c === 0 ? "valid"
@@ -110,5 +120,17 @@ export function signerFromWinVerifyTrust(code: number, subject?: string): Signer
           : c === 0x800b0109 || c === 0x800b010a || c === 0x800b0111 || c === 0x800b0101 ? "not_trusted" // untrusted root, chaining, explicit distrust, expired
             : c === 0x800b0003 || c === 0x800b0001 ? "not_supported" // TRUST_E_SUBJECT_FORM_UNKNOWN, TRUST_E_PROVIDER_UNKNOWN
               : "unknown_error";
-  return { status, signer: subject && (status === "valid" || status === "not_trusted") ? publisherFromDn(subject) : null, ...(subject ? { subject } : {}) };
+  const { subject, issuer, thumbprint } = names;
+  return {
+    status,
+    signer: subject && (status === "valid" || status === "not_trusted") ? publisherFromDn(subject) : null,
+    ...(subject ? { subject } : {}), ...(issuer ? { issuer } : {}), ...(thumbprint ? { thumbprint } : {}),
+  };
+}
+
+/** A SignerInfo as the executed collector reports it (signer, signatureStatus, and the certificate in `signature`). */
+export function signatureOf(row: SignerInfo | undefined, extra: Record<string, unknown> = {}): { signer: string | null; status: string; detail?: Record<string, unknown> } {
+  if (!row) return { signer: null, status: "unknown_error", ...(Object.keys(extra).length ? { detail: extra } : {}) };
+  const detail = { ...(row.subject ? { subject: row.subject } : {}), ...(row.issuer ? { issuer: row.issuer } : {}), ...(row.thumbprint ? { thumbprint: row.thumbprint } : {}), ...extra };
+  return { signer: row.signer, status: row.status, ...(Object.keys(detail).length ? { detail } : {}) };
 }

@@ -90,8 +90,11 @@ export interface RegistryApi {
   loadedHives(): string[];
   /** ProfileList's subkeys (every profile on the machine); undefined when unreadable */
   profiles(): string[] | undefined;
-  /** every entry of an Uninstall key: subkey name → its values; undefined when the key is absent; throws { denied: true } on access denied */
-  readUninstall(key: UninstallKey): Map<string, Values> | undefined;
+  /**
+   * every entry of an Uninstall key: subkey name → its values (`values`, default ENTRY_VALUES);
+   * undefined when the key is absent; throws { denied: true } on access denied
+   */
+  readUninstall(key: UninstallKey, values?: readonly string[]): Map<string, Values> | undefined;
   /** watch a key (or its nearest existing ancestor); `onChange` on every change; returns stop */
   watch(key: { root: "HKLM" | "HKU"; sub: string }, subtree: boolean, onChange: () => void): () => void;
 }
@@ -319,7 +322,7 @@ export function ffiRegistry(): RegistryApi {
         return undefined;
       }
     },
-    readUninstall: (key) => {
+    readUninstall: (key, names = ENTRY_VALUES) => {
       const k = open(key.root, key.sub);
       if (!k) return undefined;
       const out = new Map<string, Values>();
@@ -335,7 +338,7 @@ export function ffiRegistry(): RegistryApi {
           if (!e) continue; // removed between the listing and the open
           const values: Values = {};
           try {
-            for (const v of ENTRY_VALUES) {
+            for (const v of names) {
               const x = e.value(v);
               if (x !== undefined) values[v] = x;
             }

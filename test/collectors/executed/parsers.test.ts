@@ -123,11 +123,11 @@ describe("Windows index and signer", () => {
   });
 
   it("WinVerifyTrust result codes", () => {
-    expect(signerFromWinVerifyTrust(0, "CN=Microsoft Windows, O=Microsoft Corporation")).toMatchObject({ status: "valid", signer: "Microsoft Windows" });
+    expect(signerFromWinVerifyTrust(0, { subject: "CN=Microsoft Windows, O=Microsoft Corporation" })).toMatchObject({ status: "valid", signer: "Microsoft Windows" });
     expect(signerFromWinVerifyTrust(0x800b0100)).toEqual({ status: "not_signed", signer: null });
     expect(signerFromWinVerifyTrust(-2146762496)).toEqual({ status: "not_signed", signer: null }); // the same HRESULT as a signed int
-    expect(signerFromWinVerifyTrust(0x80096010, "CN=X")).toMatchObject({ status: "hash_mismatch", signer: null });
-    expect(signerFromWinVerifyTrust(0x800b0109, "CN=Y")).toMatchObject({ status: "not_trusted", signer: "Y" });
+    expect(signerFromWinVerifyTrust(0x80096010, { subject: "CN=X" })).toMatchObject({ status: "hash_mismatch", signer: null });
+    expect(signerFromWinVerifyTrust(0x800b0109, { subject: "CN=Y" })).toMatchObject({ status: "not_trusted", signer: "Y" });
     expect(signerFromWinVerifyTrust(0x1234).status).toBe("unknown_error");
   });
 });
