@@ -34,6 +34,7 @@ export interface ComplianceState {
 
 /** The snapshot section of each collector (snapshot-sources.ts names). */
 const SECTION_OF: Readonly<Record<string, string>> = { asset: "hardware", media: "media", network: "network", p2p: "p2p", software: "software" };
+const SCHEDULED_SECTIONS: ReadonlySet<string> = new Set(Object.values(SECTION_OF));
 
 export interface ComplianceScheduleOptions {
   log: Logger;
@@ -149,6 +150,9 @@ export class ComplianceSchedule {
       agent: { id: this.opts.agentId?.() ?? "", tags: [] },
       now: this.now(),
       catalog: loadCatalog(),
+      // the controls this schedule records (the executed section is not taken here: the executed
+      // collector records its own check, and the snapshot would hash every program running)
+      sections: SCHEDULED_SECTIONS,
     });
     const at = this.now();
     for (const c of report.controls) {

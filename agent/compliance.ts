@@ -13,7 +13,13 @@
  *   listening port and outbound connection (`network.listening` / `network.connection`);
  * - media: each medium attached (`media.inserted`, `media.unencrypted` for a plain filesystem). The
  *   media ledger (媒体台帳) is the server's: locally a medium is not judged registered or not;
- * - asset: the hardware inventory (the PC ledger 台帳 is reconciled on the server).
+ * - asset: the hardware inventory (the PC ledger 台帳 is reconciled on the server);
+ * - software, programs from outside any package (the `executed` section, 別記2 第10): each program
+ *   running now from outside the package/OS index, and each one this PC's agent has seen run
+ *   (its state folder), as `software.executed` — once per SHA-256 (per path when it could not be
+ *   hashed), decided as the server would (prohibited by hash, signer or name → violation; a 甲許可
+ *   by hash, path, signer or name → approved; else needs_approval). The agent's own executable
+ *   is never in the section.
  * Approvals (甲許可) are those the server last pushed to this PC (`status.json`), when enrolled.
  *
  * A control whose collector the policy disables is `off`; one whose section could not be read is
@@ -26,6 +32,7 @@ import type { Catalog } from "../policies/catalog.js";
 import { decide, STATUS_LABEL } from "../policies/decide.js";
 import type { Policy } from "../policies/policy.js";
 import type { Approval, Control, Details, EventType, NewEvent, Reason, Severity, Status } from "../policies/schema.js";
+import { fileName } from "../policies/matchers/executed.js";
 
 export type Lang = "ja" | "en";
 export type Verdict = "ok" | "needs_action" | "off" | "unchecked";
@@ -93,6 +100,8 @@ export interface ComplianceInput {
    * parse cache, policies/cached.ts, so that this module loads neither yaml nor zod)
    */
   catalog: Catalog;
+  /** judge only these snapshot sections (the others are left out of the report); default: all */
+  sections?: ReadonlySet<string>;
 }
 
 /** Snapshot section → control, and the collector the policy names for it (agent/collectors/index.ts). */
@@ -102,7 +111,11 @@ const SECTIONS: ReadonlyArray<{ section: string; control: Control; collector: st
   { section: "network", control: "network", collector: "network" },
   { section: "media", control: "media", collector: "media" },
   { section: "hardware", control: "asset", collector: "asset" },
+  { section: "executed", control: "software", collector: "executed" },
 ];
+
+/** A section judged under a title of its own (not its control's): programs from outside packages are one line of the software control. */
+const SECTION_TITLE: Readonly<Record<string, EventType>> = { executed: "software.executed" };
 
 type Found = { event: NewEvent; subject: string; action: string; keepIf?: (status: Status) => boolean };
 
@@ -201,8 +214,38 @@ function hardwareFound(section: unknown): { checked: number; found: Found[] } {
   return { checked: Object.keys(hw).length, found: [] };
 }
 
+/**
+ * The executed section: the programs running now, then those the agent has seen that are not
+ * running (one finding per SHA-256, or per path for a program it could not hash).
+ */
+function executedFound(section: unknown): { checked: number; found: Found[] } {
+  const ex = rec(section);
+  const found: Found[] = [];
+  const keys = new Set<string>();
+  const take = (row: Record<string, unknown>, action: string): void => {
+    const path = str(row.path);
+    if (!path) return;
+    const sha256 = typeof row.sha256 === "string" && /^[0-9a-f]{64}$/i.test(row.sha256) ? row.sha256.toLowerCase() : null;
+    const key = sha256 ?? `path:${path}`;
+    if (keys.has(key)) return;
+    keys.add(key);
+    const details: Details = {
+      path, name: str(row.name) ?? fileName(path), sha256,
+      ...(typeof row.size === "number" ? { size: row.size } : {}),
+      ...(str(row.hashError) ? { hashError: str(row.hashError)! } : {}),
+      ...(str(row.signer) ? { signer: str(row.signer)! } : {}),
+    };
+    found.push({ event: { type: "software.executed", details }, subject: `${path}${sha256 ? ` (SHA-256 ${sha256.slice(0, 16)}…)` : ""}`, action });
+  };
+  const running = list(ex.running).map(rec);
+  for (const r of running) take(r, `running (${typeof r.processes === "number" ? r.processes : 1} process(es))`);
+  const seen = list(ex.seen).map(rec);
+  for (const r of seen) take({ ...r, sha256: r.sha256 ?? null }, `ran ${typeof r.runs === "number" ? r.runs : 1} time(s) (last ${str(r.lastSeen) ?? "?"})`);
+  return { checked: keys.size, found };
+}
+
 const FOUND: Record<string, (section: unknown) => { checked: number; found: Found[] }> = {
-  software: softwareFound, p2p: p2pFound, network: networkFound, media: mediaFound, hardware: hardwareFound,
+  software: softwareFound, p2p: p2pFound, network: networkFound, media: mediaFound, hardware: hardwareFound, executed: executedFound,
 };
 
 const NEEDS_ACTION: ReadonlySet<Status> = new Set<Status>(["violation", "needs_approval"]);
@@ -215,7 +258,13 @@ export function evaluateCompliance(doc: SnapshotDoc, input: ComplianceInput): Co
   const counts: Record<Status, number> = { violation: 0, needs_approval: 0, approved: 0, info: 0 };
   const controls: ControlCompliance[] = [];
   for (const { section, control, collector } of SECTIONS) {
-    const base = { control, section, collector, articles: catalog.controls[control].articles, title: catalog.controls[control].title };
+    if (input.sections && !input.sections.has(section)) continue;
+    const own = SECTION_TITLE[section];
+    const base = {
+      control, section, collector,
+      articles: own ? catalog.events[own].articles : catalog.controls[control].articles,
+      title: own ? catalog.events[own].title : catalog.controls[control].title,
+    };
     if (input.policy.collectors[collector]?.enabled === false) {
       controls.push({ ...base, verdict: "off", checked: 0, findings: [] });
       continue;
@@ -284,7 +333,7 @@ export function complianceText(r: ComplianceReport, lang: Lang, takenAt?: string
   const when = takenAt ?? r.evaluatedAt;
   out.push(lang === "ja" ? `kyoka 点検 ${when} — ${policyLine(r.policy, lang)}` : `kyoka check ${when} — ${policyLine(r.policy, lang)}`);
   for (const c of r.controls) {
-    const head = `[${VERDICT_LABEL[c.verdict][lang]}] ${c.title[lang]} (${c.control}; ${c.articles.join(", ")})`;
+    const head = `[${VERDICT_LABEL[c.verdict][lang]}] ${c.title[lang]} (${c.collector === c.control ? c.control : `${c.control}/${c.collector}`}; ${c.articles.join(", ")})`;
     const approved = c.findings.filter((f) => f.status === "approved").length;
     const tail = c.verdict === "off" ? "" : c.verdict === "unchecked"
       ? (lang === "ja" ? ` — ${c.error}` : ` — ${c.error}`)

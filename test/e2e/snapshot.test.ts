@@ -6,6 +6,9 @@
  * force (default, --policy FILE, or the server's last one in the state folder), each finding with
  * its clause, in 日本語 or English; exit 0 when nothing needs action, 1 when something does.
  *
+ * The executed section is judged too: a program copied outside any package and running, and the
+ * programs the agent's state folder says it has seen, each once, with its status and clause.
+ *
  * Needs qbittorrent-nox installed (scripts/setup.sh --test) for the P2P finding of the default policy.
  */
 import { execFileSync } from "node:child_process";
@@ -17,11 +20,15 @@ import { Inventory, normalize } from "../../agent/collectors/asset/inventory.js"
 import { pcIdentity } from "../../agent/collectors/asset/identity.js";
 import { readSystemInformation } from "../../agent/collectors/asset/platform.js";
 import { processScope, root, run } from "../helpers/kyoka.js";
+import { runProgram, uniqueProgram } from "../collectors/executed/live-helpers.js";
 
 const scope = processScope();
 
-/** A policy under which nothing on this machine needs action: P2P and network off, nothing prohibited. */
-const NOTHING = "collectors: { p2p: { enabled: false }, network: { enabled: false } }\n";
+/**
+ * A policy under which nothing on this machine needs action: P2P, network and programs from outside
+ * packages off (this shared machine runs other jobs' programs), nothing prohibited.
+ */
+const NOTHING = "collectors: { p2p: { enabled: false }, network: { enabled: false }, executed: { enabled: false } }\n";
 /** The same, prohibiting bash (present on every Linux machine) */
 const PROHIBIT_BASH = `${NOTHING}software: { prohibited: [ { name: bash, reason: test } ] }\n`;
 
@@ -70,7 +77,8 @@ describe("kyoka snapshot", () => {
     // the statuses: the exit code says whether something needs action
     expect(first.code, first.err).toBe(doc.compliance.needsAction ? 1 : 0);
     expect(doc.compliance.policy).toEqual({ source: "default" });
-    expect(doc.compliance.controls.map((c) => c.control)).toEqual(["software", "p2p", "network", "media", "asset"]);
+    expect(doc.compliance.controls.map((c) => c.control)).toEqual(["software", "p2p", "network", "media", "asset", "software"]);
+    expect((doc.compliance.controls as Array<{ section?: string }>).at(-1)!.section).toBe("executed");
     expect(doc.errors).toEqual([]);
     for (const section of ["hardware", "software", "network", "media", "p2p", "executed"]) expect(doc[section], section).toBeDefined();
     expect(Object.keys(doc.sourceDurationMs as object).sort()).toEqual(["executed", "hardware", "media", "network", "p2p", "software"]);
@@ -217,6 +225,42 @@ describe("kyoka snapshot", () => {
     writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 8, policy: { collectors: "nonsense" } }));
     const broken = await snapshot(["--state-dir", stateDir, "--lang", "en"], cache);
     expect(broken.out).toContain("policy: the default");
+  }, 90_000);
+
+  it("programs from outside packages: one running now and one the agent has seen → 甲許可待ち with clause and SHA-256; a prohibited hash → 違反; a pushed 甲許可 → 許可済み", async () => {
+    const home = scope.dir();
+    const prog = uniqueProgram(join(home, "Downloads"), "portable-tool");
+    const child = runProgram(prog.path);
+    try {
+      // what the agent recorded (its state folder): a program that ran three times and is not running now
+      const stateDir = scope.dir();
+      const seenSha = "e".repeat(64);
+      mkdirSync(join(stateDir, "state"), { recursive: true });
+      writeFileSync(join(stateDir, "state", "executed.json"), JSON.stringify({ seen: { [seenSha]: { count: 3, firstSeen: "2026-12-01T00:00:00.000Z", lastSeen: "2026-12-02T00:00:00.000Z", path: "/media/usb/tool" } } }));
+      const policyOn = "collectors: { p2p: { enabled: false }, network: { enabled: false } }\n";
+      const r = await snapshot(["--policy", policyFile(policyOn), "--state-dir", stateDir], scope.dir());
+      expect(r.code, r.err).toBe(1);
+      expect(r.out).toMatch(/^\[要対応\] パッケージ外のプログラムの実行（未導入ソフトウェア） \(software\/executed; 別記2 第10\) — \d+ 件を確認/m);
+      expect(r.out).toContain(`  甲許可待ち 別記2 第10: ${prog.path} (SHA-256 ${prog.sha256.slice(0, 16)}…) running (1 process(es))\n`);
+      expect(r.out).toContain(`  甲許可待ち 別記2 第10: /media/usb/tool (SHA-256 ${seenSha.slice(0, 16)}…) ran 3 time(s) (last 2026-12-02T00:00:00.000Z)\n`);
+
+      // prohibited by its hash: a violation
+      const prohibited = await snapshot(["--policy", policyFile(`${policyOn}software: { executed: { prohibited: [ { sha256: "${prog.sha256}" } ] } }\n`), "--state-dir", stateDir, "--lang", "en"], scope.dir());
+      expect(prohibited.code).toBe(1);
+      expect(prohibited.out).toContain(`  violation 別記2 第10: ${prog.path} (SHA-256 ${prog.sha256.slice(0, 16)}…) running (1 process(es))\n`);
+
+      // enrolled, with a 甲許可 by hash the server pushed: approved, no longer listed
+      const { parsePolicyText } = await import("../../policies/policy.js");
+      writeFileSync(join(stateDir, "policy.json"), JSON.stringify({ version: 5, policy: parsePolicyText(policyOn) }));
+      writeFileSync(join(stateDir, "status.json"), JSON.stringify({ agentId: "pc-1", approvals: [{ id: "ap-1", control: "software", match: { sha256: prog.sha256 }, validFrom: "2026-01-01T00:00:00Z", validUntil: "2099-01-01T00:00:00Z", reason: "site tool" }] }));
+      const approved = await snapshot(["--state-dir", stateDir, "--json"], scope.dir());
+      const doc = JSON.parse(approved.out) as { compliance: { controls: Array<{ section: string; findings: Array<{ subject: string; status: string; approvalId: string | null }> }> } };
+      const ex = doc.compliance.controls.find((c) => c.section === "executed")!;
+      expect(ex.findings.find((f) => f.subject.startsWith(`${prog.path} `))).toMatchObject({ status: "approved", approvalId: "ap-1" });
+      expect(ex.findings.find((f) => f.subject.startsWith("/media/usb/tool "))).toMatchObject({ status: "needs_approval" });
+    } finally {
+      child.kill("SIGKILL");
+    }
   }, 90_000);
 
   it("works with the cache turned off (KYOKA_CACHE_DIR='') and with an unusable cache folder", async () => {

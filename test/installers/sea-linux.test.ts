@@ -51,7 +51,7 @@ describe("the Linux single executable", () => {
     const snap = JSON.parse(p.stdout()) as Record<string, unknown> & { errors: unknown[]; software: { packages?: unknown[] }; compliance: { needsAction: boolean; controls: unknown[] } };
     // judged by the bundled catalog and decision: the exit code says whether something needs action
     expect(code, p.stderr()).toBe(snap.compliance.needsAction ? 1 : 0);
-    expect(snap.compliance.controls).toHaveLength(5);
+    expect(snap.compliance.controls).toHaveLength(6); // software, p2p, network, media, asset, and software/executed
     expect(snap.errors).toEqual([]);
     for (const k of ["hardware", "software", "network", "media", "p2p"]) expect(snap).toHaveProperty(k);
     // this machine is Debian: dpkg's packages are read (the collector runs from the bundle)
