@@ -175,6 +175,7 @@ const cases: RouteCase[] = [
   } },
   { name: "GET /api/catalog", allowed: ALL, run: (w) => call(w, "GET", "/api/catalog") },
   { name: "GET /api/events/counts", allowed: READERS, run: (w) => call(w, "GET", "/api/events/counts") },
+  { name: "GET /api/events/counts/by/:group", allowed: READERS, run: (w) => call(w, "GET", "/api/events/counts/by/control") },
   { name: "POST /api/assets/import", allowed: ADMIN, run: (w) => request<any>(srv, "POST", "/api/assets/import?mode=upsert", {
     token: tokens[w], raw: "資産番号,ホスト名,製造番号,MACアドレス,設置場所（作業場所）,管理者,登録日,備考\nA-0001,pc-x,SN1,,本庁舎,総務課,2026-04-01,\n",
     headers: { "content-type": "text/csv" } }) },
@@ -269,6 +270,17 @@ describe("contractor A sees none of contractor B's data", () => {
     const counts = (await call("desk", "GET", "/api/events/counts")).json as Record<string, number>;
     const allEvs = (await call("desk", "GET", "/api/events?limit=10000")).json as Array<{ status: string }>;
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(allEvs.length);
+    // the compliance page's grouped counts: the same total, and one organisation only (A's)
+    const sum = (groups: Record<string, Record<string, number>>) => Object.values(groups).flatMap((g) => Object.values(g)).reduce((a, b) => a + b, 0);
+    for (const group of ["control", "day", "organisation"]) {
+      const byGroup = (await call("desk", "GET", `/api/events/counts/by/${group}`)).json as Record<string, Record<string, number>>;
+      expect(sum(byGroup), group).toBe(allEvs.length);
+    }
+    const byOrg = (await call("desk", "GET", "/api/events/counts/by/organisation")).json as Record<string, Record<string, number>>;
+    const orgA = (await call("desk", "GET", "/api/organisations")).json as Array<{ id: string }>;
+    expect(Object.keys(byOrg)).toEqual(orgA.map((o) => o.id));
+    const byOrgAuditor = (await call("auditor", "GET", "/api/events/counts/by/organisation")).json as Record<string, Record<string, number>>;
+    expect(Object.keys(byOrgAuditor).length).toBeGreaterThanOrEqual(2);
     const countsB = (await call("desk", "GET", `/api/events/counts?agent=${credB.agentId}`)).json as Record<string, number>;
     expect(Object.values(countsB).reduce((a, b) => a + b, 0)).toBe(0);
     const countsBAuditor = (await call("auditor", "GET", `/api/events/counts?agent=${credB.agentId}`)).json as Record<string, number>;
