@@ -4,6 +4,7 @@
  * `manage-bde -status` (BitLocker To Go).
  */
 import { normaliseUsbId } from "./parse-linux.js";
+import type { RawDisk, RawVolume } from "../../os/win32/storage.js";
 import type { Medium, VolumeEncryption } from "./types.js";
 
 export interface UsbstorId {
@@ -75,7 +76,7 @@ function n(v: unknown): number | null {
 }
 
 /** STORAGE_BUS_TYPE numbers as Get-Disk serialises them on Windows PowerShell 5.1. */
-const BUS_TYPES: Record<number, string> = {
+export const BUS_TYPES: Record<number, string> = {
   1: "SCSI", 2: "ATAPI", 3: "ATA", 4: "1394", 5: "SSA", 6: "Fibre Channel", 7: "USB", 8: "RAID",
   9: "iSCSI", 10: "SAS", 11: "SATA", 12: "SD", 13: "MMC", 14: "Virtual", 15: "File Backed Virtual",
   16: "Storage Spaces", 17: "NVMe",
@@ -89,6 +90,8 @@ export interface WinDisk {
   size: number | null;
   path: string | null;
   usbstor: UsbstorId | null;
+  /** the disk's own USB device (USB\VID_…&PID_…\serial) when known directly (the FFI inventory: its devnode ancestor) */
+  usbDeviceId?: string | null;
 }
 
 /** `Get-Disk | ConvertTo-Json` */
@@ -123,7 +126,7 @@ export interface WinVolume {
 }
 
 /** DriveType numbers of Get-Volume / Win32_Volume. */
-const DRIVE_TYPES: Record<number, string> = { 0: "Unknown", 1: "Invalid", 2: "Removable", 3: "Fixed", 4: "Remote", 5: "CD-ROM", 6: "RAM" };
+export const DRIVE_TYPES: Record<number, string> = { 0: "Unknown", 1: "Invalid", 2: "Removable", 3: "Fixed", 4: "Remote", 5: "CD-ROM", 6: "RAM" };
 
 /** `Get-Volume | ConvertTo-Json` (optionally with a DiskNumber property added by the reader). */
 export function parseGetVolume(text: string): WinVolume[] {
@@ -241,7 +244,8 @@ export function buildWin32Media(inv: Win32Inventory): Medium[] {
     const removableBus = disk?.busType ? /^(USB|SD|MMC)$/i.test(disk.busType) : false;
     if (!removableBus && v.driveType !== "Removable") continue;
     const serial = disk?.usbstor?.serial ?? disk?.serial ?? null;
-    const parent = serial ? usb.find((u) => u.serial && u.serial.toUpperCase() === serial.toUpperCase()) : undefined;
+    const direct = disk?.usbDeviceId ? parseUsbDeviceId(disk.usbDeviceId) : null;
+    const parent = direct ?? (serial ? usb.find((u) => u.serial && u.serial.toUpperCase() === serial.toUpperCase()) : undefined);
     const letter = `${v.driveLetter}:`;
     const bl = inv.bitlocker.find((b) => b.mountPoint === letter);
     out.push({
@@ -310,4 +314,51 @@ export function parseEncryptableVolume(text: string): VolumeEncryption | null {
   let state: string = CONVERSION[conversion] ?? `unknown (${conversion})`;
   if (conversion === 1 && protection === 0) state = "suspended";
   return { encrypted, encryption: encrypted ? "bitlocker" : null, bitlocker: { state, locked: lock === 0 ? false : null, source: src } };
+}
+
+/**
+ * The FFI inventory (agent/os/win32/storage.ts: GetVolumeInformationW, STORAGE_DEVICE_NUMBER,
+ * STORAGE_DEVICE_DESCRIPTOR, SetupAPI/cfgmgr32 instance ids) as the Win32Inventory that
+ * buildWin32Media assembles — the same shapes the PowerShell inventory yields:
+ *  - a volume whose GetVolumeInformationW failed with ERROR_NOT_READY (21) or
+ *    ERROR_NO_MEDIA_IN_DRIVE (1112) is an empty slot (a card reader without a card) unless its disk
+ *    reports a size: Get-Partition lists no partition there either. Any other failure (a locked
+ *    BitLocker To Go volume) keeps the volume, without label and file system;
+ *  - a disk's friendly name is vendor + product as the descriptor gives them (Get-Disk's
+ *    FriendlyName), its bus the STORAGE_BUS_TYPE name (7 → USB), its USBSTOR identity from the
+ *    device instance id (else the interface path), its USB device the nearest USB\VID_ ancestor
+ *    that is not one interface of a composite device (&MI_).
+ */
+export function inventoryFromStorage(raw: { volumes: RawVolume[]; disks: RawDisk[] }): Win32Inventory {
+  const disks: WinDisk[] = raw.disks.map((d) => {
+    const desc = d.descriptor;
+    const name = [desc?.vendor, desc?.product].filter(Boolean).join(" ").trim();
+    const usbIds = d.ancestorIds.filter((id) => /^USB\\VID_/i.test(id));
+    return {
+      number: d.number,
+      friendlyName: name || null,
+      serial: desc?.serial ?? null,
+      busType: desc ? BUS_TYPES[desc.busType] ?? String(desc.busType) : null,
+      size: d.size,
+      path: d.interfacePath,
+      usbstor: (d.instanceId ? parseUsbstorId(d.instanceId) : null) ?? (d.interfacePath ? parseUsbstorId(d.interfacePath) : null),
+      usbDeviceId: usbIds.find((id) => !/&MI_[0-9A-F]{2}/i.test(id)) ?? null,
+    };
+  });
+  const volumes: WinVolume[] = [];
+  for (const v of raw.volumes) {
+    const disk = raw.disks.find((d) => d.number === v.diskNumber);
+    if ((v.volumeError === 21 || v.volumeError === 1112) && !disk?.size) continue;
+    volumes.push({
+      driveLetter: v.letter.toUpperCase(),
+      diskNumber: v.diskNumber,
+      label: v.label,
+      fileSystem: v.fileSystem,
+      size: v.size,
+      driveType: DRIVE_TYPES[v.driveType] ?? null,
+      uniqueId: v.guidPath,
+    });
+  }
+  const usbDeviceIds = [...new Set(raw.disks.flatMap((d) => d.ancestorIds.filter((id) => /^USB\\VID_/i.test(id))))];
+  return { disks, volumes, bitlocker: [], usbDeviceIds };
 }

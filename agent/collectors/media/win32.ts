@@ -1,11 +1,19 @@
 /**
- * Windows media reader: one PowerShell call returning Get-Disk, Get-Volume (with the disk
- * number of each volume's partition) and the present USB device instance ids; the assembling is
- * done by buildWin32Media (parse-win32.ts). BitLocker To Go is read per volume only when a medium
- * is announced (encryptionOf: the shell property System.Volume.BitLockerProtection through the
- * property system, no process; Win32_EncryptableVolume through PowerShell only when that fails) —
- * until then a volume's encryption is "could not tell" (null), never "plain".
- * That call runs only when the drive letters change (changeToken: kernel32, no process) or every
+ * Windows media reader. The identity inventory runs without a process (ffiInventory,
+ * agent/os/win32/storage.ts through koffi): GetLogicalDrives/GetDriveTypeW, per volume
+ * GetVolumeInformationW (label and file system as UTF-16), GetDiskFreeSpaceExW,
+ * GetVolumeNameForVolumeMountPointW and IOCTL_STORAGE_GET_DEVICE_NUMBER on \\.\E: (0 access
+ * rights), per disk IOCTL_STORAGE_QUERY_PROPERTY (STORAGE_DEVICE_DESCRIPTOR: vendor, product,
+ * serial, bus type) and IOCTL_DISK_GET_DRIVE_GEOMETRY_EX (size), and the disk's device instance id
+ * (SetupAPI on GUID_DEVINTERFACE_DISK) and its USB ancestor (CM_Get_Parent, CM_Get_Device_IDW) →
+ * USBSTOR vendor/product/serial and USB VID/PID; buildWin32Media (parse-win32.ts) assembles the
+ * media. One PowerShell call (Get-Disk, Get-Volume with the disk number of each volume's partition,
+ * the present USB device ids) is only the fallback when koffi or the FFI inventory cannot load or
+ * throws (logged once). BitLocker To Go is read per volume only when a medium is announced
+ * (encryptionOf: the shell property System.Volume.BitLockerProtection through the property system,
+ * no process; Win32_EncryptableVolume through PowerShell only when that fails) — until then a
+ * volume's encryption is "could not tell" (null), never "plain".
+ * The inventory runs only when the drive letters change (changeToken: kernel32, no process) or every
  * 10 minutes — never per poll. Read-only enforcement is not supported here (setReadOnly absent →
  * "not-supported").
  *
@@ -19,12 +27,25 @@
  */
 import type { Logger } from "../../../lib/log.js";
 import { run } from "./exec.js";
-import { bitLockerFromShellProperty, buildWin32Media, jsonList, parseEncryptableVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
+import { bitLockerFromShellProperty, buildWin32Media, inventoryFromStorage, jsonList, parseEncryptableVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
 import type { MediaReader, Medium, RemovalEvent, VolumeEncryption } from "./types.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { drivesToken, listDrives } from "../../os/win32/drives.js";
 import type { CmNotifyAction, CmNotifyEvent } from "../../os/win32/cfgmgr.js";
 import { diskInstanceOfVolume, GUID_DEVINTERFACE_DISK, GUID_DEVINTERFACE_VOLUME, instanceIdOfInterface } from "../../os/win32/cfgmgr.js";
+import { readStorage } from "../../os/win32/storage.js";
+
+/**
+ * The media through the FFI layer (no process): volumes, their disks and the disks' USB identity
+ * (agent/os/win32/storage.ts), assembled as the PowerShell inventory is. BitLocker is not read
+ * here (see encryptionOf): encryption unknown until announced. Throws when koffi cannot load.
+ */
+export async function ffiInventory(): Promise<Medium[]> {
+  return buildWin32Media(inventoryFromStorage(readStorage())).map((m) => ({ ...m, encrypted: null, encryption: null }));
+}
+
+/** Where an inventory came from: the FFI layer, the PowerShell fallback, or a test's injection. */
+export type InventorySource = "ffi" | "powershell" | "injected";
 
 /** Device notifications (cfgmgr32 on Windows; a fake in tests). Both throw when unavailable. */
 export interface DeviceNotifier {
@@ -72,8 +93,12 @@ const REKICK_MS = [1000, 3000];
 export interface Win32MediaReaderOptions {
   /** device notifications (default: cfgmgr32 where the FFI layer loads); null: none (polling only) */
   notifier?: DeviceNotifier | null;
-  /** the inventory (default: the PowerShell call) — tests */
+  /** the inventory, replacing both below — tests */
   inventory?: () => Promise<Medium[]>;
+  /** the FFI inventory (default: ffiInventory); null: never tried — tests */
+  ffiInventory?: (() => Promise<Medium[]>) | null;
+  /** the fallback inventory (default: the PowerShell call) — tests */
+  powershellInventory?: () => Promise<Medium[]>;
   /** the change token (default: drive letters through kernel32) — tests */
   token?: () => string;
   /** an integer shell property of a path (default: the property system through koffi); null: never tried — tests */
@@ -94,6 +119,7 @@ if ($v) { $l = Invoke-CimMethod -InputObject $v -MethodName GetLockStatus; [pscu
 `;
 }
 
+/** The fallback inventory (koffi or the FFI inventory unavailable). */
 const SCRIPT = `
 $ErrorActionPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = [System.Text.Encoding]::UTF8
@@ -106,7 +132,7 @@ $usb = @(Get-PnpDevice -PresentOnly | Where-Object { $_.InstanceId -like 'USB\\V
 [pscustomobject]@{ disks = $disks; volumes = $vols; usb = $usb } | ConvertTo-Json -Depth 4 -Compress
 `;
 
-/** A full PowerShell inventory at least this often even when no drive letter changed. */
+/** A full inventory at least this often even when no drive letter changed. */
 const FULL_LIST_MS = 10 * 60_000;
 
 export class Win32MediaReader implements MediaReader {
@@ -115,6 +141,9 @@ export class Win32MediaReader implements MediaReader {
   private ffi: boolean | undefined;
   private liveSources = new Set<string>();
   private notifier: DeviceNotifier | null | undefined;
+  private ffiFailed = false;
+  /** where the last inventory came from (null: none yet) */
+  lastInventorySource: InventorySource | null = null;
   /** interfaces arrived and not removed: symbolic link → identity */
   readonly arrived = new Map<string, DeviceArrival>();
 
@@ -189,7 +218,7 @@ export class Win32MediaReader implements MediaReader {
 
   /**
    * Drive letters, types and removable volumes' serials through kernel32 (no process): the
-   * collector polls this; the PowerShell inventory runs only when it changed.
+   * collector polls this; the inventory runs only when it changed.
    */
   /**
    * BitLocker To Go of one medium, read when it is announced (never per poll): the shell property
@@ -246,7 +275,26 @@ export class Win32MediaReader implements MediaReader {
   }
 
   private async listNow(): Promise<Medium[]> {
-    if (this.opts.inventory) return this.opts.inventory();
+    if (this.opts.inventory) {
+      this.lastInventorySource = "injected";
+      return this.opts.inventory();
+    }
+    if (this.opts.ffiInventory !== null) {
+      try {
+        const media = await (this.opts.ffiInventory ?? ffiInventory)();
+        this.lastInventorySource = "ffi";
+        return media;
+      } catch (err) {
+        // logged once: a machine where it fails fails every time
+        if (!this.ffiFailed) this.log?.warn({ err }, "FFI media inventory unavailable: falling back to PowerShell (Get-Disk/Get-Volume) for the media inventory");
+        this.ffiFailed = true;
+      }
+    }
+    this.lastInventorySource = "powershell";
+    return this.opts.powershellInventory ? this.opts.powershellInventory() : this.powershellInventory();
+  }
+
+  private async powershellInventory(): Promise<Medium[]> {
     const r = await run("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", SCRIPT], { timeoutMs: 60_000 });
     if (r.code !== 0) {
       this.log?.warn({ code: r.code, stderr: r.stderr.slice(0, 500) }, "PowerShell media inventory failed; no media listed this cycle");
