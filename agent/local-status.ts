@@ -1,7 +1,8 @@
 /**
  * What the agent tells its user locally (issue 13): the approvals (甲許可) in force for this PC and
  * its requests (申請), as pushed by the server, and the agent's own state — written to
- * `<stateDir>/status.json` (atomically, on every change and every 5 s) for `kyoka status` to read,
+ * `<stateDir>/status.json` (atomically, on every push, and at the 5 s look only when something in it
+ * changed: an idle agent does not write to the disk) for `kyoka status` to read,
  * and a log line for every approval that arrives, ends or is withdrawn and every request decided.
  * The server stays the authority: it decides each event by its own clock; this is information.
  */
@@ -19,6 +20,7 @@ export interface AgentStatusFile {
   server: string;
   running: boolean;
   connected: boolean;
+  /** when this status was written: on a change, never just because time passed */
   updatedAt: string;
   policyVersion: number | null;
   queue: { pendingEvents: number; ackedSeq: number; lastSeq: number } | null;
@@ -48,6 +50,10 @@ export class LocalStatus {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private running = false;
+  /** what was last written, without its time (the timer writes only when this differs) */
+  private lastWritten: string | undefined;
+  /** files written (tests) */
+  writes = 0;
 
   constructor(private readonly stateDir: string, private readonly server: string, private readonly source: StatusSource, private readonly log: Logger) {}
 
@@ -58,7 +64,7 @@ export class LocalStatus {
   start(intervalMs = 5000): void {
     this.running = true;
     this.write();
-    this.timer = setInterval(() => this.write(), intervalMs);
+    this.timer = setInterval(() => this.write(true), intervalMs);
     this.timer.unref();
   }
 
@@ -112,8 +118,13 @@ export class LocalStatus {
     };
   }
 
-  private write(): void {
-    const text = `${JSON.stringify(this.snapshot(), null, 2)}\n`;
+  private write(onlyIfChanged = false): void {
+    const snap = this.snapshot();
+    const key = JSON.stringify({ ...snap, updatedAt: undefined });
+    if (onlyIfChanged && key === this.lastWritten) return;
+    this.lastWritten = key;
+    this.writes++;
+    const text = `${JSON.stringify(snap, null, 2)}\n`;
     // never re-create a state folder that is gone: an uninstall's purge removes it while the
     // stopping agent may still write its last status (found by the MSI uninstall test)
     this.writing = this.writing.then(() => (existsSync(dirname(this.file)) ? writeFileAtomic(this.file, text, 0o644) : undefined)).catch((err: unknown) => {

@@ -65,6 +65,30 @@ describe("the agent's status file and log lines", () => {
     expect(read().approvals.map((a) => a.id)).toEqual(["a1"]);
   });
 
+  it("the periodic look writes only what changed: an idle agent does not write to the disk", async () => {
+    const d = tempDir("kyoka-local-status-idle-");
+    let pending = 0;
+    const s2 = new LocalStatus(d, "wss://kyoka.example", {
+      agentId: () => "agent-2", connected: () => true, policyVersion: () => 1, queue: () => ({ pendingEvents: pending, ackedSeq: 0, lastSeq: pending }),
+    }, logs.log);
+    try {
+      s2.start(10);
+      await new Promise((r) => setTimeout(r, 120)); // ≈ 10 looks
+      expect(s2.writes).toBe(1); // the start only
+      const first = readFileSync(join(d, STATUS_FILE), "utf8");
+      pending = 3;
+      await new Promise((r) => setTimeout(r, 60));
+      expect(s2.writes).toBe(2);
+      const second = JSON.parse(readFileSync(join(d, STATUS_FILE), "utf8")) as AgentStatusFile;
+      expect(second.queue).toMatchObject({ pendingEvents: 3, lastSeq: 3 });
+      expect(second.updatedAt >= (JSON.parse(first) as AgentStatusFile).updatedAt).toBe(true);
+      await s2.stop();
+      expect(s2.writes).toBe(3); // the stop: running false
+    } finally {
+      removeDir(d);
+    }
+  });
+
   it("stop: running false in the file", async () => {
     await status.stop();
     expect(read().running).toBe(false);
