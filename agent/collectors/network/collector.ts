@@ -4,7 +4,10 @@
  *  - Attachment: event-driven (the reader's change notices — rtnetlink on Linux, `ip monitor` as
  *    the fallback —, debounced, then a re-read of what they said changed) plus a reconciling
  *    poll every policy.network.pollSeconds that re-reads only when a cheap fingerprint changed
- *    (or once a minute, for SSID changes that touch no address or route). The state is diffed
+ *    (or once a minute, for SSID changes that touch no address or route) — while the change
+ *    notices run, the poll takes no fingerprint at all (a notice comes for every link, address
+ *    and route change: the fingerprint would only repeat it, at the cost of a getifaddrs dump and
+ *    three procfs reads every poll) and re-reads only once a minute. The state is diffed
  *    against the last known one in ctx.state → network.attached / network.changed.
  *  - Connections and listeners (Linux): every pollSeconds the /proc socket tables of every
  *    network namespace → network.connection (one per process × remote × port per
@@ -100,6 +103,8 @@ export class NetworkCollector implements Collector {
   private watchDebounceMs = 300;
   /** where change notices come from ("rtnetlink", "ip monitor", …), once known */
   watchSource: string | undefined;
+  /** the change notices run (a source is known and has not failed since): the poll takes no fingerprint */
+  private watchLive = false;
   private connections = new Map<string, number>();
   private listening = new Set<string>();
   private ownNetns: number | undefined;
@@ -126,7 +131,7 @@ export class NetworkCollector implements Collector {
    * socket cycles started by the ActiveOpens watch, and of those the quick looks at connections
    * only (benches and tests)
    */
-  readonly stats = { watchTriggered: 0, connectionLooks: 0 };
+  readonly stats = { watchTriggered: 0, connectionLooks: 0, fingerprints: 0 };
 
   constructor(opts: NetworkCollectorOptions = {}) {
     this.opts = opts;
@@ -155,9 +160,14 @@ export class NetworkCollector implements Collector {
     if (this.reader.watch) {
       this.stopWatch = this.reader.watch(
         () => this.scheduleAttachment(),
-        (err) => ctx.log.warn({ err }, "network change monitor failed; the reconciling poll continues"),
+        (err) => {
+          // from now on the poll's fingerprint is the safety net again
+          this.watchLive = false;
+          ctx.log.warn({ err }, "network change monitor failed; the reconciling poll continues");
+        },
         (source) => {
           this.watchSource = source.name;
+          this.watchLive = true;
           this.watchDebounceMs = source.debounceMs;
           if (source.reason) ctx.log.info({ source: source.name, reason: source.reason }, "network change notices from the fallback source");
           else ctx.log.debug({ source: source.name }, "network change notices");
@@ -262,8 +272,10 @@ export class NetworkCollector implements Collector {
 
   private async readAttachment(force: boolean, changedOnly = false): Promise<void> {
     const ctx = this.ctx!;
-    const fp = this.reader!.fingerprint?.();
     const stale = this.now() - this.lastFullRead >= (this.opts.fullReadMs ?? 60_000);
+    // change notices run: a change has been (or will be) announced; the poll only re-reads once a minute
+    if (!force && !stale && this.watchLive) return;
+    const fp = this.reader!.fingerprint ? (this.stats.fingerprints++, this.reader!.fingerprint()) : undefined;
     if (!force && !stale && fp !== undefined && fp === this.lastFingerprint) return;
     let states;
     try {
