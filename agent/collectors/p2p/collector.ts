@@ -156,6 +156,8 @@ export class P2pCollector implements Collector {
     await events?.stop();
     await this.running?.catch(() => undefined);
     await this.presentRun;
+    // the platform is the collector's own only when it made it (a test may share one across collectors)
+    if (!this.opts.platform) this.platform?.close?.();
   }
 
   /** Subscribe to process events where the platform can use them; polling stays the fallback. */

@@ -139,4 +139,8 @@ export class LinuxP2pPlatform implements P2pPlatform {
   isAlive(pid: number, startTime?: number): boolean {
     return isAlive(pid, startTime, this.procRoot);
   }
+
+  close(): void {
+    this.software.close();
+  }
 }

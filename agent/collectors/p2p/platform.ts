@@ -52,6 +52,8 @@ export interface P2pPlatform {
   readonly sockets?: SocketSource;
   /** is the process (pid, startTime) still the one we saw? */
   isAlive(pid: number, startTime?: number): boolean;
+  /** release what the platform holds (folder watches) when the collector stops */
+  close?(): void;
 }
 
 /**
@@ -75,6 +77,10 @@ export abstract class CommandP2pPlatform implements P2pPlatform {
 
   isAlive(pid: number): boolean {
     try { process.kill(pid, 0); return true; } catch { return false; }
+  }
+
+  close(): void {
+    this.software.close();
   }
 }
 

@@ -43,13 +43,13 @@ describe("the network poll while change notices run", () => {
     const c = new NetworkCollector({ attachment: reader, sockets: null, fullReadMs: 3_600_000 });
     collectors.push(c);
     await c.start(ctx);
-    await waitFor(() => c.watchSource, () => "the watch's source");
+    await waitFor(() => c.watchSource, "the watch's source");
     const fp0 = calls.fingerprints, reads0 = calls.reads;
     await sleep(400); // ≈ 8 polls
     expect(calls.fingerprints).toBe(fp0);
     expect(calls.reads).toBe(reads0);
     failWatch(new Error("the monitor died"));
-    await waitFor(() => calls.fingerprints >= fp0 + 3 || undefined, () => `fingerprints after the failure: ${calls.fingerprints - fp0}`);
+    await waitFor(() => calls.fingerprints >= fp0 + 3 || undefined, "fingerprints after the failure");
     expect(calls.reads).toBe(reads0); // the fingerprint did not move: still no read
   });
 
@@ -59,7 +59,7 @@ describe("the network poll while change notices run", () => {
     const c = new NetworkCollector({ attachment: reader, sockets: null, fullReadMs: 3_600_000 });
     collectors.push(c);
     await c.start(ctx);
-    await waitFor(() => calls.fingerprints >= 4 || undefined, () => `fingerprints: ${calls.fingerprints}`);
+    await waitFor(() => calls.fingerprints >= 4 || undefined, "four fingerprints");
     expect(calls.reads).toBe(1); // the start only: the fingerprint never moved
   });
 
@@ -69,8 +69,8 @@ describe("the network poll while change notices run", () => {
     const c = new NetworkCollector({ attachment: reader, sockets: null, fullReadMs: 150 });
     collectors.push(c);
     await c.start(ctx);
-    await waitFor(() => c.watchSource, () => "the watch's source");
-    await waitFor(() => calls.reads >= 3 || undefined, () => `reads: ${calls.reads}`);
+    await waitFor(() => c.watchSource, "the watch's source");
+    await waitFor(() => calls.reads >= 3 || undefined, "three reads");
     expect(calls.fingerprints).toBeLessThanOrEqual(calls.reads); // taken with the full reads only
   });
 });
