@@ -478,6 +478,7 @@ export class P2pCollector implements Collector {
   }
 
   private async checkPresent(paths: string[], maxFiles: number, events: NewEvent[], changed: Set<keyof typeof STATE_KEYS>): Promise<number> {
+    if (this.walker!.resting()) return 0; // between two passes (10 min): not even the homes are listed
     const homes = await (this.opts.homeDirs ?? (() => homeDirs()))();
     const roots = expandPaths(paths, homes);
     const { files } = await this.walker!.step(roots, maxFiles);

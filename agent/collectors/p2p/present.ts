@@ -82,6 +82,11 @@ export class PresentWalker {
     return Promise.all(paths.map((p) => stat(p).catch(() => undefined)));
   }
 
+  /** Between two passes: a step would visit nothing (the caller need not even list the homes). */
+  resting(): boolean {
+    return this.queue.length === 0 && this.now() < this.restingUntil;
+  }
+
   /** Visit up to maxFiles entries; returns the regular files seen (the caller matches them). */
   async step(roots: readonly string[], maxFiles: number): Promise<{ files: PresentFile[]; passDone: boolean }> {
     const files: PresentFile[] = [];
