@@ -132,6 +132,10 @@ export class SocketTableReader implements SocketTableSource {
   private readonly allNamespaces: boolean;
   private readonly nsCache = new Map<number, number>();
   private nsCheckedAt = 0;
+  /** the last namespace listing, reused for nsReuseMs unless forget() was called since */
+  private nsList: NetNamespace[] | undefined;
+  private nsListAt = -Infinity;
+  private readonly nsReuseMs: number;
   private counters = new Map<number, string>();
   private lastFullRead = 0;
   /** each namespace's rows from the last read (for readIfChanged to reuse) */
@@ -140,7 +144,7 @@ export class SocketTableReader implements SocketTableSource {
    * full table reads, readIfChanged calls that skipped them, calls answered with the rows another
    * view read (shared), quick connection reads (diagnostics, benchmarks)
    */
-  readonly stats = { fullReads: 0, skipped: 0, shared: 0, namespacesReused: 0, diagReads: 0, procReads: 0, connectionReads: 0 };
+  readonly stats = { fullReads: 0, skipped: 0, shared: 0, namespacesReused: 0, diagReads: 0, procReads: 0, connectionReads: 0, namespaceListings: 0 };
   /** the rows of the last read, its generation, and the socket inodes in it */
   private gen = 0;
   private lastRows: NamespacedSocket[] = [];
@@ -155,8 +159,9 @@ export class SocketTableReader implements SocketTableSource {
    * `sockDiag: false` reads /proc text only (the default for a procRoot other than /proc: a
    * fixture tree has no kernel behind it).
    */
-  constructor(opts: { procRoot?: string; allNamespaces?: boolean; owners?: SocketOwners; sockDiag?: boolean } = {}) {
+  constructor(opts: { procRoot?: string; allNamespaces?: boolean; owners?: SocketOwners; sockDiag?: boolean; nsReuseMs?: number } = {}) {
     this.procRoot = opts.procRoot ?? "/proc";
+    this.nsReuseMs = opts.nsReuseMs ?? 0;
     this.allNamespaces = opts.allNamespaces ?? true;
     this.owners = opts.owners ?? new SocketOwners({ procRoot: this.procRoot });
     this.ready = (opts.sockDiag ?? this.procRoot === "/proc")
@@ -190,7 +195,10 @@ export class SocketTableReader implements SocketTableSource {
    * exec) and does not want to wait for the 30 s re-check.
    */
   forget(pids: Iterable<number>): void {
-    for (const pid of pids) this.nsCache.delete(pid);
+    for (const pid of pids) {
+      this.nsCache.delete(pid);
+      this.nsList = undefined;
+    }
   }
 
   /** Namespaces seen (pid → namespace links are re-checked every 30 s: setns/unshare move pids). */
@@ -199,8 +207,13 @@ export class SocketTableReader implements SocketTableSource {
     if (now - this.nsCheckedAt > 30_000) {
       this.nsCache.clear();
       this.nsCheckedAt = now;
+      this.nsList = undefined;
     }
-    return listNetNamespaces(this.procRoot, this.nsCache);
+    if (this.nsList && now - this.nsListAt < this.nsReuseMs) return this.nsList;
+    this.nsList = listNetNamespaces(this.procRoot, this.nsCache);
+    this.nsListAt = now;
+    this.stats.namespaceListings++;
+    return this.nsList;
   }
 
   /**
@@ -400,6 +413,9 @@ let shared: SocketTableReader | undefined;
 
 /** The agent's one reader of the socket tables under /proc (see the file comment). */
 export function sharedSocketTables(): SocketTableReader {
-  shared ??= new SocketTableReader();
+  // the P2P and the network collector each look every 2 s: one /proc walk for the namespaces
+  // serves both (a new or exec'd process is forgotten by the P2P source at once, so a client
+  // started in a new namespace is not kept waiting)
+  shared ??= new SocketTableReader({ nsReuseMs: 1500 });
   return shared;
 }

@@ -92,3 +92,37 @@ describe("one SocketTableReader shared by two users (the P2P and the network col
     }
   });
 });
+
+describe("the namespace listing reused by the shared reader", () => {
+  it("lists /proc once per nsReuseMs; a forgotten pid (a process that exec'd) makes the next call list again", async () => {
+    const fake = tempDir("kyoka-fake-proc-ns-");
+    try {
+      mkdirSync(join(fake, "self/ns"), { recursive: true });
+      symlinkSync("net:[1]", join(fake, "self/ns/net"));
+      mkdirSync(join(fake, "10/ns"), { recursive: true });
+      symlinkSync("net:[1]", join(fake, "10/ns/net"));
+      writeNet(join(fake, "net"), 1, [8080], 100);
+      const reader = new SocketTableReader({ procRoot: fake, nsReuseMs: 60_000 });
+      const inodes = () => reader.namespaces().map((n) => n.inode).sort();
+      expect(inodes()).toEqual([1]);
+      const listings = reader.stats.namespaceListings;
+      // a process enters a new namespace: not seen while the listing is reused…
+      mkdirSync(join(fake, "30/ns"), { recursive: true });
+      symlinkSync("net:[3]", join(fake, "30/ns/net"));
+      writeNet(join(fake, "30/net"), 1, [7070], 300);
+      for (let i = 0; i < 5; i++) reader.readIfChanged(3_600_000);
+      expect(reader.stats.namespaceListings).toBe(listings);
+      expect(inodes()).toEqual([1]);
+      // …until the caller says that pid changed (the P2P source does, on its exec event)
+      reader.forget([30]);
+      expect(inodes()).toEqual([1, 3]);
+      expect(reader.stats.namespaceListings).toBe(listings + 1);
+      // without reuse (the default) every call lists
+      const plain = new SocketTableReader({ procRoot: fake });
+      plain.namespaces(); plain.namespaces();
+      expect(plain.stats.namespaceListings).toBe(2);
+    } finally {
+      removeDir(fake);
+    }
+  });
+});
