@@ -26,7 +26,7 @@ import type { Collector, CollectorContext } from "../../collector.js";
 import type { NewEvent } from "../../../policies/schema.js";
 import { parseNsLink, type SocketOwner } from "../../os/linux/sockets.js";
 import { readlinkSync } from "node:fs";
-import { readProcFile } from "../../os/linux/proc-read.js";
+import { HeldProcFile } from "../../os/linux/proc-read.js";
 import {
   connectionEvent, connectionKey, destinationApproved, diffAttachment, listeningApproved, listeningEvent, listeningKey,
   listeningNeedsOwner, outboundConnections, toAttachmentMap, type AttachmentMap, type ScannedSocket,
@@ -70,6 +70,31 @@ export interface NetworkCollectorOptions {
    */
   connectionCpuBudget?: number;
   now?: () => number;
+}
+
+/**
+ * TCP ActiveOpens from the bytes of /proc/net/snmp, without decoding the file: the column is
+ * found in the `Tcp:` header line and its digits taken from the values line below it (the look
+ * runs four times a second).
+ */
+export function tcpActiveOpensBytes(b: Buffer): string | undefined {
+  const header = b.indexOf("Tcp:") === 0 ? 0 : (() => { const i = b.indexOf("\nTcp:"); return i < 0 ? -1 : i + 1; })();
+  if (header < 0) return undefined;
+  const headerEnd = b.indexOf(10, header);
+  if (headerEnd < 0) return undefined;
+  const at = b.indexOf(" ActiveOpens", header);
+  if (at < 0 || at > headerEnd) return undefined;
+  let column = 0;
+  for (let i = header; i <= at; i++) if (b[i] === 32) column++;
+  if (b.indexOf("Tcp:", headerEnd + 1) !== headerEnd + 1) return undefined;
+  let i = headerEnd + 1;
+  for (let spaces = 0; spaces < column; i++) {
+    if (i >= b.length || b[i] === 10) return undefined;
+    if (b[i] === 32) spaces++;
+  }
+  let end = i;
+  while (end < b.length && b[end]! >= 48 && b[end]! <= 57) end++;
+  return end > i ? b.toString("latin1", i, end) : undefined;
 }
 
 /** TCP ActiveOpens from /proc/net/snmp (connect() calls so far), or undefined. */
@@ -118,6 +143,7 @@ export class NetworkCollector implements Collector {
   /** a look deferred by the connection budget, due when the budget allows it */
   private lookTimer: NodeJS.Timeout | undefined;
   private lastActiveOpens: string | undefined;
+  private snmp: HeldProcFile | undefined;
   private socketRunning: Promise<void> | undefined;
   /** the last quick connection look (performance.now()) and its CPU, ms */
   private lastConnLook = -Infinity;
@@ -182,7 +208,11 @@ export class NetworkCollector implements Collector {
   private startSocketWatch(): void {
     const every = this.opts.socketWatchMs ?? 250;
     if (!this.sockets || every <= 0 || process.platform !== "linux") return;
-    const read = (): string | undefined => { try { return tcpActiveOpens(readProcFile("/proc/net/snmp")); } catch { return undefined; } };
+    // the file stays open: the look is a pread and a scan of its bytes (≈ 10 µs, was ≈ 40 with an
+    // open, a decode and a split of the lines)
+    const snmp = new HeldProcFile("/proc/net/snmp");
+    this.snmp = snmp;
+    const read = (): string | undefined => { try { return tcpActiveOpensBytes(snmp.read()); } catch { return undefined; } };
     this.lastActiveOpens = read();
     if (this.lastActiveOpens === undefined) return;
     const budget = this.opts.connectionCpuBudget ?? 0.008;
@@ -212,6 +242,8 @@ export class NetworkCollector implements Collector {
     this.stopped = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = undefined;
+    this.snmp?.close();
+    this.snmp = undefined;
     if (this.lookTimer) clearTimeout(this.lookTimer);
     this.lookTimer = undefined;
     if (this.timer) clearTimeout(this.timer);

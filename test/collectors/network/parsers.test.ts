@@ -5,7 +5,8 @@ import { decodeProcAddress, isConnected, isListening, parseNsLink, parsePasswd, 
 import {
   assembleLinuxState, defaultGateways, parseIpAddrJson, parseIpNeighJson, parseIpRouteJson, parseIwLink, parseNmcliWifi, parseResolvConf,
 } from "../../../agent/collectors/network/parse-linux.js";
-import { tcpActiveOpens } from "../../../agent/collectors/network/collector.js";
+import { tcpActiveOpens, tcpActiveOpensBytes } from "../../../agent/collectors/network/collector.js";
+import { HeldProcFile } from "../../../agent/os/linux/proc-read.js";
 import { parseNetIPConfigurationJson, parseNetshWlanInterfaces } from "../../../agent/collectors/network/parse-win32.js";
 import {
   parseAirportInfo, parseArpEntry, parseIpconfigRouter, parseIpconfigSummary, parseNetworksetupAirport, parseRouteGetDefault,
@@ -67,6 +68,29 @@ describe("/proc/net/snmp", () => {
     expect(tcpActiveOpens("")).toBeUndefined();
     expect(tcpActiveOpens("Ip: Forwarding\nIp: 1\n")).toBeUndefined();
     expect(tcpActiveOpens("Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 42")).toBe("42");
+  });
+
+  it("the byte scan (the 250 ms look) gives what the text parser gives, on the capture and on this machine's live file", () => {
+    const b = (t: string) => Buffer.from(t, "latin1");
+    const captured = fx("linux", "proc-net-snmp.txt");
+    expect(tcpActiveOpensBytes(b(captured))).toBe("6609");
+    expect(tcpActiveOpensBytes(b(""))).toBeUndefined();
+    expect(tcpActiveOpensBytes(b("Ip: Forwarding\nIp: 1\n"))).toBeUndefined();
+    expect(tcpActiveOpensBytes(b("Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 42"))).toBe("42");
+    expect(tcpActiveOpensBytes(b("Tcp: RtoAlgorithm ActiveOpens\n"))).toBeUndefined(); // no values line
+    expect(tcpActiveOpensBytes(b("Tcp: RtoAlgorithm ActiveOpens\nTcp: 1\n"))).toBeUndefined(); // too few values
+    // "Tcp:" inside another line is not the header
+    expect(tcpActiveOpensBytes(b("IcmpMsg: Tcp: x\nTcp: RtoAlgorithm RtoMin ActiveOpens\nTcp: 1 200 77\n"))).toBe("77");
+    const held = new HeldProcFile("/proc/net/snmp");
+    try {
+      const live = readFileSync("/proc/net/snmp", "latin1");
+      const a = tcpActiveOpens(live), c = tcpActiveOpensBytes(held.read());
+      expect(a).toMatch(/^\d+$/);
+      expect(Number(c)).toBeGreaterThanOrEqual(Number(a)); // read a moment later: never less
+      expect(tcpActiveOpensBytes(held.read())).toMatch(/^\d+$/); // read again through the same fd
+    } finally {
+      held.close();
+    }
   });
 });
 
