@@ -165,12 +165,15 @@ export function isConnected(s: SocketEntry): boolean {
  */
 export function socketCounters(snmp: string, sockstat: string, sockstat6 = ""): string {
   const out: string[] = [];
-  const lines = snmp.split("\n");
-  for (let i = 0; i + 1 < lines.length; i++) {
-    if (!lines[i]!.startsWith("Tcp:") || !lines[i + 1]!.startsWith("Tcp:")) continue;
-    const names = lines[i]!.split(/\s+/), values = lines[i + 1]!.split(/\s+/);
-    for (const k of ["ActiveOpens", "PassiveOpens", "CurrEstab"]) out.push(values[names.indexOf(k)] ?? "?");
-    break;
+  // only the two Tcp: lines are split (the look runs every second or two: not the whole file)
+  const a = snmp.startsWith("Tcp:") ? 0 : snmp.indexOf("\nTcp:") + 1;
+  if (a > 0 || snmp.startsWith("Tcp:")) {
+    const e1 = snmp.indexOf("\n", a);
+    if (e1 > 0 && snmp.startsWith("Tcp:", e1 + 1)) {
+      const e2 = snmp.indexOf("\n", e1 + 1);
+      const names = snmp.slice(a, e1).split(/\s+/), values = snmp.slice(e1 + 1, e2 < 0 ? undefined : e2).split(/\s+/);
+      for (const k of ["ActiveOpens", "PassiveOpens", "CurrEstab"]) out.push(values[names.indexOf(k)] ?? "?");
+    }
   }
   for (const line of `${sockstat}\n${sockstat6}`.split("\n")) {
     const m = /^(TCP6?|UDP6?):\s+inuse\s+(\d+)(?:.*?\balloc\s+(\d+))?/.exec(line);

@@ -32,7 +32,7 @@
  */
 import { join } from "node:path";
 import { listNetNamespaces, parseNsLink, safeReadlink, type NetNamespace } from "./netns.js";
-import { readProcFile } from "./proc-read.js";
+import { HeldProcFile, readProcFile } from "./proc-read.js";
 import { parseCidr } from "../../../lib/net/ip.js";
 import { CONNECTION_STATES, excludeDestinations, SockDiagReader, type DestinationCond } from "./sock-diag.js";
 import { SocketOwners } from "./socket-owners.js";
@@ -136,6 +136,8 @@ export class SocketTableReader implements SocketTableSource {
   private nsList: NetNamespace[] | undefined;
   private nsListAt = -Infinity;
   private readonly nsReuseMs: number;
+  /** our namespace's counter files, kept open (the real /proc only) */
+  private readonly ownCounterFiles = new Map<string, HeldProcFile>();
   private counters = new Map<number, string>();
   private lastFullRead = 0;
   /** each namespace's rows from the last read (for readIfChanged to reuse) */
@@ -311,16 +313,23 @@ export class SocketTableReader implements SocketTableSource {
   /** Each namespace's socket counters now (undefined when they cannot be read: read everything). */
   private sampleCounters(): Map<number, string> | undefined {
     const fps = new Map<number, string>();
-    const counters = (dir: string): string => {
+    // our namespace's three files stay open (read again with pread: no path walk, open or close)
+    const read = (dir: string, name: string, own: boolean): string => {
+      if (!own || this.procRoot !== "/proc") return readProcFile(join(dir, name));
+      let held = this.ownCounterFiles.get(name);
+      if (!held) this.ownCounterFiles.set(name, (held = new HeldProcFile(join(dir, name))));
+      return held.read().toString("latin1");
+    };
+    const counters = (dir: string, own = false): string => {
       let six = "";
-      try { six = readProcFile(join(dir, "sockstat6")); } catch { /* IPv6 disabled */ }
-      return socketCounters(readProcFile(join(dir, "snmp")), readProcFile(join(dir, "sockstat")), six);
+      try { six = read(dir, "sockstat6", own); } catch { /* IPv6 disabled */ }
+      return socketCounters(read(dir, "snmp", own), read(dir, "sockstat", own), six);
     };
     try {
       const nss = this.allNamespaces ? this.namespaces() : [{ inode: 0, pids: [], own: true }];
       for (const ns of nss) {
         let fp: string | undefined;
-        if (ns.own) fp = counters(join(this.procRoot, "net"));
+        if (ns.own) fp = counters(join(this.procRoot, "net"), true);
         else {
           for (const pid of ns.pids) {
             try { fp = counters(join(this.procRoot, String(pid), "net")); break; } catch { /* next pid */ }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decodeProcAddress, isConnected, isListening, parseNsLink, parsePasswd, parseProcNetSockets } from "../../../agent/os/linux/sockets.js";
+import { decodeProcAddress, isConnected, isListening, parseNsLink, parsePasswd, parseProcNetSockets, socketCounters } from "../../../agent/os/linux/sockets.js";
 import {
   assembleLinuxState, defaultGateways, parseIpAddrJson, parseIpNeighJson, parseIpRouteJson, parseIwLink, parseNmcliWifi, parseResolvConf,
 } from "../../../agent/collectors/network/parse-linux.js";
@@ -68,6 +68,19 @@ describe("/proc/net/snmp", () => {
     expect(tcpActiveOpens("")).toBeUndefined();
     expect(tcpActiveOpens("Ip: Forwarding\nIp: 1\n")).toBeUndefined();
     expect(tcpActiveOpens("Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 42")).toBe("42");
+  });
+
+  it("the socket counters fingerprint: TCP opens and established from snmp, inuse/alloc from sockstat and sockstat6", () => {
+    const sockstat = "sockets: used 180\nTCP: inuse 11 orphan 0 tw 2 alloc 13 mem 1\nUDP: inuse 3 mem 0\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n";
+    const sockstat6 = "TCP6: inuse 2\nUDP6: inuse 1\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n";
+    const snmp = fx("linux", "proc-net-snmp.txt");
+    const values = snmp.split("\n").filter((l) => l.startsWith("Tcp:"))[1]!.split(" ");
+    const names = snmp.split("\n").filter((l) => l.startsWith("Tcp:"))[0]!.split(" ");
+    const want = ["ActiveOpens", "PassiveOpens", "CurrEstab"].map((k) => values[names.indexOf(k)]);
+    expect(socketCounters(snmp, sockstat, sockstat6)).toBe(`${want.join(",")},TCP=11/13,UDP=3/,TCP6=2/,UDP6=1/`);
+    expect(socketCounters("", sockstat)).toBe("TCP=11/13,UDP=3/");
+    expect(socketCounters("Tcp: RtoAlgorithm ActiveOpens PassiveOpens CurrEstab\nTcp: 1 5 6 7", "")).toBe("5,6,7");
+    expect(socketCounters("Tcp: RtoAlgorithm ActiveOpens\nUdp: x\n", "")).toBe(""); // no values line
   });
 
   it("the byte scan (the 250 ms look) gives what the text parser gives, on the capture and on this machine's live file", () => {
