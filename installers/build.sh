@@ -55,23 +55,17 @@ fresh() {
 }
 stamp() { key_of "$1" > "$work/$1.stamp"; }
 
-# --- the bundle: kyoka's JS in one CommonJS file (the SEA's main script) ------------------------
+# --- the bundles: kyoka's JS in two CommonJS files --------------------------------------------
+# kyoka.cjs (the SEA's main script: the command line, the agent and the light commands) and
+# server.cjs (the server's code, carried as an asset and loaded only by the commands that need it):
+# installers/sea/bundle.mjs says how they are split and what they share
 bundle() {
-  fresh bundle "$work/kyoka.cjs" && return 0
+  fresh bundle "$work/kyoka.cjs" "$work/server.cjs" && return 0
   # the dashboard the server serves travels in the executables too (dist/dashboard)
   say "vite → dist/dashboard"
   npm run --silent build:dashboard >"$work/vite.log" 2>&1 || { cat "$work/vite.log" >&2; return 1; }
-  say "esbuild → $work/kyoka.cjs ($version, build $commit)"
-  # import.meta.url is the executable's own path in the bundle (the modules that use it only
-  # derive cache keys or sibling paths from it, and fall back when those do not exist)
-  node_modules/.bin/esbuild installers/sea/entry.ts --bundle --platform=node --target=node20 --format=cjs \
-    --outfile="$work/kyoka.cjs" --log-level=warning --legal-comments=none \
-    --alias:bindings=./installers/sea/bindings.cjs --alias:koffi=./installers/sea/koffi.cjs \
-    --define:KYOKA_VERSION="\"$version\"" --define:KYOKA_COMMIT="\"$commit\"" --define:KYOKA_DATE="\"$date\"" \
-    --define:import.meta.url=kyokaImportMetaUrl \
-    `# ws: its optional native helpers are not bundled (and would warn)` \
-    --define:process.env.WS_NO_BUFFER_UTIL=\"1\" --define:process.env.WS_NO_UTF_8_VALIDATE=\"1\" \
-    "--banner:js=var kyokaImportMetaUrl = require('node:url').pathToFileURL(process.execPath).href;"
+  say "esbuild → $work/kyoka.cjs + server.cjs ($version, build $commit)"
+  node installers/sea/bundle.mjs "$work" "$version" "$commit" "$date"
   stamp bundle
 }
 

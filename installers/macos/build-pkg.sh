@@ -2,8 +2,8 @@
 # The macOS recipe — run ON A MAC (arm64 or x64) from the repository, with the same Node version
 # as the Linux build (a SEA blob only works in the Node that made it), after `npm ci`:
 #
-#   bash installers/build.sh linux   # only to make installers/out/work/kyoka.cjs (the bundle); or
-#                                    # run the esbuild line of build.sh on the Mac
+#   bash installers/build.sh linux   # only to make installers/out/work/kyoka.cjs + server.cjs (the
+#                                    # bundles); or run installers/sea/bundle.mjs as build.sh does
 #   sh installers/macos/build-pkg.sh arm64      (or x64; the Mac's own architecture)
 #
 # → installers/out/kyoka-darwin-<arch> (the single executable, ad-hoc signed; sign it with your
@@ -17,7 +17,7 @@ out=installers/out
 work="$out/work/darwin-$arch"
 version="$(node -p 'require("./package.json").version')"
 [ "$(uname -s)" = Darwin ] || { echo "build-pkg.sh runs on macOS (codesign, pkgbuild)" >&2; exit 1; }
-[ -f "$out/work/kyoka.cjs" ] || { echo "no bundle: run the esbuild step of installers/build.sh first" >&2; exit 1; }
+[ -f "$out/work/kyoka.cjs" ] && [ -f "$out/work/server.cjs" ] || { echo "no bundles: run the bundle step of installers/build.sh first" >&2; exit 1; }
 mkdir -p "$work"
 
 # 1. the SEA: blob from this node (with koffi's darwin library), injected into a copy of it

@@ -4,7 +4,8 @@
  * - `globalThis.kyokaBuild`: the version, commit and date baked in at bundle time (esbuild
  *   `--define`), for `kyoka --version` and the agent's hello (lib/build-info.ts);
  * - unpacks the files the executable carries as SEA assets (installers/build.sh lists them in the
- *   `manifest.json` asset: policies/*.yaml and koffi's native library for the platform) into a private
+ *   `manifest.json` asset: policies/*.yaml, the dashboard, the server's code `bundles/server.cjs`
+ *   (installers/sea/server-bundle.cjs loads it) and koffi's native library for the platform) into a private
  *   folder of the user running it, one folder per build, and sets `globalThis.kyokaPackageRoot`
  *   (lib/paths.ts) and `globalThis.kyokaNativeDir` (installers/sea/koffi.cjs) to it.
  *
@@ -19,7 +20,7 @@
  * rewrites (temp file + rename) any that differ, so a damaged or altered file is never used.
  */
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import Module from "node:module";
@@ -66,13 +67,26 @@ function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/** A file's SHA-256, read in pieces: the 12 MB server bundle is not held in memory by every start. */
+function fileSha256(file: string, buf: Buffer): string {
+  const hash = createHash("sha256");
+  const fd = openSync(file, "r");
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
 function unpack(dir: string, manifest: Manifest): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   checkPrivate(dirname(dir));
   checkPrivate(dir);
+  const buf = Buffer.allocUnsafe(256 * 1024);
   for (const f of manifest.files) {
     const target = join(dir, f.path);
-    if (existsSync(target) && sha256(readFileSync(target)) === f.sha256) continue;
+    if (existsSync(target) && fileSha256(target, buf) === f.sha256) continue;
     const data = new Uint8Array(getAsset(f.path));
     if (sha256(data) !== f.sha256) throw new Error(`bundled file ${f.path} does not match its manifest`);
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });

@@ -177,6 +177,27 @@ describe("the kyoka MSI under Wine", () => {
     expect(agents[0]!.version).toBe(version);
   });
 
+  it("the installed executable: --version, agent --help; the server's code (a second bundle) only for a server command", { timeout: 180_000 }, async () => {
+    const exe = join(driveC, "Program Files/kyoka/kyoka.exe");
+    // KYOKA_TRACE_BUNDLES=1: the executable says when it loads bundles/server.cjs (installers/sea/server-bundle.cjs)
+    const env = { KYOKA_TRACE_BUNDLES: "1" };
+    const loaded = /^kyoka: loaded the server bundle .*[\\/]kyoka[\\/]runtime[\\/]\w+[\\/]bundles[\\/]server\.cjs\r?$/m;
+    const v = runWine(exe, ["--version"], { env, dir: scope.dir(), name: "version" });
+    expect((await v.exited).code, v.stderr()).toBe(0);
+    expect(v.stdout().trim()).toMatch(new RegExp(`^${version.replace(/\./g, "\\.")} \\(build \\S+, \\d{4}-\\d\\d-\\d\\d\\)$`));
+    expect(v.stderr()).not.toMatch(loaded);
+    const help = runWine(exe, ["agent", "--help"], { env, dir: scope.dir(), name: "agent-help" });
+    expect((await help.exited).code, help.stderr()).toBe(0);
+    expect(help.stdout()).toContain("--service");
+    expect(help.stderr()).not.toMatch(loaded);
+    // a server command loads the second bundle from the unpacked folder (its usage error is the
+    // main script's: exit 2, one line)
+    const list = runWine(exe, ["enroll-token", "list", "--data", winePath(scope.dir())], { env, dir: scope.dir(), name: "enroll-token" });
+    expect((await list.exited).code, list.stderr()).toBe(2);
+    expect(list.stderr()).toMatch(loaded);
+    expect(list.stderr()).toMatch(/^kyoka: --data .*: no kyoka\.db there/m);
+  });
+
   it("registers the service: automatic, LocalSystem, the agent in service mode, restart on failure, its Node settings", { timeout: 120_000 }, async () => {
     const v = regValues(await wineReg(["query", serviceKey]));
     expect(v.Start).toEqual(["REG_DWORD", "0x2"]);
