@@ -42,7 +42,7 @@ export interface P2pCollectorOptions {
   homeDirs?: () => Promise<string[]>;
   /** executables larger than this are not hashed/scanned for markers (default 512 MiB) */
   hashMaxBytes?: number;
-  /** walk presentPaths with synchronous fs calls (one-shot runs only: see PresentWalker) */
+  /** walk presentPaths with synchronous fs calls in 5 ms slices (default true; false: through the thread pool — see PresentWalker) */
   syncPresentWalk?: boolean;
   /** hashes known from an earlier run, for the markers whose fingerprint is given (the snapshot's persistent cache) */
   hashSeed?: (markersKey: string) => Iterable<readonly [string, HashedExecutable]>;
@@ -134,7 +134,7 @@ export class P2pCollector implements Collector {
     this.sigs = this.opts.signatures ?? (await import("./signatures.js")).loadSignatures();
     this.hasher = new ExecutableHasher(this.sigs.markers.map((m) => m.bytes), undefined, this.opts.hashMaxBytes);
     if (this.opts.hashSeed) this.hasher.seed(this.opts.hashSeed(this.hasher.markersKey()));
-    this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000, Date.now, this.opts.syncPresentWalk ?? false);
+    this.walker = new PresentWalker(this.opts.presentRestMs ?? 600_000, Date.now, this.opts.syncPresentWalk ?? true);
     for (const k of Object.keys(STATE_KEYS) as (keyof typeof STATE_KEYS)[]) {
       this.reported[k] = new Set(ctx.state.get<string[]>(`p2p.${k}`) ?? []);
     }

@@ -38,7 +38,46 @@ describe("the presentPaths walk", () => {
     expect((await w.step([root], 100)).files).toEqual([]);
     now += 600_000;
     expect(w.resting()).toBe(false);
-    expect((await w.step([root], 100)).files.length).toBe(5);
+    // the next pass: no folder changed, so no file is stat'ed or returned
+    expect((await w.step([root], 100)).files).toEqual([]);
+    expect(w.stats).toMatchObject({ folders: 4, unchangedFolders: 4, fileStats: 0 });
+  });
+
+  it("after the first pass only the folders whose entries changed are looked into; every fullEvery-th pass looks at everything", async () => {
+    const top = join(root, "inc");
+    for (const d of ["a", "b"]) mkdirSync(join(top, d), { recursive: true });
+    for (const f of ["a/1", "a/2", "b/3"]) writeFileSync(join(top, f), f);
+    let now = 0;
+    const w = new PresentWalker(1000, () => now, false, 3);
+    const pass = async () => { now += 1000; return (await w.step([top], 1000)).files.map((f) => f.path.slice(top.length + 1)).sort(); };
+    expect(await pass()).toEqual(["a/1", "a/2", "b/3"]); // pass 1: full
+    // a new file in a (a's mtime moves); b/3 rewritten in place (b's mtime does not move)
+    await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(join(top, "a/new-client"), "x");
+    writeFileSync(join(top, "b/3"), "rewritten in place");
+    expect(await pass()).toEqual(["a/1", "a/2", "a/new-client"]); // pass 2: only a is looked into
+    expect(w.stats).toMatchObject({ folders: 3, unchangedFolders: 2, fileStats: 3 });
+    expect(await pass()).toEqual([]); // pass 3: nothing changed
+    expect(await pass()).toEqual(["a/1", "a/2", "a/new-client", "b/3"]); // pass 4 = 1 + fullEvery: everything
+  });
+});
+
+describe("the synchronous walk gives the event loop back", () => {
+  it("a timer due during a long step runs before the step ends", async () => {
+    const big = join(root, "big");
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(join(big, `d${d}`), { recursive: true });
+      for (let f = 0; f < 10; f++) writeFileSync(join(big, `d${d}`, `f${f}`), "x");
+    }
+    // a slice of 0 ms: the loop is given back between any two folders (the agent's is 5 ms)
+    const w = new PresentWalker(1000, Date.now, true, 6, 0);
+    let timerRan = false, stepDone = false, timerBeforeDone = false;
+    setTimeout(() => { timerRan = true; timerBeforeDone = !stepDone; }, 0);
+    const r = await w.step([big], 100_000);
+    stepDone = true;
+    expect(r.files).toHaveLength(300);
+    expect(timerRan).toBe(true);
+    expect(timerBeforeDone).toBe(true);
   });
 });
 
