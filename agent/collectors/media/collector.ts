@@ -58,6 +58,8 @@ interface Tracked {
   /** we made the mount read-only and must make it writable again after a clean scan */
   madeReadOnly: boolean;
   readOnly: ReadOnlyState;
+  /** why read-only could not be set or released (reported in media.scanned), and the OS error */
+  readOnlyError: { detail: string; code?: number } | null;
   copyOut: CopyOutWatcher | null;
   copyOutMount: string | null;
   /** the removal-request registration on the mounted volume (Windows), and whether it asked to eject */
@@ -216,6 +218,7 @@ export class MediaCollector implements Collector {
           scanning: null,
           madeReadOnly: false,
           readOnly: "off",
+          readOnlyError: null,
           copyOut: null,
           copyOutMount: null,
           removal: null,
@@ -315,9 +318,13 @@ export class MediaCollector implements Collector {
           t.madeReadOnly = true;
           t.readOnly = "enforced";
           this.log!.info({ device: t.medium.device, mount, method: r.method }, "medium made read-only until its virus scan is clean");
+        } else if (r.reason === "already") {
+          t.readOnly = "already";
+          this.log!.info({ device: t.medium.device, mount, detail: r.detail }, "medium already read-only; the agent will not make it writable");
         } else {
           t.readOnly = r.reason;
-          this.log!.warn({ device: t.medium.device, mount, detail: r.detail }, "could not make the medium read-only before the scan; scanning it writable");
+          t.readOnlyError = { detail: r.detail, ...(r.code !== undefined ? { code: r.code } : {}) };
+          this.log!.warn({ device: t.medium.device, mount, detail: r.detail, code: r.code }, "could not make the medium read-only before the scan; scanning it writable");
         }
       }
     }
@@ -425,10 +432,21 @@ export class MediaCollector implements Collector {
       t.scanned = true;
       if (t.madeReadOnly) {
         if (outcome.result === "clean") {
+          // a reader that dismounts the volume (Windows): the copy-out watch's handles are released first
+          const paused = this.reader!.readOnlyRemounts === true && !t.released ? t.copyOut : null;
+          paused?.pause();
           const r = await this.reader!.setReadOnly!(t.medium, false);
+          if (paused && t.copyOut === paused && !t.released && !this.stopped) {
+            await paused.resume().catch((err: unknown) => this.log!.error({ mount, err: (err as Error).message }, "could not resume watching the medium"));
+          }
           t.readOnly = r.ok ? "released" : "failed";
           t.madeReadOnly = !r.ok;
-          if (!r.ok) this.log!.error({ mount, detail: r.detail }, "scan clean but the medium could not be made writable again");
+          if (!r.ok) {
+            t.readOnlyError = { detail: r.detail, ...(r.code !== undefined ? { code: r.code } : {}) };
+            this.log!.error({ mount, detail: r.detail, code: r.code }, "scan clean but the medium could not be made writable again");
+          } else {
+            this.log!.info({ device: t.medium.device, mount, method: r.method }, "scan clean: the medium is writable again");
+          }
         } else {
           t.readOnly = "kept";
         }
@@ -447,6 +465,7 @@ export class MediaCollector implements Collector {
           durationMs: outcome.durationMs,
           scannedFiles: outcome.scannedFiles,
           readOnly: t.readOnly,
+          ...(t.readOnlyError ? { readOnlyError: t.readOnlyError.detail, ...(t.readOnlyError.code !== undefined ? { readOnlyCode: t.readOnlyError.code } : {}) } : {}),
           ...(outcome.error ? { error: outcome.error } : {}),
         },
       });

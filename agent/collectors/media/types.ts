@@ -63,6 +63,11 @@ export interface MediaReader {
   /** Make the mount read-only (or writable again) until the scan is clean. */
   setReadOnly?(medium: Medium, readOnly: boolean): Promise<ReadOnlyChange>;
   /**
+   * setReadOnly dismounts the volume (Windows): before making it writable again the collector
+   * releases its own handles on the medium (the copy-out watch) and watches again afterwards.
+   */
+  readOnlyRemounts?: boolean;
+  /**
    * Removal requests for a mounted medium (Windows: an eject asks first). On "query-remove" the
    * collector releases every handle it holds on the medium before returning (else the eject is
    * refused); on "query-remove-failed" it watches again; "removed": the device is going away.
@@ -92,9 +97,14 @@ export interface VolumeEncryption {
 
 export type RemovalEvent = "query-remove" | "query-remove-failed" | "removed";
 
+/**
+ * What setReadOnly did. "already": the medium was read-only before the agent touched it (Windows: the
+ * disk's read-only attribute) — it is then never made writable by the agent. `code`: the OS error
+ * (Windows: the Win32 error of the call that failed).
+ */
 export type ReadOnlyChange =
   | { ok: true; method: string }
-  | { ok: false; reason: "not-supported" | "failed"; detail: string };
+  | { ok: false; reason: "not-supported" | "failed" | "already"; detail: string; code?: number };
 
 /**
  * What happened to readOnlyUntilScanned for one medium, reported in media.scanned:

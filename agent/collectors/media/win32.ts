@@ -14,8 +14,16 @@
  * no process; Win32_EncryptableVolume through PowerShell only when that fails) — until then a
  * volume's encryption is "could not tell" (null), never "plain".
  * The inventory runs only when the drive letters change (changeToken: kernel32, no process) or every
- * 10 minutes — never per poll. Read-only enforcement is not supported here (setReadOnly absent →
- * "not-supported").
+ * 10 minutes — never per poll.
+ *
+ * Read-only until scanned (setReadOnly, agent/os/win32/disk-readonly.ts): the medium's disk gets
+ * the read-only attribute as diskpart's `attributes disk set readonly` sets it
+ * (IOCTL_DISK_SET_DISK_ATTRIBUTES, not persisted, read back with IOCTL_DISK_GET_DISK_ATTRIBUTES),
+ * then the volume is locked and dismounted so that Windows mounts it again read-only; a clean scan
+ * clears the attribute and dismounts again (the collector releases its copy-out watch around it:
+ * readOnlyRemounts). A disk read-only before the agent → "already", never made writable. Needs
+ * administrator rights (the service runs as LocalSystem): without them, or where the driver does
+ * not do it, the Win32 error is reported with "failed" / "not-supported" and the scan runs anyway.
  *
  * Events (watch): disk and volume interface arrival/removal through CM_Register_Notification
  * (agent/os/win32/cfgmgr.ts) kick the collector at once, and again 1 s and 3 s later (the mount
@@ -28,12 +36,13 @@
 import type { Logger } from "../../../lib/log.js";
 import { run } from "./exec.js";
 import { bitLockerFromShellProperty, buildWin32Media, inventoryFromStorage, jsonList, parseEncryptableVolume, parseGetDisk, parseGetVolume, parseUsbstorId } from "./parse-win32.js";
-import type { MediaReader, Medium, RemovalEvent, VolumeEncryption } from "./types.js";
+import type { MediaReader, Medium, ReadOnlyChange, RemovalEvent, VolumeEncryption } from "./types.js";
 import { win32 } from "../../os/win32/ffi.js";
 import { drivesToken, listDrives } from "../../os/win32/drives.js";
 import type { CmNotifyAction, CmNotifyEvent } from "../../os/win32/cfgmgr.js";
 import { diskInstanceOfVolume, GUID_DEVINTERFACE_DISK, GUID_DEVINTERFACE_VOLUME, instanceIdOfInterface } from "../../os/win32/cfgmgr.js";
 import { readStorage } from "../../os/win32/storage.js";
+import { DiskReadOnly, diskNumberOfPath, ffiDiskIo, type DiskIo } from "../../os/win32/disk-readonly.js";
 
 /**
  * The media through the FFI layer (no process): volumes, their disks and the disks' USB identity
@@ -105,6 +114,8 @@ export interface Win32MediaReaderOptions {
   shellProperty?: ((path: string, name: string) => number | null) | null;
   /** Win32_EncryptableVolume of one drive letter as JSON (default: PowerShell) — tests */
   encryptableVolume?: (letter: string) => Promise<string>;
+  /** CreateFileW/DeviceIoControl for read-only until scanned (default: kernel32 through koffi) — tests */
+  diskIo?: () => Promise<DiskIo>;
 }
 
 const BITLOCKER_PROPERTY = "System.Volume.BitLockerProtection";
@@ -144,6 +155,9 @@ export class Win32MediaReader implements MediaReader {
   private ffiFailed = false;
   /** where the last inventory came from (null: none yet) */
   lastInventorySource: InventorySource | null = null;
+  /** setReadOnly dismounts the volume: the collector releases its handles before making it writable */
+  readonly readOnlyRemounts = true;
+  private diskReadOnly: Promise<DiskReadOnly> | undefined;
   /** interfaces arrived and not removed: symbolic link → identity */
   readonly arrived = new Map<string, DeviceArrival>();
 
@@ -245,6 +259,31 @@ export class Win32MediaReader implements MediaReader {
     } catch (err) {
       this.log?.warn({ err, device: letter }, "BitLocker state unknown (Win32_EncryptableVolume failed)");
       return null;
+    }
+  }
+
+  /**
+   * Read-only until scanned: the disk's read-only attribute and a dismount of the volume (see the
+   * header). A medium without a drive letter or a disk number cannot be: not-supported.
+   */
+  async setReadOnly(medium: Medium, readOnly: boolean): Promise<ReadOnlyChange> {
+    const disk = diskNumberOfPath(medium.disk);
+    if (!/^[A-Z]:$/i.test(medium.device) || disk === null) return { ok: false, reason: "not-supported", detail: `no drive letter or disk number (device ${medium.device}, disk ${medium.disk ?? "unknown"})` };
+    let d: DiskReadOnly;
+    try {
+      this.diskReadOnly ??= (this.opts.diskIo ?? ffiDiskIo)().then((io) => new DiskReadOnly(io, { systemDrive: process.env.SystemDrive }));
+      d = await this.diskReadOnly;
+    } catch (err) {
+      this.diskReadOnly = undefined;
+      return { ok: false, reason: "not-supported", detail: `the Win32 layer is unavailable: ${(err as Error).message}` };
+    }
+    const letter = medium.device.toUpperCase();
+    try {
+      const r = readOnly ? d.setReadOnly(letter, disk) : d.setWritable(letter, disk);
+      this.log?.debug({ device: letter, disk, readOnly, result: r }, "disk read-only attribute");
+      return r;
+    } catch (err) {
+      return { ok: false, reason: "failed", detail: `${readOnly ? "read-only" : "writable"}: ${(err as Error).message}` };
     }
   }
 
