@@ -116,6 +116,34 @@ describe("the kyoka .deb", () => {
     await waitFor(() => /listening on/.test(s.stdout()), "the installed server to listen", 30_000);
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ ok: true });
     expect((await s.kill("SIGTERM")).code).toBe(0);
+
+    // as the unit runs it: a dynamic user with no home and a read-only system, so the executable
+    // unpacks into the unit's CacheDirectory (KYOKA_RUNTIME_DIR); nobody stands in for the dynamic
+    // user, and the folders are made as systemd makes CacheDirectory= and StateDirectory=
+    const unit = readFileSync("/lib/systemd/system/kyoka-server.service", "utf8");
+    const cacheDir = /^CacheDirectory=(\S+)$/m.exec(unit)?.[1];
+    expect(cacheDir).toBe("kyoka-server");
+    const unitEnv = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(unitEnv.KYOKA_RUNTIME_DIR).toBe(`/var/cache/${cacheDir}/runtime`);
+    const cache = `/var/cache/${cacheDir}`;
+    execFileSync("rm", ["-rf", cache]);
+    mkdirSync(cache, { mode: 0o700 });
+    const sandboxData = scope.dir();
+    execFileSync("chown", ["nobody:nogroup", cache, sandboxData]);
+    const port2 = await freePort();
+    const asUnit = scope.track(runProgram("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups",
+      "/usr/bin/kyoka", "server", "--config", "/etc/kyoka/server.yaml", "--host", "127.0.0.1", "--port", String(port2), "--data", sandboxData],
+    { env: { PATH: "/usr/bin:/bin", HOME: "/", ...unitEnv } }));
+    try {
+      await waitFor(() => /listening on/.test(asUnit.stdout()), "the server as the unit's user to listen", 30_000);
+      expect(await (await fetch(`http://127.0.0.1:${port2}/healthz`)).json()).toEqual({ ok: true });
+      const runtimes = execFileSync("find", [`${cache}/runtime`, "-mindepth", "1", "-maxdepth", "1", "-user", "nobody"], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+      expect(runtimes).toHaveLength(1); // unpacked there, by that user
+      expect(existsSync(join(runtimes[0]!, "bundles/server.cjs"))).toBe(true);
+      expect((await asUnit.kill("SIGTERM")).code).toBe(0);
+    } finally {
+      execFileSync("rm", ["-rf", cache]);
+    }
     await dpkg(["--purge", "kyoka-server"]);
     expect(existsSync("/usr/lib/kyoka/better_sqlite3.node")).toBe(false);
     expect(existsSync("/etc/kyoka/server.yaml")).toBe(false);
