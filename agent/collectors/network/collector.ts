@@ -46,7 +46,12 @@ export interface NetworkCollectorOptions {
   debounceMs?: number;
   /** a full attachment re-read at least this often even when the fingerprint is unchanged */
   fullReadMs?: number;
-  /** a full socket-table read at least this often even when the kernel's counters are unchanged */
+  /**
+   * a full socket-table read at least this often even when the kernel's counters are unchanged
+   * (default 60 s: the counters move with every TCP open and every socket made or closed, so the
+   * full read only catches a UDP socket swapped for another between two looks; the P2P source's
+   * period is the same, and one's read is given to the other — agent/os/linux/sockets.ts)
+   */
   socketFullReadMs?: number;
   /**
    * CPU budget of the socket scan, as a fraction of one core (default 0.004; was 0.008 before
@@ -409,7 +414,7 @@ export class NetworkCollector implements Collector {
       const policyChanged = this.lastSocketPolicy !== net;
       this.lastSocketPolicy = net;
       if (!policyChanged && wall - this.lastSocketRead < this.lastSocketCostMs / (this.opts.socketCpuBudget ?? 0.004)) return;
-      all = policyChanged || this.socketsPending ? this.sockets.read() : this.sockets.readIfChanged(this.opts.socketFullReadMs ?? 30_000);
+      all = policyChanged || this.socketsPending ? this.sockets.read() : this.sockets.readIfChanged(this.opts.socketFullReadMs ?? 60_000);
       if (!all) return;
     } catch (err) {
       ctx.log.warn({ err }, "reading the socket tables failed; will retry at the next poll");

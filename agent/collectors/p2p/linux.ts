@@ -33,7 +33,8 @@ export class SharedSocketSource implements SocketSource {
   private lastRead = -Infinity;
   private lastCostMs = 0;
 
-  constructor(procRoot = "/proc", private readonly maxAgeMs = 20_000, private readonly cpuBudget = 0.004) {
+  // maxAgeMs: the network collector's full-read period too (60 s), so one aged read serves both
+  constructor(procRoot = "/proc", private readonly maxAgeMs = 60_000, private readonly cpuBudget = 0.004) {
     // owners of new sockets on P2P ports are looked up at most once a second; the rest wait a cycle
     const owners = new SocketOwners({ procRoot, minScanIntervalMs: 1000 });
     // the real /proc: the agent's shared reader (the network collector reads the same tables)
