@@ -6,8 +6,8 @@
  * The P2P collector asks every scan cycle (every 2 s by default), so this reads again only when
  * something may have changed: a stat of the reader's watch targets (the dpkg status file, the rpm
  * database, snapd's state, the flatpak folders, /Applications…) differs, or `maxAgeMs` has passed
- * (Windows has no watch targets: the registry cannot be stat'ed). After the first read, reads run in the background, so a slow
- * `rpm -qa` never delays the process scan.
+ * (Windows has no watch targets: the registry cannot be stat'ed). After the first read, reads run
+ * in the background, so a slow `rpm -qa` never delays the process scan.
  *
  * The stats are not taken every cycle either: each watch target's folder is watched (inotify on
  * Linux, FSEvents/kqueue on macOS; a folder that does not exist through its nearest existing
@@ -82,7 +82,7 @@ export class InstalledSoftware {
   /** a read finished since the caller last asked */
   private fresh = false;
   /** the folder watches (undefined: not set up yet), and whether every target is covered */
-  private watchers: (FSWatcher | (() => void))[] | undefined;
+  private watchers: FSWatcher[] | undefined;
   private watchedAll = false;
   /** a change notice came since the last fingerprint (or a watch must be set up again) */
   private dirty = true;
@@ -98,7 +98,7 @@ export class InstalledSoftware {
 
   /** Stop watching the folders. */
   close(): void {
-    for (const w of this.watchers ?? []) typeof w === "function" ? w() : w.close();
+    for (const w of this.watchers ?? []) w.close();
     this.watchers = undefined;
   }
 
