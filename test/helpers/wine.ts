@@ -16,7 +16,7 @@
  *    service anew. A test of a service keeps `wineKeepAlive()` running, the way Windows stays up.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { root, type Proc } from "./kyoka.js";
@@ -159,4 +159,30 @@ export function wineShutdown(): void {
     // no wineserver was running
   }
   execFileSync("wineserver", ["-w"], { env, stdio: "ignore", timeout: 60_000 });
+}
+
+/**
+ * A removable drive K: for the duration of `use`: a folder with a `.windows-label` and the given
+ * files, linked as dosdevices `k:` and typed `floppy` in HKLM\Software\Wine\Drives (Wine's
+ * mountmgr then reports it as DRIVE_REMOVABLE). mountmgr reads both when the wineserver starts,
+ * so the wineserver is shut down around the change; everything is undone afterwards.
+ */
+export async function withRemovableK<T>(folder: string, label: string, files: Record<string, string>, use: () => Promise<T>): Promise<T> {
+  const { prefix } = wineSetup();
+  const link = join(prefix, "dosdevices", "k:");
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, ".windows-label"), label);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(folder, name), text);
+  wineShutdown();
+  rmSync(link, { force: true });
+  symlinkSync(folder, link);
+  try {
+    await wineReg(["add", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/d", "floppy", "/f"]);
+    wineShutdown();
+    return await use();
+  } finally {
+    await wineReg(["delete", "HKLM\\Software\\Wine\\Drives", "/v", "k:", "/f"]).catch(() => undefined);
+    rmSync(link, { force: true });
+    wineShutdown();
+  }
 }
