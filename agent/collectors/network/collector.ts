@@ -333,7 +333,7 @@ export class NetworkCollector implements Collector {
 
   /** The ActiveOpens watch's look: connections only where the source can, else the full cycle. */
   private connectionCycle(): Promise<void> {
-    if (!this.sockets?.readConnections || this.stopped) return this.socketCycle();
+    if (!this.sockets?.readConnections || this.stopped) return this.socketCycle(true);
     if (this.socketRunning) return this.socketRunning;
     this.socketRunning = this.lookAtConnections().finally(() => { this.socketRunning = undefined; });
     return this.socketRunning;
@@ -352,7 +352,7 @@ export class NetworkCollector implements Collector {
       ctx.log.warn({ err }, "reading the connections failed; the next poll reads the socket tables");
       return;
     }
-    if (!rows) return this.readSockets();
+    if (!rows) return this.readSockets(true);
     this.stats.connectionLooks++;
     const cpu = process.cpuUsage(cpu0);
     this.lastConnLook = wall;
@@ -392,14 +392,15 @@ export class NetworkCollector implements Collector {
   }
 
   /** Read every namespace's sockets; raise connection and listening events (one cycle at a time). */
-  async socketCycle(): Promise<void> {
+  /** `fromWatch`: the ActiveOpens watch asked (a move the budget defers is looked at again at the next tick) */
+  async socketCycle(fromWatch = false): Promise<void> {
     if (!this.sockets || this.stopped) return;
     if (this.socketRunning) return this.socketRunning;
-    this.socketRunning = this.readSockets().finally(() => { this.socketRunning = undefined; });
+    this.socketRunning = this.readSockets(fromWatch).finally(() => { this.socketRunning = undefined; });
     return this.socketRunning;
   }
 
-  private async readSockets(): Promise<void> {
+  private async readSockets(fromWatch = false): Promise<void> {
     if (!this.sockets || this.stopped) return;
     const ctx = this.ctx!;
     const net = ctx.policy().network;
@@ -413,7 +414,13 @@ export class NetworkCollector implements Collector {
       // compared with the last full read's the next time)
       const policyChanged = this.lastSocketPolicy !== net;
       this.lastSocketPolicy = net;
-      if (!policyChanged && wall - this.lastSocketRead < this.lastSocketCostMs / (this.opts.socketCpuBudget ?? 0.004)) return;
+      if (!policyChanged && wall - this.lastSocketRead < this.lastSocketCostMs / (this.opts.socketCpuBudget ?? 0.004)) {
+        // the watch consumed a move of ActiveOpens: keep it for the next tick, or a connection
+        // made while the budget waits is seen only at the next poll (found on a busy CI run, where
+        // a full /proc read of every namespace's tables cost enough to defer it for seconds)
+        if (fromWatch) this.recheck = true;
+        return;
+      }
       all = policyChanged || this.socketsPending ? this.sockets.read() : this.sockets.readIfChanged(this.opts.socketFullReadMs ?? 60_000);
       if (!all) return;
     } catch (err) {
