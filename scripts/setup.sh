@@ -18,7 +18,7 @@ if [ "${1:-}" = "--test" ]; then
     [clamscan]=clamav [qbittorrent-nox]=qbittorrent-nox [transmission-daemon]=transmission-daemon
     [lsblk]=util-linux [unshare]=util-linux [dmidecode]=dmidecode [who]=coreutils
     [script]=bsdutils [chromium]=chromium [firefox-esr]=firefox-esr [pdfinfo]=poppler-utils [pdftotext]=poppler-utils
-    [wixl]=wixl [msibuild]=msitools [msiinfo]=msitools [systemd-analyze]=systemd [flock]=util-linux
+    [wixl]=wixl [msibuild]=msitools [msiinfo]=msitools [systemd-analyze]=systemd [flock]=util-linux [setpriv]=util-linux
     [deb-systemd-helper]=init-system-helpers [debconf-set-selections]=debconf
     [psql]=postgresql-client [pg_ctlcluster]=postgresql
   )

@@ -31,8 +31,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { processScope, root, waitFor } from "../helpers/kyoka.js";
-import { runWineNode, wineSetup, winePath, withRemovableK } from "../helpers/wine.js";
+import { processScope, waitFor } from "../helpers/kyoka.js";
+import { runWineNode, wineSetup, winePath, wineFileUrl, withRemovableK } from "../helpers/wine.js";
 
 const scope = processScope();
 
@@ -45,12 +45,11 @@ describe("Windows media notifications under Wine 8", () => {
     const dir = scope.dir();
     const out = join(dir, "out.json");
     const script = join(dir, "probe.mjs");
-    const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
     writeFileSync(script, `
       import { writeFileSync } from "node:fs";
       const r = {};
-      const { Win32MediaReader } = await import(${JSON.stringify(url("dist/agent/collectors/media/win32.js"))});
-      const cm = await import(${JSON.stringify(url("dist/agent/os/win32/cfgmgr.js"))});
+      const { Win32MediaReader } = await import(${JSON.stringify(wineFileUrl("dist/agent/collectors/media/win32.js"))});
+      const cm = await import(${JSON.stringify(wineFileUrl("dist/agent/os/win32/cfgmgr.js"))});
       const reader = new Win32MediaReader();
       await reader.prepare();
       let kicks = 0;
@@ -59,7 +58,7 @@ describe("Windows media notifications under Wine 8", () => {
       stop();
       try { cm.cmRegister(cm.interfaceFilter(cm.GUID_DEVINTERFACE_VOLUME), () => {}); r.register = "ok"; } catch (e) { r.register = String(e.message); }
       try { r.volumeHandle = cm.openVolumeHandle("C") > 0; } catch (e) { r.volumeHandle = String(e.message); }
-      const sp = await import(${JSON.stringify(url("dist/agent/os/win32/shell-property.js"))});
+      const sp = await import(${JSON.stringify(wineFileUrl("dist/agent/os/win32/shell-property.js"))});
       try { r.shellProperty = sp.shellPropertyInteger("C:\\\\", "System.Volume.BitLockerProtection"); } catch (e) { r.shellProperty = String(e.message); }
       // the fallback (PowerShell is absent under Wine): no answer, no failure
       r.encryption = await new Win32MediaReader(undefined, { notifier: null }).encryptionOf({ device: "C:" });
@@ -82,12 +81,11 @@ describe("Windows media notifications under Wine 8", () => {
     const dir = scope.dir();
     const out = join(dir, "inventory.json");
     const script = join(dir, "inventory.mjs");
-    const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
     writeFileSync(script, `
       import { writeFileSync } from "node:fs";
       const r = {};
-      const storage = await import(${JSON.stringify(url("dist/agent/os/win32/storage.js"))});
-      const { Win32MediaReader } = await import(${JSON.stringify(url("dist/agent/collectors/media/win32.js"))});
+      const storage = await import(${JSON.stringify(wineFileUrl("dist/agent/os/win32/storage.js"))});
+      const { Win32MediaReader } = await import(${JSON.stringify(wineFileUrl("dist/agent/collectors/media/win32.js"))});
       r.raw = storage.readStorage();
       r.interfaces = storage.diskInterfaces();
       r.powershell = 0;

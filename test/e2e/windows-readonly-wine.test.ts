@@ -26,8 +26,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { processScope, root } from "../helpers/kyoka.js";
-import { runWineNode, wineSetup, winePath, withRemovableK } from "../helpers/wine.js";
+import { processScope } from "../helpers/kyoka.js";
+import { runWineNode, wineSetup, winePath, wineFileUrl, withRemovableK } from "../helpers/wine.js";
 
 const scope = processScope();
 
@@ -49,16 +49,15 @@ describe("Windows read-only until scanned under Wine 8", () => {
     const dir = scope.dir();
     const out = join(dir, "probe.json");
     const script = join(dir, "probe.mjs");
-    const url = (p: string) => "file:///" + winePath(join(root, p)).replace(/\\/g, "/");
     writeFileSync(script, `
       import { writeFileSync } from "node:fs";
       const r = { disk: null, events: [], logs: [], failures: [], raw: {}, scanner: "" };
       const save = () => writeFileSync(${JSON.stringify(winePath(out))}, JSON.stringify(r, (k, v) => typeof v === "bigint" ? String(v) : v));
-      const storage = await import(${JSON.stringify(url("dist/agent/os/win32/storage.js"))});
-      const dro = await import(${JSON.stringify(url("dist/agent/os/win32/disk-readonly.js"))});
-      const { Win32MediaReader } = await import(${JSON.stringify(url("dist/agent/collectors/media/win32.js"))});
-      const { MediaCollector } = await import(${JSON.stringify(url("dist/agent/collectors/media/collector.js"))});
-      const { Policy } = await import(${JSON.stringify(url("dist/policies/policy.js"))});
+      const storage = await import(${JSON.stringify(wineFileUrl("dist/agent/os/win32/storage.js"))});
+      const dro = await import(${JSON.stringify(wineFileUrl("dist/agent/os/win32/disk-readonly.js"))});
+      const { Win32MediaReader } = await import(${JSON.stringify(wineFileUrl("dist/agent/collectors/media/win32.js"))});
+      const { MediaCollector } = await import(${JSON.stringify(wineFileUrl("dist/agent/collectors/media/collector.js"))});
+      const { Policy } = await import(${JSON.stringify(wineFileUrl("dist/policies/policy.js"))});
       r.disk = storage.readStorage().volumes.find((v) => v.letter === "K")?.diskNumber ?? null;
 
       // 1. the real collector and reader: the FFI inventory, the real disk calls, a scanner

@@ -58,6 +58,11 @@ export function winePath(linuxPath: string): string {
   return "Z:" + linuxPath.replace(/\//g, "\\");
 }
 
+/** A file of this checkout (e.g. dist/…/x.js) as a file:/// URL node.exe can import under Wine. */
+export function wineFileUrl(repoPath: string): string {
+  return "file:///" + winePath(join(root, repoPath)).replace(/\\/g, "/");
+}
+
 export interface WineProc extends Proc {
   /** SIGINT → CTRL_C_EVENT (graceful, like a service stop through WinSW); SIGKILL after timeoutMs */
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
