@@ -102,18 +102,6 @@ export function tcpActiveOpensBytes(b: Buffer): string | undefined {
   return end > i ? b.toString("latin1", i, end) : undefined;
 }
 
-/** TCP ActiveOpens from /proc/net/snmp (connect() calls so far), or undefined. */
-export function tcpActiveOpens(snmp: string): string | undefined {
-  const a = snmp.indexOf("Tcp:");
-  const b = a < 0 ? -1 : snmp.indexOf("\nTcp:", a);
-  if (b < 0) return undefined;
-  const names = snmp.slice(a, snmp.indexOf("\n", a)).split(" ");
-  const end = snmp.indexOf("\n", b + 1);
-  const values = snmp.slice(b + 1, end < 0 ? undefined : end).split(" ");
-  const i = names.indexOf("ActiveOpens");
-  return i < 0 ? undefined : values[i];
-}
-
 export class NetworkCollector implements Collector {
   readonly name = "network";
   private readonly opts: NetworkCollectorOptions;

@@ -5,8 +5,11 @@ import { decodeProcAddress, isConnected, isListening, parseNsLink, parsePasswd, 
 import {
   assembleLinuxState, defaultGateways, parseIpAddrJson, parseIpNeighJson, parseIpRouteJson, parseIwLink, parseNmcliWifi, parseResolvConf,
 } from "../../../agent/collectors/network/parse-linux.js";
-import { tcpActiveOpens, tcpActiveOpensBytes } from "../../../agent/collectors/network/collector.js";
+import { tcpActiveOpensBytes } from "../../../agent/collectors/network/collector.js";
 import { HeldProcFile } from "../../../agent/os/linux/proc-read.js";
+
+/** the look's parser on text (the fixtures are text) */
+const tcpActiveOpens = (snmp: string) => tcpActiveOpensBytes(Buffer.from(snmp, "latin1"));
 import { parseNetIPConfigurationJson, parseNetshWlanInterfaces } from "../../../agent/collectors/network/parse-win32.js";
 import {
   parseAirportInfo, parseArpEntry, parseIpconfigRouter, parseIpconfigSummary, parseNetworksetupAirport, parseRouteGetDefault,
